@@ -1,0 +1,65 @@
+# rewardbench: build, fetch ONNX Runtime, run the demo and the tests.
+# ONNX Runtime comes from the `onnxruntime` PyPI wheel (ort's own download host is not needed).
+
+ORT_VERSION ?= 1.31.1
+ORT_DIR     ?= .ort
+PYTHON      ?= python3
+CARGO       ?= cargo
+ORT_LIB     := $(ORT_DIR)/lib/libonnxruntime.so
+BIN         := target/release/rewardbench
+EXPORT_VENV ?= export/.venv
+
+.PHONY: all setup build demo test lint fmt clean fixtures export-venv crosscheck
+
+all: build
+
+## setup: fetch ONNX Runtime $(ORT_VERSION) from PyPI into $(ORT_DIR)/lib (git-ignored)
+setup: $(ORT_LIB)
+
+$(ORT_LIB):
+	mkdir -p $(ORT_DIR)/wheel $(ORT_DIR)/lib
+	$(PYTHON) -m pip download --quiet --no-deps --only-binary=:all: \
+	  --python-version 3.11 --platform manylinux_2_28_x86_64 \
+	  onnxruntime==$(ORT_VERSION) -d $(ORT_DIR)/wheel
+	$(PYTHON) -c "import zipfile,glob,os,shutil; \
+	  w=glob.glob('$(ORT_DIR)/wheel/onnxruntime-$(ORT_VERSION)-*.whl')[0]; z=zipfile.ZipFile(w); \
+	  d='$(ORT_DIR)/lib/libonnxruntime.so.$(ORT_VERSION)'; \
+	  shutil.copyfileobj(z.open('onnxruntime/capi/libonnxruntime.so.$(ORT_VERSION)'), open(d,'wb')); os.chmod(d, 0o755)"
+	ln -sf libonnxruntime.so.$(ORT_VERSION) $(ORT_DIR)/lib/libonnxruntime.so.1
+	ln -sf libonnxruntime.so.$(ORT_VERSION) $(ORT_LIB)
+	rm -rf $(ORT_DIR)/wheel
+
+## build: release binary at $(BIN)
+build:
+	$(CARGO) build --release
+
+## demo: score the bundled tiny Llama reward model on 40 real LLMBar rows
+demo: setup build
+	$(BIN) --model fixtures/models/tiny-llama-rm --dataset fixtures/data/llmbar.jsonl \
+	  --load_json --batch_size 8 --output_dir results/demo --quiet
+
+## test: unit, parity and CLI tests (no Python or torch needed)
+test: setup
+	$(CARGO) test --release
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## export-venv: Python environment for export/ (torch, transformers; only to make models)
+export-venv: $(EXPORT_VENV)/bin/python
+$(EXPORT_VENV)/bin/python: export/requirements.txt
+	$(PYTHON) -m venv $(EXPORT_VENV)
+	$(EXPORT_VENV)/bin/pip install --quiet -r export/requirements.txt
+	touch $@
+
+## fixtures: regenerate fixtures/ (tiny models, ONNX exports, PyTorch reference scores)
+fixtures: export-venv
+	$(EXPORT_VENV)/bin/python export/make_fixtures.py
+
+clean:
+	$(CARGO) clean
+	rm -rf $(ORT_DIR) results

@@ -1,0 +1,258 @@
+#!/usr/bin/env python3
+"""Export a Hugging Face sequence-classification reward model to ONNX and verify it.
+
+Usage:
+    export/.venv/bin/python export/export_rm.py --model HF_DIR --out DIR [--opset 17]
+
+Writes DIR/model.onnx with inputs `input_ids`, `attention_mask` (int64 [batch, seq], both axes
+dynamic) and output `logits` (float32 [batch, num_labels]); copies the tokenizer files and
+config.json into DIR; then checks ONNX Runtime against PyTorch on left-padded, right-padded and
+unpadded batches of very different lengths, and exits non-zero if max |diff| > tolerance.
+
+The pooling that transformers does inside the model (rightmost token whose id != pad_token_id)
+is traced into the graph, so `config.pad_token_id` is set first, the way RewardBench does it:
+the tokenizer's pad id, or its eos id when it has no pad token.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+
+import numpy as np
+import torch
+
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "chat_template.json",
+)
+TRACE_LEN = 24
+DEFAULT_TOL = 1e-4
+
+
+def resolve_pad_id(tokenizer) -> int:
+    """RewardBench: pad token = tokenizer's pad, else eos."""
+    if tokenizer.pad_token_id is not None:
+        return int(tokenizer.pad_token_id)
+    if tokenizer.eos_token_id is None:
+        raise SystemExit("tokenizer has neither a pad nor an eos token; cannot define pooling")
+    return int(tokenizer.eos_token_id)
+
+
+def load_model(hf_dir: str):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(hf_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        hf_dir, torch_dtype=torch.float32, attn_implementation="eager"
+    )
+    model.config.use_cache = False
+    pad_id = resolve_pad_id(tokenizer)
+    model.config.pad_token_id = pad_id
+    for m in model.modules():  # RewardBench's disable_dropout_in_model
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    model.eval()
+    return model, tokenizer, pad_id
+
+
+def max_positions(config) -> int:
+    for k in ("max_position_embeddings", "n_positions"):
+        v = getattr(config, k, None)
+        if v:
+            return int(v)
+    return 2048
+
+
+class _KwargsWrapper(torch.nn.Module):
+    """Call the model by keyword: GPT-2's second positional argument is past_key_values, not the mask."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask):
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False,
+                          return_dict=True).logits
+
+
+def export_onnx(model, onnx_path: str, opset: int = 17) -> None:
+    vocab = model.config.vocab_size
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(3, vocab, (2, TRACE_LEN), generator=g, dtype=torch.int64)
+    ids[ids == model.config.pad_token_id] = 3
+    mask = torch.ones_like(ids)
+    with torch.no_grad():
+        torch.onnx.export(
+            _KwargsWrapper(model).eval(),
+            (ids, mask),
+            onnx_path,
+            input_names=["input_ids", "attention_mask"],
+            output_names=["logits"],
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "sequence"},
+                "attention_mask": {0: "batch", 1: "sequence"},
+                "logits": {0: "batch"},
+            },
+            opset_version=opset,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+    import onnx
+
+    onnx.checker.check_model(onnx_path)
+
+
+def shrink_causal_constants(onnx_path: str, min_elems: int = 65536) -> int:
+    """Replace big constant lower-triangular bool masks (GPT-2's `attn.bias` buffer, n_positions^2
+    bytes) by ConstantOfShape -> Trilu -> Cast nodes, which compute the same tensor at load time.
+    Returns the number of constants replaced."""
+    import onnx
+    from onnx import helper, numpy_helper, TensorProto
+
+    m = onnx.load(onnx_path)
+    new_nodes, replaced = [], 0
+    for node in m.graph.node:
+        t = node.attribute[0].t if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value" else None
+        if (t is not None and t.data_type == TensorProto.BOOL and len(t.dims) >= 2
+                and t.dims[-1] == t.dims[-2] and int(np.prod(t.dims)) >= min_elems):
+            arr = numpy_helper.to_array(t)
+            n = arr.shape[-1]
+            if np.array_equal(arr, np.broadcast_to(np.tril(np.ones((n, n), dtype=bool)), arr.shape)):
+                out = node.output[0]
+                shp, ones, tri = out + "_shape", out + "_ones", out + "_tril"
+                new_nodes += [
+                    helper.make_node("Constant", [], [shp], value=numpy_helper.from_array(
+                        np.array(arr.shape, dtype=np.int64), name=shp)),
+                    helper.make_node("ConstantOfShape", [shp], [ones], value=numpy_helper.from_array(
+                        np.array([1.0], dtype=np.float32))),
+                    helper.make_node("Trilu", [ones], [tri], upper=0),
+                    helper.make_node("Cast", [tri], [out], to=TensorProto.BOOL),
+                ]
+                replaced += 1
+                continue
+        new_nodes.append(node)
+    if replaced:
+        del m.graph.node[:]
+        m.graph.node.extend(new_nodes)
+        onnx.checker.check_model(m)
+        onnx.save(m, onnx_path)
+    return replaced
+
+
+def _pad_batch(seqs, pad_id, side):
+    L = max(len(s) for s in seqs)
+    ids = np.full((len(seqs), L), pad_id, dtype=np.int64)
+    mask = np.zeros((len(seqs), L), dtype=np.int64)
+    for i, s in enumerate(seqs):
+        if side == "left":
+            ids[i, L - len(s):] = s
+            mask[i, L - len(s):] = 1
+        else:
+            ids[i, : len(s)] = s
+            mask[i, : len(s)] = 1
+    return ids, mask
+
+
+def verify(model, onnx_path: str, pad_id: int, tol: float = DEFAULT_TOL, verbose: bool = True) -> float:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    vocab = model.config.vocab_size
+    maxpos = max_positions(model.config)
+    long_len = min(1000, maxpos)
+    assert long_len > TRACE_LEN
+    rng = np.random.default_rng(1234)
+
+    def rand_seq(n):
+        s = rng.integers(0, vocab, size=n, dtype=np.int64)
+        s[s == pad_id] = (pad_id + 1) % vocab
+        return s
+
+    seqs = [rand_seq(n) for n in (3, 40, 300, long_len)]
+    bos = getattr(model.config, "bos_token_id", None)
+    cases = []
+    for side in ("left", "right"):
+        ids, mask = _pad_batch(seqs, pad_id, side)
+        cases.append((f"{side}-padded lengths 3/40/300/{long_len}", ids, mask))
+    # double-BOS style masking: a masked (non-pad) token at the first attended position
+    if bos is not None and bos != pad_id:
+        dseqs = [np.concatenate([[bos, bos], rand_seq(n)]) for n in (5, 70)]
+        ids, mask = _pad_batch(dseqs, pad_id, "left")
+        for i, s in enumerate(dseqs):
+            mask[i, ids.shape[1] - len(s)] = 0
+        cases.append(("left-padded with masked leading BOS", ids, mask))
+    one = rand_seq(57)[None, :]
+    cases.append(("unpadded single row length 57", one, np.ones_like(one)))
+
+    worst = 0.0
+    for name, ids, mask in cases:
+        with torch.no_grad():
+            ref = model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits
+        ref = ref.float().numpy()
+        got = sess.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
+        if got.shape != ref.shape or got.dtype != np.float32:
+            raise SystemExit(f"ONNX output shape/dtype mismatch on {name}: {got.shape} {got.dtype} vs {ref.shape}")
+        d = float(np.max(np.abs(got - ref)))
+        worst = max(worst, d)
+        if verbose:
+            print(f"  verify {name}: max abs diff {d:.3e}")
+    if verbose:
+        print(f"max abs diff ONNX Runtime vs PyTorch: {worst:.3e} (tolerance {tol:g})")
+    if not np.isfinite(worst) or worst > tol:
+        raise SystemExit(f"VERIFICATION FAILED: max abs diff {worst:.3e} > {tol:g} for {onnx_path}")
+    return worst
+
+
+def copy_support_files(hf_dir: str, out_dir: str, pad_id: int) -> None:
+    if os.path.realpath(hf_dir) == os.path.realpath(out_dir):
+        return
+    for f in TOKENIZER_FILES + ("config.json",):
+        src = os.path.join(hf_dir, f)
+        if os.path.exists(src):
+            shutil.copy2(src, os.path.join(out_dir, f))
+    # keep config.json consistent with the pad id baked into the graph
+    cfg_path = os.path.join(out_dir, "config.json")
+    with open(cfg_path) as fh:
+        cfg = json.load(fh)
+    if cfg.get("pad_token_id") != pad_id:
+        cfg["pad_token_id"] = pad_id
+        with open(cfg_path, "w") as fh:
+            json.dump(cfg, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+
+
+def export_and_verify(hf_dir: str, out_dir: str, opset: int = 17, tol: float = DEFAULT_TOL,
+                      verbose: bool = True) -> float:
+    os.makedirs(out_dir, exist_ok=True)
+    model, _tok, pad_id = load_model(hf_dir)
+    onnx_path = os.path.join(out_dir, "model.onnx")
+    if verbose:
+        print(f"exporting {hf_dir} ({type(model).__name__}, pad_token_id={pad_id}) -> {onnx_path}")
+    export_onnx(model, onnx_path, opset)
+    n = shrink_causal_constants(onnx_path)
+    if verbose and n:
+        print(f"replaced {n} constant causal mask(s) by Trilu nodes")
+    copy_support_files(hf_dir, out_dir, pad_id)
+    return verify(model, onnx_path, pad_id, tol, verbose)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True, help="local Hugging Face checkpoint directory")
+    ap.add_argument("--out", required=True, help="output directory (model.onnx + tokenizer/config files)")
+    ap.add_argument("--opset", type=int, default=17)
+    ap.add_argument("--tol", type=float, default=DEFAULT_TOL)
+    a = ap.parse_args(argv)
+    torch.manual_seed(0)
+    export_and_verify(a.model, a.out, a.opset, a.tol)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,344 @@
+//! ONNX Runtime: the one module that calls `ort`.
+//!
+//! Finds the shared library (loaded at run time, `load-dynamic`), keeps the single
+//! process-wide environment, opens reward-model sessions and runs padded batches.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ndarray::Array2;
+use ort::session::{builder::GraphOptimizationLevel, Session};
+use ort::value::{TensorElementType, TensorRef, ValueType};
+
+/// Errors of the inference stage.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error(
+        "ONNX Runtime not found. Tried:\n{tried}\nRun `make setup` in the project folder (it fetches the \
+         `onnxruntime` wheel from PyPI and unpacks the library into .ort/lib), or `pip install onnxruntime` \
+         in the active Python, or pass --ort_lib /path/to/libonnxruntime.so (or set ORT_DYLIB_PATH)"
+    )]
+    LibraryNotFound { tried: String },
+    #[error("ONNX Runtime environment: {0}")]
+    Environment(String),
+    #[error("cannot load ONNX model {path}: {message}")]
+    Load { path: PathBuf, message: String },
+    #[error(
+        "{path} is not a reward model export: {problem}. Expected inputs `input_ids` and \
+         `attention_mask` (int64 [batch, seq]) and an output `logits` (float32 [batch, num_labels]); \
+         found inputs [{inputs}] and outputs [{outputs}]"
+    )]
+    WrongKind {
+        path: PathBuf,
+        problem: String,
+        inputs: String,
+        outputs: String,
+    },
+    #[error("ONNX Runtime failed on a batch of shape {rows}x{cols}: {message}")]
+    Run {
+        rows: usize,
+        cols: usize,
+        message: String,
+    },
+}
+
+/// The loaded ONNX Runtime library, shared by every session of the process.
+pub struct Runtime {
+    env: ort::environment::Environment,
+    /// Path of the library that was loaded.
+    pub library: PathBuf,
+    /// ONNX Runtime version, e.g. `1.31.1`.
+    pub version: String,
+}
+
+static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+
+/// Library file names tried inside a folder, most specific first.
+const LIB_NAMES: &[&str] = &[
+    "libonnxruntime.so",
+    "libonnxruntime.so.1",
+    "libonnxruntime.dylib",
+];
+
+/// Candidate library paths, in the documented lookup order.
+fn candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Some(p) = explicit {
+        out.push(p.to_path_buf());
+        return out;
+    }
+    if let Ok(p) = std::env::var("ORT_DYLIB_PATH") {
+        if !p.is_empty() {
+            out.push(PathBuf::from(p));
+            return out;
+        }
+    }
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    // The project folder: next to the executable, or `.ort/lib` in a folder above it
+    // (target/release/rewardbench -> repo/.ort/lib), or in the working directory.
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            dirs.push(dir.to_path_buf());
+            for anc in dir.ancestors() {
+                dirs.push(anc.join(".ort/lib"));
+            }
+        }
+    }
+    dirs.push(PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/.ort/lib"
+    )));
+    if let Ok(cwd) = std::env::current_dir() {
+        dirs.push(cwd.join(".ort/lib"));
+    }
+    if let Some(dir) = pip_onnxruntime_dir() {
+        dirs.push(dir);
+    }
+    for d in dirs {
+        for name in LIB_NAMES {
+            let p = d.join(name);
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+        // pip wheels ship only the versioned file, e.g. libonnxruntime.so.1.31.1
+        if let Ok(rd) = std::fs::read_dir(&d) {
+            let mut versioned: Vec<PathBuf> = rd
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("libonnxruntime.so."))
+                })
+                .collect();
+            versioned.sort();
+            for p in versioned.into_iter().rev() {
+                if !out.contains(&p) {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `onnxruntime/capi` of a pip-installed onnxruntime in the active Python, if any.
+fn pip_onnxruntime_dir() -> Option<PathBuf> {
+    let python = match std::env::var("VIRTUAL_ENV") {
+        Ok(v) if !v.is_empty() => PathBuf::from(v).join("bin/python"),
+        _ => PathBuf::from("python3"),
+    };
+    let out = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import importlib.util as u, os; s = u.find_spec('onnxruntime'); \
+             print(os.path.join(os.path.dirname(s.origin), 'capi') if s and s.origin else '')",
+        ])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let s = String::from_utf8(out.stdout).ok()?;
+    let s = s.trim();
+    (!s.is_empty()).then(|| PathBuf::from(s))
+}
+
+/// Loads ONNX Runtime once per process (later calls return the same runtime).
+pub fn runtime(explicit: Option<&Path>) -> Result<&'static Runtime, BackendError> {
+    if let Some(rt) = RUNTIME.get() {
+        return Ok(rt);
+    }
+    let mut tried = Vec::new();
+    let cands = candidates(explicit);
+    let must_exist =
+        explicit.is_none() && std::env::var("ORT_DYLIB_PATH").map_or(true, |v| v.is_empty());
+    for path in cands {
+        if must_exist && !path.exists() {
+            continue;
+        }
+        match ort::init_from(&path) {
+            Ok(builder) => {
+                let env = match builder
+                    .with_name("rewardbench")
+                    .with_telemetry(false)
+                    .build()
+                {
+                    Ok(env) => env,
+                    Err(e) => return Err(BackendError::Environment(e.to_string())),
+                };
+                let version = version_of(&path);
+                let rt = Runtime {
+                    env,
+                    library: std::fs::canonicalize(&path).unwrap_or(path),
+                    version,
+                };
+                return Ok(RUNTIME.get_or_init(|| rt));
+            }
+            Err(e) => tried.push(format!("  {}: {e}", path.display())),
+        }
+    }
+    if tried.is_empty() {
+        tried.push("  .ort/lib beside the executable and in the working directory, and a pip-installed onnxruntime: nothing there".into());
+    }
+    Err(BackendError::LibraryNotFound {
+        tried: tried.join("\n"),
+    })
+}
+
+/// The version of the loaded library, from its build string or else its file name.
+fn version_of(path: &Path) -> String {
+    let info = ort::info();
+    if let Some(rest) = info.split("git-branch=rel-").nth(1) {
+        let v: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        if !v.is_empty() {
+            return v;
+        }
+    }
+    let resolved = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    resolved
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("libonnxruntime.so."))
+        .unwrap_or("unknown")
+        .to_string()
+}
+
+/// Options for a session.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionOptions {
+    /// Intra-op threads; 0 means the available cores.
+    pub threads: usize,
+}
+
+/// A reward model: `input_ids`, `attention_mask` -> `logits [batch, num_labels]`.
+pub struct RewardSession {
+    session: Session,
+    path: PathBuf,
+    /// Number of logits per row, when the graph states it.
+    pub num_labels: Option<usize>,
+}
+
+fn describe(outlets: &[ort::value::Outlet]) -> String {
+    outlets
+        .iter()
+        .map(|o| match o.dtype() {
+            ValueType::Tensor { ty, shape, .. } => {
+                format!("{} {ty} {:?}", o.name(), shape.to_vec())
+            }
+            other => format!("{} {other:?}", o.name()),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl RewardSession {
+    /// Opens `path` and checks that it has the inputs and output of a reward model.
+    pub fn open(rt: &Runtime, path: &Path, opts: SessionOptions) -> Result<Self, BackendError> {
+        let load_err = |message: String| BackendError::Load {
+            path: path.to_path_buf(),
+            message,
+        };
+        let threads = if opts.threads == 0 {
+            crate::available_cores()
+        } else {
+            opts.threads
+        };
+        let session = Session::builder(&rt.env)
+            .map_err(|e| load_err(e.to_string()))?
+            .with_optimization_level(GraphOptimizationLevel::All)
+            .map_err(|e| load_err(e.to_string()))?
+            .with_intra_threads(threads)
+            .map_err(|e| load_err(e.to_string()))?
+            .with_intra_op_spinning(false)
+            .map_err(|e| load_err(e.to_string()))?
+            .commit_from_file(path)
+            .map_err(|e| load_err(e.to_string()))?;
+
+        let wrong = |problem: &str| BackendError::WrongKind {
+            path: path.to_path_buf(),
+            problem: problem.to_string(),
+            inputs: describe(session.inputs()),
+            outputs: describe(session.outputs()),
+        };
+        for want in ["input_ids", "attention_mask"] {
+            match session.inputs().iter().find(|o| o.name() == want) {
+                None => return Err(wrong(&format!("input `{want}` is missing"))),
+                Some(o) => match o.dtype() {
+                    ValueType::Tensor {
+                        ty: TensorElementType::Int64,
+                        shape,
+                        ..
+                    } if shape.len() == 2 => {}
+                    _ => return Err(wrong(&format!("input `{want}` is not an int64 matrix"))),
+                },
+            }
+        }
+        if let Some(extra) = session
+            .inputs()
+            .iter()
+            .find(|o| o.name() != "input_ids" && o.name() != "attention_mask")
+        {
+            return Err(wrong(&format!(
+                "it needs an input `{}` this evaluator does not feed",
+                extra.name()
+            )));
+        }
+        let num_labels = match session.outputs().iter().find(|o| o.name() == "logits") {
+            None => return Err(wrong("output `logits` is missing")),
+            Some(o) => match o.dtype() {
+                ValueType::Tensor { ty: TensorElementType::Float32, shape, .. } if shape.len() == 2 => {
+                    usize::try_from(shape[1]).ok()
+                }
+                ValueType::Tensor { ty: TensorElementType::Float32, .. } => {
+                    return Err(wrong(
+                        "output `logits` is not [batch, num_labels] (a causal-LM export? DPO models take --ref_model)",
+                    ))
+                }
+                _ => return Err(wrong("output `logits` is not float32")),
+            },
+        };
+        Ok(Self {
+            session,
+            path: path.to_path_buf(),
+            num_labels,
+        })
+    }
+
+    /// Path of the ONNX file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs one padded batch and returns each row's logits.
+    pub fn score(
+        &mut self,
+        ids: &Array2<i64>,
+        mask: &Array2<i64>,
+    ) -> Result<Vec<Vec<f32>>, BackendError> {
+        let (rows, cols) = ids.dim();
+        let run_err = |message: String| BackendError::Run {
+            rows,
+            cols,
+            message,
+        };
+        let ids_t = TensorRef::from_array_view(ids).map_err(|e| run_err(e.to_string()))?;
+        let mask_t = TensorRef::from_array_view(mask).map_err(|e| run_err(e.to_string()))?;
+        let outputs = self
+            .session
+            .run(ort::inputs!["input_ids" => ids_t, "attention_mask" => mask_t])
+            .map_err(|e| run_err(e.to_string()))?;
+        let (shape, data) = outputs["logits"]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| run_err(e.to_string()))?;
+        if shape.len() != 2 || shape[0] as usize != rows {
+            return Err(run_err(format!(
+                "`logits` came back with shape {:?}",
+                shape.to_vec()
+            )));
+        }
+        let labels = shape[1] as usize;
+        Ok(data.chunks(labels.max(1)).map(|c| c.to_vec()).collect())
+    }
+}

@@ -1,0 +1,127 @@
+//! Command-line flags: RewardBench's names and defaults (`--flag_name` and `--flag-name`,
+//! booleans as a bare `--flag` or `--flag true|false`), plus this evaluator's own.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Parser, ValueEnum};
+
+/// HfArgumentParser's boolean spellings.
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "t" | "y" | "1" => Ok(true),
+        "false" | "no" | "f" | "n" | "0" => Ok(false),
+        _ => Err(format!("`{s}` is not a boolean (true/false, yes/no, 1/0)")),
+    }
+}
+
+/// How texts are grouped into model calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BatchingArg {
+    /// Unique texts sorted by length, right-padded: fast, and scores do not depend on the batch.
+    Sorted,
+    /// RewardBench's exact batches: dataset order, left padding, chosen and rejected apart.
+    Reference,
+}
+
+/// Score a reward model on preference data with ONNX Runtime (RewardBench's evaluation, in Rust).
+#[derive(Debug, Parser)]
+#[command(name = "rewardbench", version, about, max_term_width = 100)]
+pub struct Args {
+    /// Model folder: model.onnx (or onnx/model.onnx), tokenizer.json, tokenizer_config.json, config.json.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Tokenizer folder (default: the model folder).
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// Dataset: a local .json / .jsonl file (hub ids are not available in this build yet).
+    #[arg(long, default_value = "allenai/reward-bench")]
+    pub dataset: String,
+    /// Read --dataset as a local JSON / JSONL file (local files are read either way).
+    #[arg(long = "load_json", alias = "load-json", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub load_json: bool,
+    /// Dataset split (hub datasets only; a local file is one split).
+    #[arg(long)]
+    pub split: Option<String>,
+    /// fastchat conversation template, used only when the tokenizer has no chat template.
+    #[arg(long = "chat_template", alias = "chat-template")]
+    pub chat_template: Option<String>,
+    /// Rows per model call (each call holds at most this many texts).
+    #[arg(long = "batch_size", alias = "batch-size", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: u32,
+    /// Output folder.
+    #[arg(long = "output_dir", alias = "output-dir", default_value = "results/")]
+    pub output_dir: PathBuf,
+    /// Token limit, applied only with --force_truncation (as in RewardBench).
+    #[arg(long = "max_length", alias = "max-length", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_length: u32,
+    /// Truncate texts longer than --max_length, keeping their last tokens.
+    #[arg(long = "force_truncation", alias = "force-truncation", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub force_truncation: bool,
+    /// Score only the first 10 rows.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub debug: bool,
+    /// Also write {name}_all.jsonl with the chosen/rejected score of every row.
+    #[arg(long = "save_all", alias = "save-all", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub save_all: bool,
+    /// Reference model for DPO (implicit reward) evaluation: not available in this build yet.
+    #[arg(long = "ref_model", alias = "ref-model")]
+    pub ref_model: Option<String>,
+
+    // --- RewardBench flags with no effect on an ONNX export (precision and attention are fixed at export).
+    /// Accepted for compatibility; no effect (an ONNX export has its precision fixed).
+    #[arg(long = "not_quantized", alias = "not-quantized", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub not_quantized: bool,
+    /// Accepted for compatibility; no effect (an ONNX export has its precision fixed).
+    #[arg(long = "torch_dtype", alias = "torch-dtype")]
+    pub torch_dtype: Option<String>,
+    /// Accepted for compatibility; no effect (attention is part of the exported graph).
+    #[arg(long = "attn_implementation", alias = "attn-implementation")]
+    pub attn_implementation: Option<String>,
+    /// Accepted for compatibility; no effect (no Python code is run).
+    #[arg(long = "trust_remote_code", alias = "trust-remote-code", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub trust_remote_code: bool,
+    /// Model revision (hub models only; not available in this build yet).
+    #[arg(long)]
+    pub revision: Option<String>,
+
+    // --- This evaluator's own flags.
+    /// How texts are grouped into model calls.
+    #[arg(long, value_enum, default_value = "sorted")]
+    pub batching: BatchingArg,
+    /// ONNX Runtime intra-op threads (default: the cores available to this process).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Path of libonnxruntime.so (default: ORT_DYLIB_PATH, then .ort/lib, then a pip-installed onnxruntime).
+    #[arg(long = "ort_lib", alias = "ort-lib")]
+    pub ort_lib: Option<PathBuf>,
+    /// No progress lines on stderr.
+    #[arg(long, short, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub quiet: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hf_style_booleans_and_aliases() {
+        let a = Args::try_parse_from([
+            "rewardbench",
+            "--model",
+            "m",
+            "--load_json",
+            "--debug",
+            "false",
+            "--batch-size",
+            "3",
+            "--force-truncation",
+            "YES",
+        ])
+        .unwrap();
+        assert!(a.load_json && !a.debug && a.force_truncation);
+        assert_eq!(a.batch_size, 3);
+        assert_eq!(a.dataset, "allenai/reward-bench");
+        assert!(Args::try_parse_from(["rewardbench", "--debug", "maybe"]).is_err());
+        assert!(Args::try_parse_from(["rewardbench", "--batch_size", "0"]).is_err());
+    }
+}

@@ -1,0 +1,21 @@
+//! rewardbench: RewardBench's reward-model evaluation on ONNX Runtime.
+//!
+//! The modules follow the data: [`data`] -> [`template`] -> [`tokenize`] -> [`batch`] ->
+//! [`backend`] -> [`scoring`] -> [`report`]; [`eval`] runs the pipeline.
+
+pub mod backend;
+pub mod batch;
+pub mod cli;
+pub mod data;
+pub mod eval;
+pub mod model;
+pub mod pyjson;
+pub mod report;
+pub mod scoring;
+pub mod template;
+pub mod tokenize;
+
+/// Cores available to this process (respects cgroup limits and affinity).
+pub fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

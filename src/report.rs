@@ -1,0 +1,300 @@
+//! Reports: the summary JSON, per-example JSONL and CSV (each written atomically), and the
+//! stdout table.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Map, Value};
+
+use crate::eval::Evaluation;
+use crate::pyjson::PyJson;
+use crate::scoring::{self, Tally};
+
+/// Errors writing results.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("output folder {path} cannot be written: {source}")]
+    NotWritable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("writing {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Run settings recorded in the summary.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    /// `--model` as given.
+    pub model: String,
+    /// `--tokenizer` as given, else the model.
+    pub tokenizer: String,
+    pub dataset: String,
+    pub batch_size: usize,
+}
+
+/// Checks, before any compute, that `dir` can be created and written.
+pub fn check_writable(dir: &Path) -> Result<(), ReportError> {
+    let err = |source| ReportError::NotWritable {
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let probe = dir.join(format!(".rewardbench-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(err)?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+/// Writes `bytes` to a temporary name beside `path`, then renames it into place.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    let err = |source| ReportError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp-{}",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let mut f = std::fs::File::create(&tmp).map_err(err)?;
+    f.write_all(bytes).map_err(err)?;
+    f.sync_all().map_err(err)?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+fn score_value(s: &[f32]) -> Value {
+    match s {
+        [x] => json!(f64::from(*x)),
+        xs => Value::Array(xs.iter().map(|x| json!(f64::from(*x))).collect()),
+    }
+}
+
+/// Per-subset tallies (rows without a `subset` column count under no subset).
+pub fn tallies(ev: &Evaluation) -> BTreeMap<String, Tally> {
+    scoring::per_subset(
+        ev.prepared
+            .dataset
+            .rows
+            .iter()
+            .zip(&ev.rows)
+            .filter_map(|(row, r)| row.subset().map(|s| (s, r.correct))),
+    )
+}
+
+/// Overall accuracy: correct / rows.
+pub fn accuracy(ev: &Evaluation) -> f64 {
+    let correct = ev.rows.iter().filter(|r| r.correct).count();
+    correct as f64 / ev.rows.len().max(1) as f64
+}
+
+/// Rows whose chosen and rejected scores are equal (counted wrong).
+pub fn ties(ev: &Evaluation) -> usize {
+    ev.rows
+        .iter()
+        .filter(|r| r.score_chosen == r.score_rejected)
+        .count()
+}
+
+/// The summary JSON: RewardBench's keys first, then ours.
+pub fn summary(ev: &Evaluation, info: &RunInfo) -> Value {
+    let t = tallies(ev);
+    let acc: BTreeMap<String, f64> = t.iter().map(|(k, v)| (k.clone(), v.accuracy())).collect();
+    let mut m = Map::new();
+    m.insert("accuracy".into(), json!(accuracy(ev)));
+    m.insert("num_prompts".into(), json!(ev.rows.len()));
+    m.insert("model".into(), json!(info.model));
+    m.insert("ref_model".into(), Value::Null);
+    m.insert("tokenizer".into(), json!(info.tokenizer));
+    m.insert("chat_template".into(), json!(ev.prepared.template_label));
+    m.insert(
+        "extra_results".into(),
+        if acc.is_empty() {
+            Value::Null
+        } else {
+            json!(acc)
+        },
+    );
+    let sections = scoring::sections(&acc);
+    if !sections.is_empty() {
+        let s: Map<String, Value> = sections
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        m.insert("section_scores".into(), Value::Object(s));
+    }
+    m.insert(
+        "subset_counts".into(),
+        json!(t
+            .iter()
+            .map(|(k, v)| (k.clone(), v.n))
+            .collect::<BTreeMap<_, _>>()),
+    );
+    m.insert("ties".into(), json!(ties(ev)));
+    m.insert("dataset".into(), json!(info.dataset));
+    let st = &ev.stats;
+    m.insert(
+        "evaluator".into(),
+        json!({
+            "name": "rewardbench-rs",
+            "version": env!("CARGO_PKG_VERSION"),
+            "onnxruntime_version": ev.onnxruntime_version,
+            "onnxruntime_library": ev.onnxruntime_library.display().to_string(),
+            "execution_provider": "cpu",
+            "onnx_model": ev.prepared.model.onnx.display().to_string(),
+            "batching": ev.batching.label(),
+            "batch_size": info.batch_size,
+            "model_calls": st.model_calls,
+            "padding_ratio": if st.computed_tokens > 0 { st.pad_tokens as f64 / st.computed_tokens as f64 } else { 0.0 },
+            "inference_seconds": st.seconds,
+            "pairs_per_second": if st.seconds > 0.0 { ev.rows.len() as f64 / st.seconds } else { 0.0 },
+        }),
+    );
+    Value::Object(m)
+}
+
+/// One JSONL line per row, keys in RewardBench's order, written as Python's `json.dump` does.
+pub fn outputs_jsonl(ev: &Evaluation) -> String {
+    let py = PyJson::python_default();
+    let mut out = String::new();
+    for ((row, r), rendered) in ev
+        .prepared
+        .dataset
+        .rows
+        .iter()
+        .zip(&ev.rows)
+        .zip(&ev.prepared.rendered)
+    {
+        let mut m = Map::new();
+        m.insert("prompt".into(), json!(rendered.prompt));
+        m.insert("results".into(), json!(u8::from(r.correct)));
+        m.insert("scores_chosen".into(), score_value(&r.score_chosen));
+        m.insert("scores_rejected".into(), score_value(&r.score_rejected));
+        m.insert("text_chosen".into(), json!(rendered.text_chosen));
+        m.insert("text_rejected".into(), json!(rendered.text_rejected));
+        for (k, v) in &row.metadata {
+            m.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        out.push_str(&py.dumps(&Value::Object(m)));
+        out.push('\n');
+    }
+    out
+}
+
+fn cell(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// Per-example scores as CSV.
+pub fn scores_csv(ev: &Evaluation) -> Result<Vec<u8>, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "index",
+        "id",
+        "subset",
+        "score_chosen",
+        "score_rejected",
+        "result",
+    ])?;
+    let fmt = |s: &[f32]| match s {
+        [x] => crate::pyjson::py_float(f64::from(*x)),
+        xs => score_value(xs).to_string(),
+    };
+    for (i, (row, r)) in ev.prepared.dataset.rows.iter().zip(&ev.rows).enumerate() {
+        w.write_record([
+            i.to_string(),
+            cell(row.metadata.get("id")),
+            cell(row.metadata.get("subset")),
+            fmt(&r.score_chosen),
+            fmt(&r.score_rejected),
+            u8::from(r.correct).to_string(),
+        ])?;
+    }
+    w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
+}
+
+/// Paths of the written files.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub summary: PathBuf,
+    pub outputs: PathBuf,
+    pub csv: PathBuf,
+}
+
+/// Writes `{dir}/{name}_outputs.jsonl`, `{dir}/{name}_scores.csv`, then `{dir}/{name}.json`.
+pub fn write(
+    ev: &Evaluation,
+    info: &RunInfo,
+    dir: &Path,
+    name: &str,
+) -> Result<Written, ReportError> {
+    std::fs::create_dir_all(dir).map_err(|source| ReportError::NotWritable {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let paths = Written {
+        summary: dir.join(format!("{name}.json")),
+        outputs: dir.join(format!("{name}_outputs.jsonl")),
+        csv: dir.join(format!("{name}_scores.csv")),
+    };
+    write_atomic(&paths.outputs, outputs_jsonl(ev).as_bytes())?;
+    let csv = scores_csv(ev).map_err(|e| ReportError::Write {
+        path: paths.csv.clone(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    write_atomic(&paths.csv, &csv)?;
+    let mut summary = serde_json::to_string_pretty(&summary(ev, info)).unwrap_or_default();
+    summary.push('\n');
+    write_atomic(&paths.summary, summary.as_bytes())?;
+    Ok(paths)
+}
+
+/// The stdout table: per-subset accuracy, sections, overall.
+pub fn table(ev: &Evaluation, info: &RunInfo) -> String {
+    let t = tallies(ev);
+    let acc: BTreeMap<String, f64> = t.iter().map(|(k, v)| (k.clone(), v.accuracy())).collect();
+    let width = t.keys().map(String::len).max().unwrap_or(0).max(24);
+    let mut s = String::new();
+    s.push_str(&format!(
+        "model: {}\ndataset: {}\n",
+        info.model, info.dataset
+    ));
+    s.push_str(&format!(
+        "{:<width$} {:>6} {:>9}\n",
+        "subset", "n", "accuracy"
+    ));
+    for (name, tally) in &t {
+        s.push_str(&format!(
+            "{:<width$} {:>6} {:>9.4}\n",
+            name,
+            tally.n,
+            tally.accuracy()
+        ));
+    }
+    for (section, score) in scoring::sections(&acc) {
+        s.push_str(&format!(
+            "{:<width$} {:>6} {:>9.4}\n",
+            format!("[section] {section}"),
+            "",
+            score
+        ));
+    }
+    s.push_str(&format!(
+        "{:<width$} {:>6} {:>9.4}\n",
+        "overall",
+        ev.rows.len(),
+        accuracy(ev)
+    ));
+    s
+}

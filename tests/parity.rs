@@ -1,0 +1,222 @@
+//! Parity with PyTorch: every fixture model, every fixture data file, against the reference
+//! scores `export/make_fixtures.py` computed with transformers the way RewardBench does.
+//!
+//! Tolerances: scores within 1e-4 of PyTorch (fp32 ONNX Runtime vs fp32 PyTorch), verdicts
+//! identical; batch sizes agree within 1e-5 (sorted batching is padding-invariant).
+
+use std::path::{Path, PathBuf};
+
+use rewardbench::batch::Batching;
+use rewardbench::eval::{self, EvalConfig, Evaluation};
+use serde_json::Value;
+
+const PARITY_TOL: f64 = 1e-4;
+const BATCH_TOL: f64 = 1e-5;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// (model folder, data file, reference rows) for every committed reference file.
+fn cases() -> Vec<(PathBuf, PathBuf, Vec<Value>)> {
+    let mut out = Vec::new();
+    let models = root().join("fixtures/models");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&models)
+        .expect("fixtures/models exists")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("reference").is_dir())
+        .collect();
+    dirs.sort();
+    for dir in dirs {
+        let mut refs: Vec<PathBuf> = std::fs::read_dir(dir.join("reference"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+            .collect();
+        refs.sort();
+        for r in refs {
+            let stem = r.file_stem().unwrap().to_string_lossy().into_owned();
+            let data = root().join("fixtures/data").join(format!("{stem}.jsonl"));
+            assert!(
+                data.is_file(),
+                "reference {} has no data file {}",
+                r.display(),
+                data.display()
+            );
+            let rows: Vec<Value> = std::fs::read_to_string(&r)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            out.push((dir.clone(), data, rows));
+        }
+    }
+    assert!(
+        out.len() >= 4,
+        "expected reference files for at least two models and two data files, found {}",
+        out.len()
+    );
+    let archs: std::collections::BTreeSet<_> = out.iter().map(|c| c.0.clone()).collect();
+    assert!(archs.len() >= 2, "expected at least two fixture models");
+    out
+}
+
+fn config(model: &Path, data: &Path, batch_size: usize, batching: Batching) -> EvalConfig {
+    EvalConfig {
+        model: model.to_path_buf(),
+        tokenizer: None,
+        dataset: data.to_path_buf(),
+        chat_template: None,
+        batch_size,
+        max_length: 512,
+        force_truncation: false,
+        debug: false,
+        batching,
+        threads: 1,
+        ort_lib: None,
+        quiet: true,
+    }
+}
+
+fn score(v: &Value) -> f64 {
+    v.as_f64()
+        .unwrap_or_else(|| panic!("reference score is not a number: {v}"))
+}
+
+fn ints(v: &Value) -> Vec<i64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_i64().unwrap())
+        .collect()
+}
+
+fn scalar(s: &[f32]) -> f64 {
+    assert_eq!(s.len(), 1, "fixture models have one label");
+    f64::from(s[0])
+}
+
+fn check_against(ev: &Evaluation, refs: &[Value], suffix: &str, what: &str) -> f64 {
+    assert_eq!(ev.rows.len(), refs.len(), "{what}: row count");
+    let mut worst = 0.0f64;
+    for (i, (row, r)) in ev.rows.iter().zip(refs).enumerate() {
+        let (c, j) = (scalar(&row.score_chosen), scalar(&row.score_rejected));
+        let (rc, rj) = (
+            score(&r[format!("score_chosen{suffix}")]),
+            score(&r[format!("score_rejected{suffix}")]),
+        );
+        let d = (c - rc).abs().max((j - rj).abs());
+        worst = worst.max(d);
+        assert!(
+            d <= PARITY_TOL,
+            "{what} row {i}: ours ({c}, {j}) vs PyTorch ({rc}, {rj})"
+        );
+        let want = r[format!("result{suffix}")].as_i64().unwrap() == 1;
+        // Where PyTorch's own margin is inside the tolerance (identical texts padded to
+        // different lengths), its verdict is float noise; the scores are still checked above.
+        if (rc - rj).abs() > PARITY_TOL || suffix.is_empty() {
+            assert_eq!(
+                row.correct, want,
+                "{what} row {i}: verdict differs (ours {c} vs {j})"
+            );
+        }
+    }
+    worst
+}
+
+#[test]
+fn texts_and_token_ids_match_transformers() {
+    for (model, data, refs) in cases() {
+        let what = format!("{} on {}", model.display(), data.display());
+        let p = eval::prepare(&config(&model, &data, 8, Batching::Reference)).unwrap();
+        for (i, (r, rendered)) in refs.iter().zip(&p.rendered).enumerate() {
+            assert_eq!(
+                rendered.prompt,
+                r["prompt"].as_str().unwrap(),
+                "{what} row {i}: prompt"
+            );
+            assert_eq!(
+                rendered.text_chosen,
+                r["text_chosen"].as_str().unwrap(),
+                "{what} row {i}: text_chosen"
+            );
+            assert_eq!(
+                rendered.text_rejected,
+                r["text_rejected"].as_str().unwrap(),
+                "{what} row {i}: text_rejected"
+            );
+            let [c, j] = p.seq_of[i];
+            assert_eq!(
+                p.seqs[c].ids,
+                ints(&r["input_ids_chosen"]),
+                "{what} row {i}: chosen ids"
+            );
+            assert_eq!(
+                p.seqs[c].mask,
+                ints(&r["attention_mask_chosen"]),
+                "{what} row {i}: chosen mask"
+            );
+            assert_eq!(
+                p.seqs[j].ids,
+                ints(&r["input_ids_rejected"]),
+                "{what} row {i}: rejected ids"
+            );
+            assert_eq!(
+                p.seqs[j].mask,
+                ints(&r["attention_mask_rejected"]),
+                "{what} row {i}: rejected mask"
+            );
+        }
+    }
+}
+
+#[test]
+fn scores_match_pytorch_at_every_batch_size() {
+    for (model, data, refs) in cases() {
+        let mut base: Option<Vec<(f64, f64)>> = None;
+        for bs in [1, 3, 8] {
+            let what = format!(
+                "{} on {} (sorted, batch {bs})",
+                model.display(),
+                data.display()
+            );
+            let ev = eval::evaluate(&config(&model, &data, bs, Batching::Sorted)).unwrap();
+            let worst = check_against(&ev, &refs, "", &what);
+            eprintln!("{what}: max |ours - PyTorch| = {worst:.2e}");
+            let scores: Vec<(f64, f64)> = ev
+                .rows
+                .iter()
+                .map(|r| (scalar(&r.score_chosen), scalar(&r.score_rejected)))
+                .collect();
+            match &base {
+                None => base = Some(scores),
+                Some(b) => {
+                    for (i, (x, y)) in b.iter().zip(&scores).enumerate() {
+                        let d = (x.0 - y.0).abs().max((x.1 - y.1).abs());
+                        assert!(d <= BATCH_TOL, "{what} row {i}: batch 1 {x:?} vs {y:?}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn reference_batching_reproduces_rewardbench_batch_8() {
+    for (model, data, refs) in cases() {
+        if refs.iter().any(|r| r.get("score_chosen_left8").is_none()) {
+            panic!(
+                "{}: reference rows lack the batch-8 left-padded scores",
+                model.display()
+            );
+        }
+        let what = format!(
+            "{} on {} (reference batching, batch 8)",
+            model.display(),
+            data.display()
+        );
+        let ev = eval::evaluate(&config(&model, &data, 8, Batching::Reference)).unwrap();
+        let worst = check_against(&ev, &refs, "_left8", &what);
+        eprintln!("{what}: max |ours - PyTorch| = {worst:.2e}");
+    }
+}
