@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgAction, Parser, ValueEnum};
+use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 
 /// HfArgumentParser's boolean spellings.
-fn parse_bool(s: &str) -> Result<bool, String> {
+pub fn parse_bool(s: &str) -> Result<bool, String> {
     match s.to_ascii_lowercase().as_str() {
         "true" | "yes" | "t" | "y" | "1" => Ok(true),
         "false" | "no" | "f" | "n" | "0" => Ok(false),
@@ -25,8 +25,17 @@ pub enum BatchingArg {
 
 /// Score a reward model on preference data with ONNX Runtime (RewardBench's evaluation, in Rust).
 #[derive(Debug, Parser)]
-#[command(name = "rewardbench", version, about, max_term_width = 100)]
+#[command(
+    name = "rewardbench",
+    version,
+    about,
+    max_term_width = 100,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Model folder: model.onnx (or onnx/model.onnx), tokenizer.json, tokenizer_config.json, config.json.
     #[arg(long)]
     pub model: Option<PathBuf>,
@@ -97,6 +106,13 @@ pub struct Args {
     /// No progress lines on stderr.
     #[arg(long, short, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
     pub quiet: bool,
+}
+
+/// Subcommands beside the evaluation itself.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print exactly the text a chat template renders for a list of messages.
+    Render(crate::render::RenderArgs),
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod data;
 pub mod eval;
 pub mod model;
 pub mod pyjson;
+pub mod render;
 pub mod report;
 pub mod scoring;
 pub mod template;

@@ -4,7 +4,7 @@ use anyhow::{bail, Context};
 use clap::Parser;
 
 use rewardbench::batch::Batching;
-use rewardbench::cli::{Args, BatchingArg};
+use rewardbench::cli::{Args, BatchingArg, Command};
 use rewardbench::eval::{self, EvalConfig};
 use rewardbench::report::{self, RunInfo};
 
@@ -19,6 +19,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(Command::Render(r)) = &args.command {
+        return rewardbench::render::run(r);
+    }
     let Some(model) = args.model.clone() else {
         bail!("--model is required (a folder with model.onnx and the tokenizer files)");
     };

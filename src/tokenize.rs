@@ -60,6 +60,16 @@ fn token_str(v: &Value) -> Option<String> {
 impl TokenizerConfig {
     /// Reads `tokenizer_config.json`, `special_tokens_map.json` and `chat_template.jinja` in `dir`.
     pub fn load(dir: &Path) -> Result<Self, TokenizeError> {
+        Self::load_file(&dir.join("tokenizer_config.json"))
+    }
+
+    /// Reads the given tokenizer config, with `special_tokens_map.json` and `chat_template.jinja` beside it.
+    pub fn load_file(config_file: &Path) -> Result<Self, TokenizeError> {
+        let dir = config_file.parent().unwrap_or(Path::new("."));
+        let config_name = config_file.file_name().map_or_else(
+            || "tokenizer_config.json".to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
         let mut cfg = Self::default();
         let read_json = |name: &str| -> Result<Option<Value>, TokenizeError> {
             let path = dir.join(name);
@@ -75,7 +85,7 @@ impl TokenizerConfig {
                 Err(_) => Ok(None),
             }
         };
-        let config = read_json("tokenizer_config.json")?;
+        let config = read_json(&config_name)?;
         let map = read_json("special_tokens_map.json")?;
         for source in [map.as_ref(), config.as_ref()].into_iter().flatten() {
             if let Some(obj) = source.as_object() {
@@ -94,7 +104,7 @@ impl TokenizerConfig {
                 }
             }
         }
-        let config_path = dir.join("tokenizer_config.json").display().to_string();
+        let config_path = config_file.display().to_string();
         if let Some(obj) = config.as_ref().and_then(Value::as_object) {
             cfg.tokenizer_class = obj
                 .get("tokenizer_class")
@@ -113,7 +123,7 @@ impl TokenizerConfig {
                         .map(str::to_string);
                     if cfg.chat_template.is_none() {
                         return Err(TokenizeError::Config {
-                            path: dir.join("tokenizer_config.json"),
+                            path: config_file.to_path_buf(),
                             message: "chat_template is a list of named templates without one named `default`".into(),
                         });
                     }
