@@ -9,7 +9,7 @@ ORT_LIB     := $(ORT_DIR)/lib/libonnxruntime.so
 BIN         := target/release/rewardbench
 EXPORT_VENV ?= export/.venv
 
-.PHONY: all setup build demo test lint fmt clean fixtures export-venv crosscheck
+.PHONY: all setup setup-gpu build demo test lint fmt clean fixtures export-venv crosscheck
 
 all: build
 
@@ -28,6 +28,23 @@ $(ORT_LIB):
 	ln -sf libonnxruntime.so.$(ORT_VERSION) $(ORT_DIR)/lib/libonnxruntime.so.1
 	ln -sf libonnxruntime.so.$(ORT_VERSION) $(ORT_LIB)
 	rm -rf $(ORT_DIR)/wheel
+
+## setup-gpu: fetch onnxruntime-gpu $(ORT_VERSION) (CUDA 13, cuDNN 9; ~255 MB) into $(ORT_DIR)/gpu/lib
+setup-gpu: $(ORT_DIR)/gpu/lib/libonnxruntime.so
+
+$(ORT_DIR)/gpu/lib/libonnxruntime.so:
+	mkdir -p $(ORT_DIR)/gpu/wheel $(ORT_DIR)/gpu/lib
+	$(PYTHON) -m pip download --quiet --no-deps --only-binary=:all: \
+	  --python-version 3.11 --platform manylinux_2_28_x86_64 \
+	  onnxruntime-gpu==$(ORT_VERSION) -d $(ORT_DIR)/gpu/wheel
+	$(PYTHON) -c "import zipfile,glob,os,shutil; \
+	  w=glob.glob('$(ORT_DIR)/gpu/wheel/onnxruntime_gpu-$(ORT_VERSION)-*.whl')[0]; z=zipfile.ZipFile(w); \
+	  libs=[n for n in z.namelist() if n.startswith('onnxruntime/capi/libonnxruntime')]; \
+	  [shutil.copyfileobj(z.open(n), open('$(ORT_DIR)/gpu/lib/'+os.path.basename(n),'wb')) for n in libs]; \
+	  [os.chmod('$(ORT_DIR)/gpu/lib/'+os.path.basename(n), 0o755) for n in libs]"
+	ln -sf libonnxruntime.so.$(ORT_VERSION) $(ORT_DIR)/gpu/lib/libonnxruntime.so.1
+	ln -sf libonnxruntime.so.$(ORT_VERSION) $(ORT_DIR)/gpu/lib/libonnxruntime.so
+	rm -rf $(ORT_DIR)/gpu/wheel
 
 ## build: release binary at $(BIN)
 build:

@@ -40,18 +40,40 @@ pub struct Plan {
     pub side: Side,
 }
 
-/// Groups `seqs` (already unique) into calls of at most `batch_size`, longest first.
-pub fn plan_sorted(lengths: &[usize], batch_size: usize) -> Vec<Plan> {
+/// Groups sequences of the given lengths into calls, longest first: each call holds at
+/// most `batch_size` sequences and at most `max_tokens` padded tokens (rows x longest; a
+/// single longer sequence gets a call of its own; 0 means no token cap).
+pub fn plan_sorted(lengths: &[usize], batch_size: usize, max_tokens: usize) -> Vec<Plan> {
     let mut order: Vec<usize> = (0..lengths.len()).collect();
     // Longest first: a batch that does not fit in memory fails at once. Ties keep input order.
     order.sort_by(|&a, &b| lengths[b].cmp(&lengths[a]).then(a.cmp(&b)));
-    order
-        .chunks(batch_size.max(1))
-        .map(|c| Plan {
-            members: c.to_vec(),
+    let cap = if max_tokens == 0 {
+        usize::MAX
+    } else {
+        max_tokens
+    };
+    let mut plans: Vec<Plan> = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    for i in order {
+        // Sorted descending, so the first member sets the batch width.
+        let width = current.first().map_or(lengths[i], |&f| lengths[f]).max(1);
+        if !current.is_empty()
+            && (current.len() >= batch_size.max(1) || (current.len() + 1) * width > cap)
+        {
+            plans.push(Plan {
+                members: std::mem::take(&mut current),
+                side: Side::Right,
+            });
+        }
+        current.push(i);
+    }
+    if !current.is_empty() {
+        plans.push(Plan {
+            members: current,
             side: Side::Right,
-        })
-        .collect()
+        });
+    }
+    plans
 }
 
 /// RewardBench's batches over `rows` rows whose chosen sequence is `2 * row` and rejected `2 * row + 1`.
@@ -125,9 +147,26 @@ mod tests {
 
     #[test]
     fn sorted_plan_is_longest_first_and_complete() {
-        let plans = plan_sorted(&[3, 9, 1, 9, 5], 2);
+        let plans = plan_sorted(&[3, 9, 1, 9, 5], 2, 0);
         let members: Vec<Vec<usize>> = plans.iter().map(|p| p.members.clone()).collect();
         assert_eq!(members, vec![vec![1, 3], vec![4, 0], vec![2]]);
+    }
+
+    #[test]
+    fn token_budget_caps_padded_tokens() {
+        // Budget 10: [9] alone (9+9 > 10), then 5 and 3 (2 x 5 = 10), then 1.
+        let plans = plan_sorted(&[3, 9, 1, 12, 5], 8, 10);
+        let members: Vec<Vec<usize>> = plans.iter().map(|p| p.members.clone()).collect();
+        assert_eq!(members, vec![vec![3], vec![1], vec![4, 0], vec![2]]);
+        for p in &plans {
+            let width = p
+                .members
+                .iter()
+                .map(|&i| [3, 9, 1, 12, 5][i])
+                .max()
+                .unwrap();
+            assert!(p.members.len() == 1 || p.members.len() * width <= 10);
+        }
     }
 
     #[test]

@@ -14,6 +14,26 @@ pub fn parse_bool(s: &str) -> Result<bool, String> {
     }
 }
 
+/// Execution provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeviceArg {
+    Cpu,
+    Cuda,
+    Tensorrt,
+    Auto,
+}
+
+impl From<DeviceArg> for crate::backend::Device {
+    fn from(d: DeviceArg) -> Self {
+        match d {
+            DeviceArg::Cpu => Self::Cpu,
+            DeviceArg::Cuda => Self::Cuda,
+            DeviceArg::Tensorrt => Self::TensorRt,
+            DeviceArg::Auto => Self::Auto,
+        }
+    }
+}
+
 /// How texts are grouped into model calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BatchingArg {
@@ -97,6 +117,21 @@ pub struct Args {
     /// How texts are grouped into model calls.
     #[arg(long, value_enum, default_value = "sorted")]
     pub batching: BatchingArg,
+    /// Cap on padded tokens per model call (rows x longest row; sorted batching). 0: no cap.
+    #[arg(long = "max_batch_tokens", alias = "max-batch-tokens", default_value_t = crate::eval::DEFAULT_MAX_BATCH_TOKENS)]
+    pub max_batch_tokens: usize,
+    /// Where the model runs: cpu, cuda, tensorrt, or auto (CUDA if available, else CPU, and says so).
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: DeviceArg,
+    /// GPU index for cuda / tensorrt.
+    #[arg(long = "device_id", alias = "device-id", default_value_t = 0)]
+    pub device_id: i32,
+    /// TensorRT: build fp16 engines.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub fp16: bool,
+    /// TensorRT: engine and timing cache folder, kept between runs (default: ~/.cache/rewardbench/tensorrt).
+    #[arg(long = "trt_cache", alias = "trt-cache")]
+    pub trt_cache: Option<PathBuf>,
     /// ONNX Runtime intra-op threads (default: the cores available to this process).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,

@@ -3,10 +3,11 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::backend::{self, BackendError, RewardSession, SessionOptions};
+use crate::backend::{self, BackendError, Device, RewardSession, SessionOptions};
 use crate::batch::{self, Batching};
 use crate::data::{DataError, Dataset};
 use crate::model::{ModelError, ModelFiles};
+use crate::progress::Progress;
 use crate::scoring;
 use crate::template::{ChatTemplate, JinjaTemplate, RenderedPair, TemplateError};
 use crate::tokenize::{EncodeOptions, Encoded, Encoder, TokenizeError, TokenizerConfig};
@@ -73,10 +74,46 @@ pub struct EvalConfig {
     pub force_truncation: bool,
     pub debug: bool,
     pub batching: Batching,
+    /// Cap on padded tokens per model call (rows x longest row); sorted batching only.
+    pub max_batch_tokens: usize,
     pub threads: usize,
     pub ort_lib: Option<PathBuf>,
+    pub device: Device,
+    pub device_id: i32,
+    /// TensorRT fp16 engines.
+    pub fp16: bool,
+    /// TensorRT engine/timing cache folder.
+    pub trt_cache: Option<PathBuf>,
     pub quiet: bool,
 }
+
+impl EvalConfig {
+    /// Settings for `model` on `dataset` with this tool's defaults.
+    pub fn new(model: impl Into<PathBuf>, dataset: impl Into<PathBuf>) -> Self {
+        Self {
+            model: model.into(),
+            tokenizer: None,
+            dataset: dataset.into(),
+            chat_template: None,
+            batch_size: 8,
+            max_length: 512,
+            force_truncation: false,
+            debug: false,
+            batching: Batching::Sorted,
+            max_batch_tokens: DEFAULT_MAX_BATCH_TOKENS,
+            threads: 0,
+            ort_lib: None,
+            device: Device::Cpu,
+            device_id: 0,
+            fp16: false,
+            trt_cache: None,
+            quiet: true,
+        }
+    }
+}
+
+/// Default `--max_batch_tokens`.
+pub const DEFAULT_MAX_BATCH_TOKENS: usize = 16_384;
 
 /// A dataset rendered and tokenized, ready for the model.
 pub struct Prepared {
@@ -90,6 +127,8 @@ pub struct Prepared {
     pub seq_of: Vec<[usize; 2]>,
     pub pad_id: i64,
     pub warnings: Vec<String>,
+    /// Seconds spent rendering and tokenizing.
+    pub prepare_seconds: f64,
 }
 
 /// One scored row.
@@ -106,7 +145,14 @@ pub struct Stats {
     pub model_calls: usize,
     pub pad_tokens: usize,
     pub computed_tokens: usize,
-    pub seconds: f64,
+    /// Rendering and tokenizing.
+    pub prepare_seconds: f64,
+    /// The session thread waiting for a padded batch.
+    pub wait_seconds: f64,
+    /// Inside ONNX Runtime.
+    pub ort_seconds: f64,
+    /// From the start of preparation to the last score.
+    pub total_seconds: f64,
 }
 
 /// A finished evaluation.
@@ -116,11 +162,14 @@ pub struct Evaluation {
     pub rows: Vec<RowResult>,
     pub onnxruntime_version: String,
     pub onnxruntime_library: PathBuf,
+    /// The execution provider that ran the model.
+    pub device: &'static str,
     pub stats: Stats,
 }
 
 /// Renders and tokenizes the dataset (no ONNX Runtime needed).
 pub fn prepare(cfg: &EvalConfig) -> Result<Prepared, EvalError> {
+    let started = Instant::now();
     let model = ModelFiles::locate(&cfg.model)?;
     let tokenizer_dir = cfg.tokenizer.clone().unwrap_or_else(|| cfg.model.clone());
     let tok_cfg = TokenizerConfig::load(&tokenizer_dir)?;
@@ -157,15 +206,17 @@ pub fn prepare(cfg: &EvalConfig) -> Result<Prepared, EvalError> {
         dataset.rows.truncate(10);
     }
     let path = dataset.path.clone();
-    let mut rendered = Vec::with_capacity(dataset.rows.len());
-    for row in &dataset.rows {
-        let r = template
+    let workers = crate::available_cores();
+    let rendered: Vec<RenderedPair> = parallel_map(&dataset.rows, workers, |row| {
+        template
             .render_pair(row)
             .map_err(|source| EvalError::RowTemplate {
                 path: path.clone(),
                 place: row.place.clone(),
                 source,
-            })?;
+            })
+    })?;
+    for row in &dataset.rows {
         for (side, text) in [("chosen", &row.chosen), ("rejected", &row.rejected)] {
             if text.trim().is_empty() {
                 warnings.push(format!(
@@ -175,62 +226,60 @@ pub fn prepare(cfg: &EvalConfig) -> Result<Prepared, EvalError> {
                 ));
             }
         }
-        rendered.push(r);
     }
 
     // Sequences: in sorted mode identical texts are scored once (so identical answers tie
     // exactly); in reference mode every text is its own sequence, as in RewardBench.
-    let mut seqs: Vec<Encoded> = Vec::new();
+    let mut texts: Vec<(&str, usize, &'static str)> = Vec::new(); // (text, row, side)
     let mut seq_of = Vec::with_capacity(rendered.len());
     let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    let max_pos = model.max_positions();
-    let vocab = model.vocab_size();
-    for (row, r) in dataset.rows.iter().zip(&rendered) {
+    for (i, r) in rendered.iter().enumerate() {
         let mut pair = [0usize; 2];
         for (k, (side, text)) in [("chosen", &r.text_chosen), ("rejected", &r.text_rejected)]
             .into_iter()
             .enumerate()
         {
             if cfg.batching == Batching::Sorted {
-                if let Some(&i) = index.get(text.as_str()) {
-                    pair[k] = i;
+                if let Some(&j) = index.get(text.as_str()) {
+                    pair[k] = j;
                     continue;
                 }
+                index.insert(text.as_str(), texts.len());
             }
-            let enc = encoder.encode(
-                text,
-                &format!("{} {}: {side} text", path.display(), row.place),
-            )?;
-            if let Some(max) = max_pos {
-                if enc.ids.len() > max {
-                    return Err(EvalError::TooLong {
-                        path: path.clone(),
-                        place: row.place.clone(),
-                        side,
-                        len: enc.ids.len(),
-                        max,
-                    });
-                }
-            }
-            if let (Some(v), Some(&id)) = (vocab, enc.ids.iter().max()) {
-                if id >= v as i64 {
-                    return Err(EvalError::Vocab {
-                        path: path.clone(),
-                        place: row.place.clone(),
-                        id,
-                        vocab: v,
-                        tokenizer: encoder.path.clone(),
-                    });
-                }
-            }
-            pair[k] = seqs.len();
-            if cfg.batching == Batching::Sorted {
-                index.insert(text.as_str(), seqs.len());
-            }
-            seqs.push(enc);
+            pair[k] = texts.len();
+            texts.push((text.as_str(), i, side));
         }
         seq_of.push(pair);
     }
+    let max_pos = model.max_positions();
+    let vocab = model.vocab_size();
+    let seqs: Vec<Encoded> = parallel_map(&texts, workers, |&(text, i, side)| {
+        let place = &dataset.rows[i].place;
+        let enc = encoder.encode(text, &format!("{} {place}: {side} text", path.display()))?;
+        if let Some(max) = max_pos {
+            if enc.ids.len() > max {
+                return Err(EvalError::TooLong {
+                    path: path.clone(),
+                    place: place.clone(),
+                    side,
+                    len: enc.ids.len(),
+                    max,
+                });
+            }
+        }
+        if let (Some(v), Some(&id)) = (vocab, enc.ids.iter().max()) {
+            if id >= v as i64 {
+                return Err(EvalError::Vocab {
+                    path: path.clone(),
+                    place: place.clone(),
+                    id,
+                    vocab: v,
+                    tokenizer: encoder.path.clone(),
+                });
+            }
+        }
+        Ok(enc)
+    })?;
 
     // The export's pooling finds the last token whose id is not config.pad_token_id, so pad with that id.
     let pad_id = match model.pad_token_id() {
@@ -255,47 +304,135 @@ pub fn prepare(cfg: &EvalConfig) -> Result<Prepared, EvalError> {
         seq_of,
         pad_id,
         warnings,
+        prepare_seconds: started.elapsed().as_secs_f64(),
     })
 }
 
-/// Scores prepared sequences with the model.
-pub fn run(prepared: Prepared, cfg: &EvalConfig) -> Result<Evaluation, EvalError> {
-    let rt = backend::runtime(cfg.ort_lib.as_deref())?;
-    let mut session = RewardSession::open(
-        rt,
-        &prepared.model.onnx,
-        SessionOptions {
-            threads: cfg.threads,
-        },
-    )?;
-    let plans = match cfg.batching {
+/// Maps `f` over `items` on up to `workers` threads, keeping order; the first error wins.
+fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    workers: usize,
+    f: impl Fn(&T) -> Result<R, EvalError> + Sync,
+) -> Result<Vec<R>, EvalError> {
+    let chunk = items.len().div_ceil(workers.max(1)).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|c| s.spawn(|| c.iter().map(&f).collect::<Result<Vec<R>, EvalError>>()))
+            .collect();
+        let mut out = Vec::with_capacity(items.len());
+        for h in handles {
+            match h.join() {
+                Ok(part) => out.extend(part?),
+                Err(p) => std::panic::resume_unwind(p),
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// The planned model calls for `prepared`.
+pub fn plan(prepared: &Prepared, cfg: &EvalConfig) -> Vec<batch::Plan> {
+    match cfg.batching {
         Batching::Sorted => {
             let lengths: Vec<usize> = prepared.seqs.iter().map(|s| s.ids.len()).collect();
-            batch::plan_sorted(&lengths, cfg.batch_size)
+            batch::plan_sorted(&lengths, cfg.batch_size, cfg.max_batch_tokens)
         }
         Batching::Reference => batch::plan_reference(prepared.seq_of.len(), cfg.batch_size),
+    }
+}
+
+/// Scores prepared sequences with the model: a producer thread pads the planned batches
+/// into a bounded channel; this thread owns the ONNX Runtime session.
+pub fn run(prepared: Prepared, cfg: &EvalConfig) -> Result<Evaluation, EvalError> {
+    let plans = plan(&prepared, cfg);
+    run_planned(prepared, cfg, plans)
+}
+
+/// [`run`] with given model calls (each sequence must appear in exactly one plan).
+pub fn run_planned(
+    prepared: Prepared,
+    cfg: &EvalConfig,
+    plans: Vec<batch::Plan>,
+) -> Result<Evaluation, EvalError> {
+    let started = Instant::now();
+    let rt = backend::runtime(cfg.ort_lib.as_deref(), cfg.device.wants_gpu())?;
+    let shapes: Vec<(usize, usize)> = plans
+        .iter()
+        .map(|p| {
+            (
+                p.members.len(),
+                p.members
+                    .iter()
+                    .map(|&i| prepared.seqs[i].ids.len())
+                    .max()
+                    .unwrap_or(1),
+            )
+        })
+        .collect();
+    let profile = (!shapes.is_empty()).then(|| {
+        let mut by_tokens = shapes.clone();
+        by_tokens.sort_by_key(|(r, c)| r * c);
+        let min = (
+            shapes.iter().map(|s| s.0).min().unwrap_or(1),
+            shapes.iter().map(|s| s.1).min().unwrap_or(1),
+        );
+        let max = (
+            shapes.iter().map(|s| s.0).max().unwrap_or(1),
+            shapes.iter().map(|s| s.1).max().unwrap_or(1),
+        );
+        [min, by_tokens[by_tokens.len() / 2], max]
+    });
+    let opts = SessionOptions {
+        threads: cfg.threads,
+        device: cfg.device,
+        device_id: cfg.device_id,
+        fp16: cfg.fp16,
+        trt_cache: cfg.trt_cache.clone(),
+        profile,
     };
-    let (pad_tokens, computed_tokens) = batch::padding(&prepared.seqs, &plans);
-    let start = Instant::now();
-    let mut scores: Vec<Vec<f32>> = vec![Vec::new(); prepared.seqs.len()];
-    let mut last_log = Instant::now();
-    for (n, plan) in plans.iter().enumerate() {
-        let (ids, mask) = batch::pad(&prepared.seqs, plan, prepared.pad_id);
-        let out = session.score(&ids, &mask)?;
-        for (&i, s) in plan.members.iter().zip(out) {
-            scores[i] = s;
-        }
-        if !cfg.quiet && (last_log.elapsed().as_secs() >= 10 || n + 1 == plans.len()) {
-            eprintln!(
-                "scored {}/{} batches ({:.1}s)",
-                n + 1,
-                plans.len(),
-                start.elapsed().as_secs_f64()
-            );
-            last_log = Instant::now();
+    let mut session = RewardSession::open(rt, &prepared.model.onnx, &opts)?;
+    if let Some(note) = &session.note {
+        eprintln!("note: {note}");
+    }
+    if session.device == Device::TensorRt {
+        // Build the engine before the clock matters: one warm-up on the largest batch.
+        if let Some(p) = plans.first() {
+            let (ids, mask) = batch::pad(&prepared.seqs, p, prepared.pad_id);
+            session.score(&ids, &mask)?;
         }
     }
-    let seconds = start.elapsed().as_secs_f64();
+    let (pad_tokens, computed_tokens) = batch::padding(&prepared.seqs, &plans);
+    let mut scores: Vec<Vec<f32>> = vec![Vec::new(); prepared.seqs.len()];
+    let mut progress = Progress::new(prepared.seqs.len() as u64, "texts", cfg.quiet);
+    let (mut wait, mut ort_time) = (0.0f64, 0.0f64);
+    std::thread::scope(|s| -> Result<(), EvalError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(2);
+        let seqs = &prepared.seqs;
+        let pad_id = prepared.pad_id;
+        let plans = &plans;
+        s.spawn(move || {
+            for p in plans {
+                if tx.send(batch::pad(seqs, p, pad_id)).is_err() {
+                    break; // the session thread stopped
+                }
+            }
+        });
+        for p in plans {
+            let t = Instant::now();
+            let Ok((ids, mask)) = rx.recv() else { break };
+            wait += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let out = session.score(&ids, &mask)?;
+            ort_time += t.elapsed().as_secs_f64();
+            for (&i, sc) in p.members.iter().zip(out) {
+                scores[i] = sc;
+            }
+            progress.inc(p.members.len() as u64);
+        }
+        Ok(())
+    })?;
+    progress.finish();
 
     let path = &prepared.dataset.path;
     let mut rows = Vec::with_capacity(prepared.seq_of.len());
@@ -316,17 +453,22 @@ pub fn run(prepared: Prepared, cfg: &EvalConfig) -> Result<Evaluation, EvalError
             score_rejected: scores[*r].clone(),
         });
     }
+    let prepare_seconds = prepared.prepare_seconds;
     Ok(Evaluation {
         prepared,
         batching: cfg.batching,
         rows,
         onnxruntime_version: rt.version.clone(),
         onnxruntime_library: rt.library.clone(),
+        device: backend::device_name(session.device),
         stats: Stats {
             model_calls: plans.len(),
             pad_tokens,
             computed_tokens,
-            seconds,
+            prepare_seconds,
+            wait_seconds: wait,
+            ort_seconds: ort_time,
+            total_seconds: prepare_seconds + started.elapsed().as_secs_f64(),
         },
     })
 }

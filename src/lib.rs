@@ -9,6 +9,7 @@ pub mod cli;
 pub mod data;
 pub mod eval;
 pub mod model;
+pub mod progress;
 pub mod pyjson;
 pub mod render;
 pub mod report;

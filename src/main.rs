@@ -18,6 +18,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// `$XDG_CACHE_HOME/rewardbench/tensorrt`, else `~/.cache/rewardbench/tensorrt`.
+fn default_trt_cache() -> Option<std::path::PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))?;
+    Some(base.join("rewardbench/tensorrt"))
+}
+
 fn run(args: Args) -> anyhow::Result<()> {
     if let Some(Command::Render(r)) = &args.command {
         return rewardbench::render::run(r);
@@ -75,8 +83,13 @@ fn run(args: Args) -> anyhow::Result<()> {
             BatchingArg::Sorted => Batching::Sorted,
             BatchingArg::Reference => Batching::Reference,
         },
+        max_batch_tokens: args.max_batch_tokens,
         threads: args.threads,
         ort_lib: args.ort_lib.clone(),
+        device: args.device.into(),
+        device_id: args.device_id,
+        fp16: args.fp16,
+        trt_cache: args.trt_cache.clone().or_else(default_trt_cache),
         quiet: args.quiet,
     };
     let info = RunInfo {

@@ -147,14 +147,19 @@ pub fn summary(ev: &Evaluation, info: &RunInfo) -> Value {
             "version": env!("CARGO_PKG_VERSION"),
             "onnxruntime_version": ev.onnxruntime_version,
             "onnxruntime_library": ev.onnxruntime_library.display().to_string(),
-            "execution_provider": "cpu",
+            "execution_provider": ev.device,
             "onnx_model": ev.prepared.model.onnx.display().to_string(),
             "batching": ev.batching.label(),
             "batch_size": info.batch_size,
             "model_calls": st.model_calls,
             "padding_ratio": if st.computed_tokens > 0 { st.pad_tokens as f64 / st.computed_tokens as f64 } else { 0.0 },
-            "inference_seconds": st.seconds,
-            "pairs_per_second": if st.seconds > 0.0 { ev.rows.len() as f64 / st.seconds } else { 0.0 },
+            "pairs_per_second": if st.total_seconds > 0.0 { ev.rows.len() as f64 / st.total_seconds } else { 0.0 },
+            "timings": {
+                "prepare_seconds": st.prepare_seconds,
+                "wait_seconds": st.wait_seconds,
+                "ort_seconds": st.ort_seconds,
+                "total_seconds": st.total_seconds,
+            },
         }),
     );
     Value::Object(m)

@@ -366,3 +366,57 @@ fn missing_onnx_runtime_says_how_to_get_it() {
     );
     assert!(!out.path().join("tiny-llama-rm.json").exists());
 }
+
+#[test]
+fn gpu_providers_never_fall_back_silently() {
+    let out = tempfile::tempdir().unwrap();
+    let data = root().join("fixtures/data/llmbar.jsonl");
+    for device in ["cuda", "tensorrt"] {
+        let o = rewardbench(&[
+            "--model",
+            s(&llama()),
+            "--dataset",
+            s(&data),
+            "--debug",
+            "--output_dir",
+            s(out.path()),
+            "--device",
+            device,
+        ]);
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "--device {device} must fail on the CPU build"
+        );
+        let err = stderr(&o);
+        // Without `make setup-gpu` the CPU library says how to get a GPU build; with it (and
+        // no CUDA libraries on this machine) the provider's own load error comes with a hint.
+        assert!(
+            err.contains(device) && (err.contains("make setup-gpu") || err.contains("CUDA 13")),
+            "{err}"
+        );
+        assert!(!out.path().join("tiny-llama-rm.json").exists());
+    }
+    let o = rewardbench(&[
+        "--model",
+        s(&llama()),
+        "--dataset",
+        s(&data),
+        "--debug",
+        "--output_dir",
+        s(out.path()),
+        "--device",
+        "auto",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("running on CPU"),
+        "auto says it fell back: {}",
+        stderr(&o)
+    );
+    let summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.path().join("tiny-llama-rm.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["evaluator"]["execution_provider"], "cpu");
+}

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rewardbench::batch::Batching;
+use rewardbench::batch::{self, Batching, Side};
 use rewardbench::eval::{self, EvalConfig, Evaluation};
 use serde_json::Value;
 
@@ -62,20 +62,11 @@ fn cases() -> Vec<(PathBuf, PathBuf, Vec<Value>)> {
 }
 
 fn config(model: &Path, data: &Path, batch_size: usize, batching: Batching) -> EvalConfig {
-    EvalConfig {
-        model: model.to_path_buf(),
-        tokenizer: None,
-        dataset: data.to_path_buf(),
-        chat_template: None,
-        batch_size,
-        max_length: 512,
-        force_truncation: false,
-        debug: false,
-        batching,
-        threads: 1,
-        ort_lib: None,
-        quiet: true,
-    }
+    let mut c = EvalConfig::new(model, data);
+    c.batch_size = batch_size;
+    c.batching = batching;
+    c.threads = 1;
+    c
 }
 
 fn score(v: &Value) -> f64 {
@@ -218,5 +209,38 @@ fn reference_batching_reproduces_rewardbench_batch_8() {
         let ev = eval::evaluate(&config(&model, &data, 8, Batching::Reference)).unwrap();
         let worst = check_against(&ev, &refs, "_left8", &what);
         eprintln!("{what}: max |ours - PyTorch| = {worst:.2e}");
+    }
+}
+
+/// Sorting by length and the token budget change which rows share a call, never the scores:
+/// compare with dataset-order calls (RewardBench's grouping, right-padded) at batch 8.
+#[test]
+fn sorting_and_token_budget_do_not_change_scores() {
+    for (model, data, _) in cases() {
+        let what = format!("{} on {}", model.display(), data.display());
+        let cfg = config(&model, &data, 8, Batching::Reference);
+        let prepared = eval::prepare(&cfg).unwrap();
+        let plans: Vec<batch::Plan> = batch::plan_reference(prepared.seq_of.len(), 8)
+            .into_iter()
+            .map(|mut p| {
+                p.side = Side::Right;
+                p
+            })
+            .collect();
+        let dataset_order = eval::run_planned(prepared, &cfg, plans).unwrap();
+        for max_tokens in [0, 600, eval::DEFAULT_MAX_BATCH_TOKENS] {
+            let mut c = config(&model, &data, 8, Batching::Sorted);
+            c.max_batch_tokens = max_tokens;
+            let sorted = eval::evaluate(&c).unwrap();
+            for (i, (a, b)) in dataset_order.rows.iter().zip(&sorted.rows).enumerate() {
+                let d = (scalar(&a.score_chosen) - scalar(&b.score_chosen))
+                    .abs()
+                    .max((scalar(&a.score_rejected) - scalar(&b.score_rejected)).abs());
+                assert!(
+                    d <= BATCH_TOL,
+                    "{what} row {i} (max_batch_tokens {max_tokens}): differs by {d}"
+                );
+            }
+        }
     }
 }

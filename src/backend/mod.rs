@@ -34,6 +34,11 @@ pub enum BackendError {
         inputs: String,
         outputs: String,
     },
+    #[error("execution provider {device}: {message}")]
+    Provider {
+        device: &'static str,
+        message: String,
+    },
     #[error("ONNX Runtime failed on a batch of shape {rows}x{cols}: {message}")]
     Run {
         rows: usize,
@@ -60,8 +65,9 @@ const LIB_NAMES: &[&str] = &[
     "libonnxruntime.dylib",
 ];
 
-/// Candidate library paths, in the documented lookup order.
-fn candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
+/// Candidate library paths, in the documented lookup order. `gpu` puts the
+/// `onnxruntime-gpu` copy from `make setup-gpu` (`.ort/gpu/lib`) before the CPU one.
+fn candidates(explicit: Option<&Path>, gpu: bool) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Some(p) = explicit {
         out.push(p.to_path_buf());
@@ -80,6 +86,9 @@ fn candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
         if let Some(dir) = exe.parent() {
             dirs.push(dir.to_path_buf());
             for anc in dir.ancestors() {
+                if gpu {
+                    dirs.push(anc.join(".ort/gpu/lib"));
+                }
                 dirs.push(anc.join(".ort/lib"));
             }
         }
@@ -142,13 +151,14 @@ fn pip_onnxruntime_dir() -> Option<PathBuf> {
     (!s.is_empty()).then(|| PathBuf::from(s))
 }
 
-/// Loads ONNX Runtime once per process (later calls return the same runtime).
-pub fn runtime(explicit: Option<&Path>) -> Result<&'static Runtime, BackendError> {
+/// Loads ONNX Runtime once per process (later calls return the same runtime). `gpu`
+/// prefers the GPU build fetched by `make setup-gpu`.
+pub fn runtime(explicit: Option<&Path>, gpu: bool) -> Result<&'static Runtime, BackendError> {
     if let Some(rt) = RUNTIME.get() {
         return Ok(rt);
     }
     let mut tried = Vec::new();
-    let cands = candidates(explicit);
+    let cands = candidates(explicit, gpu);
     let must_exist =
         explicit.is_none() && std::env::var("ORT_DYLIB_PATH").map_or(true, |v| v.is_empty());
     for path in cands {
@@ -205,11 +215,98 @@ fn version_of(path: &Path) -> String {
         .to_string()
 }
 
+/// Where the model runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Device {
+    Cpu,
+    Cuda,
+    TensorRt,
+    /// CUDA when the library offers it, else CPU (said on stderr).
+    Auto,
+}
+
+impl Device {
+    /// True when a GPU build of ONNX Runtime is wanted.
+    pub fn wants_gpu(self) -> bool {
+        self != Self::Cpu
+    }
+}
+
+/// TensorRT optimization profile: (min, opt, max) of (rows, tokens).
+pub type ShapeProfile = [(usize, usize); 3];
+
 /// Options for a session.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SessionOptions {
     /// Intra-op threads; 0 means the available cores.
     pub threads: usize,
+    pub device: Device,
+    pub device_id: i32,
+    /// TensorRT: build fp16 engines.
+    pub fp16: bool,
+    /// TensorRT: engine and timing caches, kept between runs.
+    pub trt_cache: Option<PathBuf>,
+    /// TensorRT: shapes of the planned batches.
+    pub profile: Option<ShapeProfile>,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self {
+            threads: 0,
+            device: Device::Cpu,
+            device_id: 0,
+            fp16: false,
+            trt_cache: None,
+            profile: None,
+        }
+    }
+}
+
+fn shapes(rows: usize, cols: usize) -> String {
+    format!("input_ids:{rows}x{cols},attention_mask:{rows}x{cols}")
+}
+
+/// The execution provider for `device`, set to fail rather than fall back silently.
+fn provider(device: Device, opts: &SessionOptions) -> Option<ort::ep::ExecutionProviderDispatch> {
+    match device {
+        Device::Cpu | Device::Auto => None,
+        Device::Cuda => Some(
+            ort::ep::CUDA::default()
+                .with_device_id(opts.device_id)
+                .build()
+                .error_on_failure(),
+        ),
+        Device::TensorRt => {
+            let mut trt = ort::ep::TensorRT::default()
+                .with_device_id(opts.device_id)
+                .with_fp16(opts.fp16);
+            if let Some(dir) = &opts.trt_cache {
+                let dir = dir.display().to_string();
+                trt = trt
+                    .with_engine_cache(true)
+                    .with_engine_cache_path(&dir)
+                    .with_timing_cache(true)
+                    .with_timing_cache_path(&dir);
+            }
+            if let Some([min, opt, max]) = opts.profile {
+                trt = trt
+                    .with_profile_min_shapes(shapes(min.0, min.1))
+                    .with_profile_opt_shapes(shapes(opt.0, opt.1))
+                    .with_profile_max_shapes(shapes(max.0, max.1));
+            }
+            Some(trt.build().error_on_failure())
+        }
+    }
+}
+
+fn provider_available(device: Device) -> Result<bool, String> {
+    use ort::ep::ExecutionProvider;
+    match device {
+        Device::Cuda | Device::Auto => ort::ep::CUDA::is_available().map_err(|e| e.to_string()),
+        Device::TensorRt => ort::ep::TensorRT::is_available().map_err(|e| e.to_string()),
+        Device::Cpu => Ok(true),
+    }
 }
 
 /// A reward model: `input_ids`, `attention_mask` -> `logits [batch, num_labels]`.
@@ -218,6 +315,20 @@ pub struct RewardSession {
     path: PathBuf,
     /// Number of logits per row, when the graph states it.
     pub num_labels: Option<usize>,
+    /// The device actually used.
+    pub device: Device,
+    /// What `--device auto` decided, when it fell back.
+    pub note: Option<String>,
+}
+
+/// Name of a device as the CLI spells it.
+pub fn device_name(d: Device) -> &'static str {
+    match d {
+        Device::Cpu => "cpu",
+        Device::Cuda => "cuda",
+        Device::TensorRt => "tensorrt",
+        Device::Auto => "auto",
+    }
 }
 
 fn describe(outlets: &[ort::value::Outlet]) -> String {
@@ -234,8 +345,9 @@ fn describe(outlets: &[ort::value::Outlet]) -> String {
 }
 
 impl RewardSession {
-    /// Opens `path` and checks that it has the inputs and output of a reward model.
-    pub fn open(rt: &Runtime, path: &Path, opts: SessionOptions) -> Result<Self, BackendError> {
+    /// Opens `path` on the requested device and checks that it has the inputs and output
+    /// of a reward model.
+    pub fn open(rt: &Runtime, path: &Path, opts: &SessionOptions) -> Result<Self, BackendError> {
         let load_err = |message: String| BackendError::Load {
             path: path.to_path_buf(),
             message,
@@ -245,14 +357,69 @@ impl RewardSession {
         } else {
             opts.threads
         };
-        let session = Session::builder(&rt.env)
-            .map_err(|e| load_err(e.to_string()))?
-            .with_optimization_level(GraphOptimizationLevel::All)
-            .map_err(|e| load_err(e.to_string()))?
-            .with_intra_threads(threads)
-            .map_err(|e| load_err(e.to_string()))?
-            .with_intra_op_spinning(false)
-            .map_err(|e| load_err(e.to_string()))?
+        let new_builder = || -> Result<ort::session::builder::SessionBuilder, BackendError> {
+            Session::builder(&rt.env)
+                .map_err(|e| load_err(e.to_string()))?
+                .with_optimization_level(GraphOptimizationLevel::All)
+                .map_err(|e| load_err(e.to_string()))?
+                .with_intra_threads(threads)
+                .map_err(|e| load_err(e.to_string()))?
+                .with_intra_op_spinning(false)
+                .map_err(|e| load_err(e.to_string()))
+        };
+        let gpu_hint = |device: Device, message: String| {
+            let hint = if matches!(provider_available(device), Ok(false)) {
+                format!(
+                    "; the ONNX Runtime at {} was built without it (the CPU wheel): run `make setup-gpu` \
+                     (fetches the onnxruntime-gpu wheel into .ort/gpu/lib) or pass --ort_lib pointing at a GPU build",
+                    rt.library.display()
+                )
+            } else if message.contains("cannot open shared object") {
+                "; the GPU build of ONNX Runtime needs the CUDA 13 and cuDNN 9 libraries (cuBLAS, cuRAND, cudart, \
+                 and TensorRT 10 for tensorrt) on the library path (LD_LIBRARY_PATH), e.g. from NVIDIA's pip wheels"
+                    .to_string()
+            } else {
+                String::new()
+            };
+            BackendError::Provider {
+                device: device_name(device),
+                message: format!("{}{hint}", message.trim_end()),
+            }
+        };
+        let (builder, device, note) = match opts.device {
+            Device::Cpu => (new_builder()?, Device::Cpu, None),
+            Device::Auto => {
+                let cuda: Vec<_> = provider(Device::Cuda, opts).into_iter().collect();
+                match new_builder()?.with_execution_providers(cuda) {
+                    Ok(b) if matches!(provider_available(Device::Cuda), Ok(true)) => (b, Device::Cuda, None),
+                    Ok(_) => (
+                        new_builder()?,
+                        Device::Cpu,
+                        Some(format!(
+                            "--device auto: the ONNX Runtime at {} has no CUDA provider; running on CPU",
+                            rt.library.display()
+                        )),
+                    ),
+                    Err(e) => (
+                        new_builder()?,
+                        Device::Cpu,
+                        Some(format!("--device auto: CUDA could not start ({}); running on CPU", e.to_string().trim_end())),
+                    ),
+                }
+            }
+            d => {
+                if matches!(provider_available(d), Ok(false)) {
+                    return Err(gpu_hint(d, "not available".into()));
+                }
+                let ep: Vec<_> = provider(d, opts).into_iter().collect();
+                let b = new_builder()?
+                    .with_execution_providers(ep)
+                    .map_err(|e| gpu_hint(d, e.to_string()))?;
+                (b, d, None)
+            }
+        };
+        let mut builder = builder;
+        let session = builder
             .commit_from_file(path)
             .map_err(|e| load_err(e.to_string()))?;
 
@@ -303,6 +470,8 @@ impl RewardSession {
             session,
             path: path.to_path_buf(),
             num_labels,
+            device,
+            note,
         })
     }
 
