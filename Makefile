@@ -9,7 +9,7 @@ ORT_LIB     := $(ORT_DIR)/lib/libonnxruntime.so
 BIN         := target/release/rewardbench
 EXPORT_VENV ?= export/.venv
 
-.PHONY: all setup setup-gpu build demo test lint fmt clean fixtures export-venv crosscheck
+.PHONY: fuzz all setup setup-gpu build demo test lint fmt clean fixtures export-venv crosscheck
 
 all: build
 
@@ -67,8 +67,8 @@ fmt:
 	$(CARGO) fmt --all
 
 ## export-venv: Python environment for export/ (torch, transformers; only to make models)
-export-venv: $(EXPORT_VENV)/bin/python
-$(EXPORT_VENV)/bin/python: export/requirements.txt
+export-venv: $(EXPORT_VENV)/.installed
+$(EXPORT_VENV)/.installed: export/requirements.txt
 	$(PYTHON) -m venv $(EXPORT_VENV)
 	$(EXPORT_VENV)/bin/pip install --quiet -r export/requirements.txt
 	touch $@
@@ -80,3 +80,23 @@ fixtures: export-venv
 clean:
 	$(CARGO) clean
 	rm -rf $(ORT_DIR) results
+
+## bench: side-by-side benchmark on 500 LLMBar pairs: our binary vs PyTorch (RewardBench's way)
+## vs onnxruntime in Python; generates bench-models/llama-30m-rm first (git-ignored, ~220 MB)
+.PHONY: bench
+bench: setup build export-venv
+	$(EXPORT_VENV)/bin/python export/make_bench_model.py
+	$(EXPORT_VENV)/bin/python bench/run.py
+
+## fuzz: cargo fuzz on the dataset reader and the template renderer, FUZZ_SECONDS each (stable toolchain via RUSTC_BOOTSTRAP)
+FUZZ_SECONDS ?= 120
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	fuzz/make_corpus.sh
+	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run dataset fuzz/corpus/dataset -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096
+	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run template fuzz/corpus/template -- -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=4096
+
+## bench-dpo: DPO memory benchmark: generated Llama-style policy/reference (32k and 8k vocabularies) in both
+## export forms (git-ignored bench-models/dpo), peak RSS and pairs/s for batch 8 pairs x 1024 tokens
+bench-dpo: setup build export-venv
+	$(EXPORT_VENV)/bin/python export/make_dpo_fixtures.py --bench bench-models/dpo --vocab 32000 8000

@@ -62,18 +62,21 @@ pub struct Args {
     /// Tokenizer folder (default: the model folder).
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
-    /// Dataset: a local .json / .jsonl file (hub ids are not available in this build yet).
+    /// Dataset: a hub id (org/name[@revision]; default: the core set), or a local .json / .jsonl / .parquet / .csv file or folder.
     #[arg(long, default_value = "allenai/reward-bench")]
     pub dataset: String,
     /// Read --dataset as a local JSON / JSONL file (local files are read either way).
     #[arg(long = "load_json", alias = "load-json", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
     pub load_json: bool,
-    /// Dataset split (hub datasets only; a local file is one split).
+    /// Dataset split (hub datasets and local folders; default: all splits, concatenated; the core set: filtered).
     #[arg(long)]
     pub split: Option<String>,
     /// fastchat conversation template, used only when the tokenizer has no chat template.
     #[arg(long = "chat_template", alias = "chat-template")]
     pub chat_template: Option<String>,
+    /// Date that templates' `strftime_now` reports, YYYY-MM-DD (default: today), for reproducible runs.
+    #[arg(long)]
+    pub date: Option<crate::template::Date>,
     /// Rows per model call (each call holds at most this many texts).
     #[arg(long = "batch_size", alias = "batch-size", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_size: u32,
@@ -92,9 +95,12 @@ pub struct Args {
     /// Also write {name}_all.jsonl with the chosen/rejected score of every row.
     #[arg(long = "save_all", alias = "save-all", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
     pub save_all: bool,
-    /// Reference model for DPO (implicit reward) evaluation: not available in this build yet.
+    /// Reference model folder for DPO (implicit reward) evaluation; --model is then the policy.
     #[arg(long = "ref_model", alias = "ref-model")]
     pub ref_model: Option<String>,
+    /// Reference-free DPO scoring of --model (without --ref_model): sum, avg or norm of the answer's log-probs.
+    #[arg(long = "ref_free_type", alias = "ref-free-type", value_enum)]
+    pub ref_free_type: Option<crate::dpo::RefFree>,
 
     // --- RewardBench flags with no effect on an ONNX export (precision and attention are fixed at export).
     /// Accepted for compatibility; no effect (an ONNX export has its precision fixed).
@@ -109,9 +115,15 @@ pub struct Args {
     /// Accepted for compatibility; no effect (no Python code is run).
     #[arg(long = "trust_remote_code", alias = "trust-remote-code", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
     pub trust_remote_code: bool,
-    /// Model revision (hub models only; not available in this build yet).
+    /// Model and tokenizer revision on the hub (branch, tag or commit).
     #[arg(long)]
     pub revision: Option<String>,
+    /// Evaluate the prior preference sets (allenai/pref-test-sets) instead of --dataset.
+    #[arg(long = "pref_sets", alias = "pref-sets", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub pref_sets: bool,
+    /// Rows with `messages` are instruction data (scored, not ranked) even if they have chosen/rejected.
+    #[arg(long = "prioritize_scoring", alias = "prioritize-scoring", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub prioritize_scoring: bool,
 
     // --- This evaluator's own flags.
     /// How texts are grouped into model calls.
@@ -138,6 +150,13 @@ pub struct Args {
     /// Path of libonnxruntime.so (default: ORT_DYLIB_PATH, then .ort/lib, then a pip-installed onnxruntime).
     #[arg(long = "ort_lib", alias = "ort-lib")]
     pub ort_lib: Option<PathBuf>,
+    /// Keep a resume cache ({output_dir}/{name}.cache.jsonl): a re-run after a crash, kill or
+    /// Ctrl-C computes only what is missing.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "true", value_parser = parse_bool, action = ArgAction::Set)]
+    pub cache: bool,
+    /// Discard an existing resume cache and start afresh.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub overwrite: bool,
     /// No progress lines on stderr.
     #[arg(long, short, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
     pub quiet: bool,
@@ -148,6 +167,8 @@ pub struct Args {
 pub enum Command {
     /// Print exactly the text a chat template renders for a list of messages.
     Render(crate::render::RenderArgs),
+    /// Build a leaderboard (CSV and Markdown) from summary JSON files of many models.
+    Leaderboard(crate::leaderboard::LeaderboardArgs),
 }
 
 #[cfg(test)]

@@ -5,11 +5,14 @@ use std::time::Instant;
 
 use crate::backend::{self, BackendError, Device, RewardSession, SessionOptions};
 use crate::batch::{self, Batching};
+use crate::cache::{Cache, CacheError, Fingerprint};
 use crate::data::{DataError, Dataset};
 use crate::model::{ModelError, ModelFiles};
 use crate::progress::Progress;
 use crate::scoring;
-use crate::template::{ChatTemplate, JinjaTemplate, RenderedPair, TemplateError};
+use crate::template::{
+    ChatTemplate, Date, JinjaOptions, JinjaTemplate, RenderedPair, TemplateError,
+};
 use crate::tokenize::{EncodeOptions, Encoded, Encoder, TokenizeError, TokenizerConfig};
 
 /// Everything that can stop an evaluation, by stage.
@@ -53,6 +56,34 @@ pub enum EvalError {
     },
     #[error(transparent)]
     Backend(#[from] BackendError),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    #[error(
+        "interrupted after {done} of {total} model calls; finished work is kept in {cache}: run the same \
+         command again to resume"
+    )]
+    Interrupted {
+        done: usize,
+        total: usize,
+        cache: String,
+    },
+    #[error(
+        "the tokenizer {tokenizer} has {tokens} tokens but the model in {model} only {vocab}: they do not \
+         belong together"
+    )]
+    VocabSizes {
+        tokenizer: PathBuf,
+        tokens: usize,
+        model: PathBuf,
+        vocab: usize,
+    },
+    #[error("{path}: {place} and {other} have the same id {id} in the same subset")]
+    DuplicateId {
+        path: PathBuf,
+        place: String,
+        other: String,
+        id: String,
+    },
     #[error("{path}: {place}: the model gave a non-finite score ({value}) for the {side} text")]
     NonFinite {
         path: PathBuf,
@@ -69,6 +100,8 @@ pub struct EvalConfig {
     pub tokenizer: Option<PathBuf>,
     pub dataset: PathBuf,
     pub chat_template: Option<String>,
+    /// Date that templates' `strftime_now` reports (None: today).
+    pub date: Option<Date>,
     pub batch_size: usize,
     pub max_length: usize,
     pub force_truncation: bool,
@@ -84,8 +117,15 @@ pub struct EvalConfig {
     pub fp16: bool,
     /// TensorRT engine/timing cache folder.
     pub trt_cache: Option<PathBuf>,
+    /// Resume cache file: finished calls are appended here and reused by a re-run.
+    pub cache: Option<PathBuf>,
+    /// Discard an existing resume cache.
+    pub overwrite: bool,
     pub quiet: bool,
 }
+
+/// Set by a Ctrl-C handler: the run stops after the call in flight, keeping finished work.
+pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 impl EvalConfig {
     /// Settings for `model` on `dataset` with this tool's defaults.
@@ -95,6 +135,7 @@ impl EvalConfig {
             tokenizer: None,
             dataset: dataset.into(),
             chat_template: None,
+            date: None,
             batch_size: 8,
             max_length: 512,
             force_truncation: false,
@@ -107,6 +148,8 @@ impl EvalConfig {
             device_id: 0,
             fp16: false,
             trt_cache: None,
+            cache: None,
+            overwrite: false,
             quiet: true,
         }
     }
@@ -143,6 +186,8 @@ pub struct RowResult {
 #[derive(Debug, Clone, Default)]
 pub struct Stats {
     pub model_calls: usize,
+    /// Calls whose scores came from the resume cache.
+    pub reused_calls: usize,
     pub pad_tokens: usize,
     pub computed_tokens: usize,
     /// Rendering and tokenizing.
@@ -175,13 +220,18 @@ pub fn prepare(cfg: &EvalConfig) -> Result<Prepared, EvalError> {
     let tok_cfg = TokenizerConfig::load(&tokenizer_dir)?;
     let jinja = match &tok_cfg.chat_template {
         Some(src) => Some(
-            JinjaTemplate::new(
+            JinjaTemplate::with_options(
                 src,
                 tok_cfg.special.clone(),
                 &cfg.model.display().to_string(),
                 &tok_cfg.chat_template_file,
+                JinjaOptions {
+                    date: cfg.date,
+                    ..JinjaOptions::default()
+                },
             )
-            .map_err(EvalError::Template)?,
+            .map_err(EvalError::Template)?
+            .with_additional_special_tokens(&tok_cfg.additional_special_tokens),
         ),
         None => None,
     };
@@ -201,11 +251,22 @@ pub fn prepare(cfg: &EvalConfig) -> Result<Prepared, EvalError> {
     };
     let encoder = Encoder::load(&tokenizer_dir, &tok_cfg, opts)?;
 
-    let mut dataset = Dataset::load(&cfg.dataset)?;
+    let mut dataset = Dataset::open(&crate::data::DatasetSpec::from_path(&cfg.dataset))?;
     if cfg.debug {
         dataset.rows.truncate(10);
     }
     let path = dataset.path.clone();
+    check_unique_ids(&dataset)?;
+    if let Some(v) = model.vocab_size() {
+        if encoder.vocab_size > v {
+            return Err(EvalError::VocabSizes {
+                tokenizer: encoder.path.clone(),
+                tokens: encoder.vocab_size,
+                model: model.dir.clone(),
+                vocab: v,
+            });
+        }
+    }
     let workers = crate::available_cores();
     let rendered: Vec<RenderedPair> = parallel_map(&dataset.rows, workers, |row| {
         template
@@ -308,6 +369,27 @@ pub fn prepare(cfg: &EvalConfig) -> Result<Prepared, EvalError> {
     })
 }
 
+/// Rows of one subset must not share an `id` (rows without an id are not checked).
+fn check_unique_ids(dataset: &Dataset) -> Result<(), EvalError> {
+    let mut seen: std::collections::HashMap<(Option<&str>, String), &str> =
+        std::collections::HashMap::new();
+    for row in &dataset.rows {
+        let Some(id) = row.metadata.get("id").filter(|v| !v.is_null()) else {
+            continue;
+        };
+        let id = id.as_str().map_or_else(|| id.to_string(), str::to_string);
+        if let Some(other) = seen.insert((row.subset(), id.clone()), &row.place) {
+            return Err(EvalError::DuplicateId {
+                path: dataset.path.clone(),
+                place: row.place.clone(),
+                other: other.to_string(),
+                id,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Maps `f` over `items` on up to `workers` threads, keeping order; the first error wins.
 fn parallel_map<T: Sync, R: Send>(
     items: &[T],
@@ -404,31 +486,90 @@ pub fn run_planned(
     }
     let (pad_tokens, computed_tokens) = batch::padding(&prepared.seqs, &plans);
     let mut scores: Vec<Vec<f32>> = vec![Vec::new(); prepared.seqs.len()];
-    let mut progress = Progress::new(prepared.seqs.len() as u64, "texts", cfg.quiet);
+    let mut cache = match &cfg.cache {
+        Some(path) => Some(Cache::open(
+            path,
+            &fingerprint(&prepared, &plans, cfg)?,
+            cfg.overwrite,
+        )?),
+        None => None,
+    };
+    let mut todo: Vec<usize> = Vec::with_capacity(plans.len());
+    if let Some(c) = &cache {
+        if c.dropped_partial_line && !cfg.quiet {
+            eprintln!(
+                "note: dropped a half-written last line of {}",
+                c.path().display()
+            );
+        }
+    }
+    for (k, p) in plans.iter().enumerate() {
+        match cache.as_ref().and_then(|c| c.done.get(&k)) {
+            Some(cached) if cached.len() == p.members.len() => {
+                for (&i, sc) in p.members.iter().zip(cached) {
+                    scores[i] = sc.clone();
+                }
+            }
+            Some(_) => {
+                return Err(CacheError::Corrupt {
+                    path: cfg.cache.clone().unwrap_or_default(),
+                    line: k + 2,
+                    problem: "its row count does not match the planned call".into(),
+                }
+                .into())
+            }
+            None => todo.push(k),
+        }
+    }
+    let reused_calls = plans.len() - todo.len();
+    if reused_calls > 0 && !cfg.quiet {
+        eprintln!(
+            "resuming: {reused_calls} of {} model calls reused from the cache",
+            plans.len()
+        );
+    }
+    let mut progress = Progress::new(
+        todo.iter().map(|&k| plans[k].members.len() as u64).sum(),
+        "texts",
+        cfg.quiet,
+    );
     let (mut wait, mut ort_time) = (0.0f64, 0.0f64);
     std::thread::scope(|s| -> Result<(), EvalError> {
         let (tx, rx) = std::sync::mpsc::sync_channel(2);
         let seqs = &prepared.seqs;
         let pad_id = prepared.pad_id;
-        let plans = &plans;
+        let (plans, todo) = (&plans, &todo);
         s.spawn(move || {
-            for p in plans {
-                if tx.send(batch::pad(seqs, p, pad_id)).is_err() {
+            for &k in todo {
+                if tx.send(batch::pad(seqs, &plans[k], pad_id)).is_err() {
                     break; // the session thread stopped
                 }
             }
         });
-        for p in plans {
+        for (n, &k) in todo.iter().enumerate() {
+            if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(EvalError::Interrupted {
+                    done: reused_calls + n,
+                    total: plans.len(),
+                    cache: cfg
+                        .cache
+                        .as_ref()
+                        .map_or_else(|| "no cache".into(), |p| p.display().to_string()),
+                });
+            }
             let t = Instant::now();
             let Ok((ids, mask)) = rx.recv() else { break };
             wait += t.elapsed().as_secs_f64();
             let t = Instant::now();
             let out = session.score(&ids, &mask)?;
             ort_time += t.elapsed().as_secs_f64();
-            for (&i, sc) in p.members.iter().zip(out) {
+            if let Some(c) = cache.as_mut() {
+                c.record(k, &out)?;
+            }
+            for (&i, sc) in plans[k].members.iter().zip(out) {
                 scores[i] = sc;
             }
-            progress.inc(p.members.len() as u64);
+            progress.inc(plans[k].members.len() as u64);
         }
         Ok(())
     })?;
@@ -463,6 +604,7 @@ pub fn run_planned(
         device: backend::device_name(session.device),
         stats: Stats {
             model_calls: plans.len(),
+            reused_calls,
             pad_tokens,
             computed_tokens,
             prepare_seconds,
@@ -473,8 +615,175 @@ pub fn run_planned(
     })
 }
 
+/// Fingerprint of everything that changes the scores of the planned calls.
+fn fingerprint(
+    prepared: &Prepared,
+    plans: &[batch::Plan],
+    cfg: &EvalConfig,
+) -> Result<String, CacheError> {
+    let mut fp = Fingerprint::default();
+    fp.file("model.onnx", &prepared.model.onnx)?;
+    let data = prepared.model.onnx.with_extension("onnx_data");
+    fp.file("model.onnx_data", &data)?;
+    fp.file("config.json", &prepared.model.dir.join("config.json"))?;
+    for f in [
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "chat_template.jinja",
+    ] {
+        fp.file(f, &prepared.tokenizer_dir.join(f))?;
+    }
+    fp.field(
+        "settings",
+        format!(
+            "{:?}|{}|{:?}|{}",
+            cfg.batching, prepared.pad_id, cfg.device, cfg.fp16
+        )
+        .as_bytes(),
+    );
+    for s in &prepared.seqs {
+        let bytes: Vec<u8> = s
+            .ids
+            .iter()
+            .chain(&s.mask)
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        fp.field("seq", &bytes);
+    }
+    for p in plans {
+        let bytes: Vec<u8> = p
+            .members
+            .iter()
+            .flat_map(|x| (*x as u64).to_le_bytes())
+            .collect();
+        fp.field(
+            if p.side == batch::Side::Left {
+                "left"
+            } else {
+                "right"
+            },
+            &bytes,
+        );
+    }
+    Ok(fp.hex())
+}
+
 /// Prepares and runs in one go.
 pub fn evaluate(cfg: &EvalConfig) -> Result<Evaluation, EvalError> {
     let prepared = prepare(cfg)?;
     run(prepared, cfg)
+}
+
+/// Scores instruction data (`messages`, no `chosen`/`rejected`; reference §2.3): each
+/// conversation is rendered whole with the chat template and scored once. The result is an
+/// [`Evaluation`] whose rows carry the score on both sides (`correct` is meaningless) and
+/// whose `prepared.rendered[i].text_chosen` is the rendered text.
+pub fn score_instructions(
+    cfg: &EvalConfig,
+    set: crate::data::InstructionSet,
+) -> Result<Evaluation, EvalError> {
+    use crate::data::{Pair, Prompt};
+    let started = Instant::now();
+    let model = ModelFiles::locate(&cfg.model)?;
+    let tokenizer_dir = cfg.tokenizer.clone().unwrap_or_else(|| cfg.model.clone());
+    let tok_cfg = TokenizerConfig::load(&tokenizer_dir)?;
+    let jinja = match &tok_cfg.chat_template {
+        Some(src) => Some(
+            JinjaTemplate::with_options(
+                src,
+                tok_cfg.special.clone(),
+                &cfg.model.display().to_string(),
+                &tok_cfg.chat_template_file,
+                JinjaOptions {
+                    date: cfg.date,
+                    ..JinjaOptions::default()
+                },
+            )
+            .map_err(EvalError::Template)?
+            .with_additional_special_tokens(&tok_cfg.additional_special_tokens),
+        ),
+        None => None,
+    };
+    let template = ChatTemplate::select(jinja, cfg.chat_template.as_deref(), &tokenizer_dir)
+        .map_err(EvalError::Template)?;
+    let opts = EncodeOptions {
+        truncate_to: cfg.force_truncation.then_some(cfg.max_length),
+        append_eos: template.is_named() && Encoder::is_llama_family(&tok_cfg),
+    };
+    let encoder = Encoder::load(&tokenizer_dir, &tok_cfg, opts)?;
+    let mut rows = set.rows;
+    if cfg.debug {
+        rows.truncate(10);
+    }
+    let path = set.path;
+    let mut rendered = Vec::with_capacity(rows.len());
+    let mut seqs: Vec<Encoded> = Vec::new();
+    let mut seq_of = Vec::with_capacity(rows.len());
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let max_pos = model.max_positions();
+    for row in &rows {
+        let text = template
+            .render(&row.messages)
+            .map_err(|source| EvalError::RowTemplate {
+                path: path.clone(),
+                place: row.place.clone(),
+                source,
+            })?;
+        let j = match index.get(&text) {
+            Some(&j) => j,
+            None => {
+                let enc =
+                    encoder.encode(&text, &format!("{} {}: text", path.display(), row.place))?;
+                if let Some(max) = max_pos.filter(|m| enc.ids.len() > *m) {
+                    return Err(EvalError::TooLong {
+                        path: path.clone(),
+                        place: row.place.clone(),
+                        side: "instruction",
+                        len: enc.ids.len(),
+                        max,
+                    });
+                }
+                seqs.push(enc);
+                index.insert(text.clone(), seqs.len() - 1);
+                seqs.len() - 1
+            }
+        };
+        seq_of.push([j, j]);
+        rendered.push(RenderedPair {
+            prompt: row.prompt.clone(),
+            text_chosen: text.clone(),
+            text_rejected: text,
+        });
+    }
+    let pairs = rows
+        .into_iter()
+        .map(|r| Pair {
+            prompt: Prompt::Text(r.prompt),
+            chosen: String::new(),
+            rejected: String::new(),
+            metadata: r.metadata,
+            place: r.place,
+        })
+        .collect();
+    let pad_id = model
+        .pad_token_id()
+        .unwrap_or_else(|| i64::from(encoder.pad_id));
+    let prepared = Prepared {
+        tokenizer_dir,
+        template_label: template.label().to_string(),
+        model,
+        dataset: Dataset { path, rows: pairs },
+        rendered,
+        seqs,
+        seq_of,
+        pad_id,
+        warnings: Vec::new(),
+        prepare_seconds: started.elapsed().as_secs_f64(),
+    };
+    // Each text is one sequence, so reference batching (chosen and rejected apart) would
+    // score it twice: use sorted batching.
+    let mut sorted = cfg.clone();
+    sorted.batching = Batching::Sorted;
+    run(prepared, &sorted)
 }

@@ -5,10 +5,15 @@
 
 pub mod backend;
 pub mod batch;
+pub mod cache;
 pub mod cli;
 pub mod data;
+pub mod dpo;
 pub mod eval;
+pub mod hub;
+pub mod leaderboard;
 pub mod model;
+pub mod parquet_rows;
 pub mod progress;
 pub mod pyjson;
 pub mod render;

@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::hub::{self, Hub, HubError, RepoKind, RepoRef};
+
 /// Errors locating a model's files.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -13,6 +15,88 @@ pub enum ModelError {
     NoOnnx { path: PathBuf },
     #[error("{path}: invalid JSON: {message}")]
     Config { path: PathBuf, message: String },
+    #[error("model {id}: {source}")]
+    Hub { id: String, source: HubError },
+    #[error("hub model {repo} has no ONNX export: looked for model.onnx and onnx/model.onnx among its files ({found}); export one with export/export_rm.py")]
+    HubNoOnnx { repo: String, found: String },
+}
+
+/// Tokenizer and config files fetched from a hub model repo when present.
+const SIDE_FILES: &[&str] = &[
+    "config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "chat_template.json",
+];
+
+/// `--model` / `--tokenizer` as a local folder: an existing path is used as is; a hub id
+/// (`org/name`) is downloaded into the hub cache (at `revision`) and its snapshot folder
+/// returned. With `need_onnx`, the ONNX file is fetched too: `model.onnx` at the root, else
+/// Optimum's `onnx/model.onnx`, with its external-data files (`model.onnx_data`, ...).
+pub fn resolve(
+    spec: &Path,
+    revision: Option<&str>,
+    need_onnx: bool,
+    hub: &dyn Fn() -> Result<Hub, HubError>,
+) -> Result<PathBuf, ModelError> {
+    let text = spec.to_string_lossy();
+    if spec.exists() || !hub::is_repo_id(&text) {
+        return Ok(spec.to_path_buf());
+    }
+    let id = text.into_owned();
+    let err = |source| ModelError::Hub {
+        id: id.clone(),
+        source,
+    };
+    let hub = hub().map_err(err)?;
+    let repo = RepoRef::new(&id, RepoKind::Model, revision);
+    let snap = hub.snapshot(&repo).map_err(err)?;
+    let mut wanted: Vec<String> = SIDE_FILES
+        .iter()
+        .filter(|f| snap.files.iter().any(|x| x == *f))
+        .map(|f| f.to_string())
+        .collect();
+    if need_onnx {
+        let onnx = ["model.onnx", "onnx/model.onnx"]
+            .into_iter()
+            .find(|f| snap.files.iter().any(|x| x == f))
+            .ok_or_else(|| ModelError::HubNoOnnx {
+                repo: repo.to_string(),
+                found: {
+                    let list: Vec<&str> = snap
+                        .files
+                        .iter()
+                        .map(String::as_str)
+                        .filter(|f| f.ends_with(".onnx"))
+                        .collect();
+                    if list.is_empty() {
+                        "no .onnx file".to_string()
+                    } else {
+                        list.join(", ")
+                    }
+                },
+            })?;
+        // External data sits beside the graph: model.onnx_data, model.onnx.data, ...
+        let external = format!("{onnx}_data");
+        let dotted = format!("{onnx}.data");
+        wanted.push(onnx.to_string());
+        wanted.extend(
+            snap.files
+                .iter()
+                .filter(|f| f.starts_with(&external) || f.starts_with(&dotted))
+                .cloned(),
+        );
+    }
+    let mut dir = hub.snapshot_dir(&repo, &snap.commit);
+    for f in &wanted {
+        let local = hub.fetch(&snap, f).map_err(err)?;
+        if let Some(d) = local.ancestors().nth(f.split('/').count()) {
+            dir = d.to_path_buf();
+        }
+    }
+    Ok(dir)
 }
 
 /// The files of one exported model.
@@ -77,8 +161,12 @@ impl ModelFiles {
         self.config.as_ref()?.get("pad_token_id")?.as_i64()
     }
 
-    /// Name used for result files: the folder's base name.
+    /// Name used for result files: the folder's base name, or `org/name` for a hub-cache
+    /// snapshot (the `/` makes a subfolder, as in RewardBench).
     pub fn name(&self) -> String {
+        if let Some((RepoKind::Model, id)) = hub::repo_of_cache_path(&self.dir) {
+            return id;
+        }
         let canonical = std::fs::canonicalize(&self.dir).unwrap_or_else(|_| self.dir.clone());
         canonical
             .file_name()

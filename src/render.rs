@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{ArgAction, Args};
 
-use crate::template::{ChatTemplate, JinjaTemplate, Message};
+use crate::template::{ChatTemplate, Date, JinjaOptions, JinjaTemplate, Message};
 use crate::tokenize::{EncodeOptions, Encoder, TokenizerConfig};
 
 /// Flags of `rewardbench render`.
@@ -29,60 +29,73 @@ pub struct RenderArgs {
     /// Tokenizer folder (tokenizer.json) for --show_tokens.
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
+    /// Date that `strftime_now` reports, YYYY-MM-DD (default: today).
+    #[arg(long)]
+    pub date: Option<Date>,
 }
 
 /// Renders and prints; nothing is added to the rendered text.
 pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.messages)
-        .with_context(|| format!("reading {}", args.messages.display()))?;
-    let messages: Vec<Message> = serde_json::from_str::<Vec<serde_json::Value>>(&text)
-        .with_context(|| {
-            format!(
-                "{}: expected a JSON list of messages",
-                args.messages.display()
-            )
-        })?
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let field = |k: &str| {
-                m.get(k)
-                    .and_then(|v| v.as_str())
-                    .map(str::to_string)
-                    .with_context(|| {
-                        format!(
-                            "{}: message {i}: `{k}` is missing or not a string",
-                            args.messages.display()
-                        )
-                    })
-            };
-            Ok(Message {
-                role: field("role")?,
-                content: field("content")?,
-            })
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let path = args.messages.display().to_string();
+    let text =
+        std::fs::read_to_string(&args.messages).with_context(|| format!("reading {path}"))?;
+    let list: Vec<serde_json::Value> = serde_json::from_str(&text)
+        .with_context(|| format!("{path}: expected a JSON list of messages"))?;
+    for (i, m) in list.iter().enumerate() {
+        for k in ["role", "content"] {
+            if m.get(k).is_none() {
+                anyhow::bail!("{path}: message {i}: `{k}` is missing");
+            }
+        }
+    }
     let (rendered, cfg_dir) = match &args.tokenizer_config {
-        Some(path) => {
-            let dir = path.parent().map(PathBuf::from).unwrap_or_default();
-            let cfg = TokenizerConfig::load_file(path)?;
+        Some(cfg_path) => {
+            let dir = cfg_path.parent().map(PathBuf::from).unwrap_or_default();
+            let cfg = TokenizerConfig::load_file(cfg_path)?;
             let src = cfg
                 .chat_template
                 .clone()
-                .with_context(|| format!("{} has no chat_template", path.display()))?;
-            let t = JinjaTemplate::new(
+                .with_context(|| format!("{} has no chat_template", cfg_path.display()))?;
+            let opts = JinjaOptions {
+                date: args.date,
+                ..JinjaOptions::default()
+            };
+            let t = JinjaTemplate::with_options(
                 &src,
                 cfg.special.clone(),
-                &path.display().to_string(),
+                &cfg_path.display().to_string(),
                 &cfg.chat_template_file,
+                opts,
+            )?
+            .with_additional_special_tokens(&cfg.additional_special_tokens);
+            // Messages go to the template as given (extra fields such as tool_calls included).
+            let messages = serde_json::Value::Array(list);
+            let out = t.render_json(
+                &messages,
+                args.add_generation_prompt,
+                &serde_json::Map::new(),
             )?;
-            (t.render(&messages, args.add_generation_prompt)?, Some(dir))
+            (out, Some(dir))
         }
         None => {
             let name = args
                 .chat_template
                 .as_deref()
                 .context("give --tokenizer_config PATH or --chat_template NAME")?;
+            // fastchat templates take roles by position, as RewardBench builds them.
+            let messages = list
+                .iter()
+                .enumerate()
+                .map(|(i, m)| {
+                    let content = m["content"].as_str().with_context(|| {
+                        format!("{path}: message {i}: `content` is not a string")
+                    })?;
+                    Ok(Message::new(
+                        if i % 2 == 0 { "user" } else { "assistant" },
+                        content,
+                    ))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let t = ChatTemplate::select(None, Some(name), std::path::Path::new("-"))?;
             (t.render(&messages)?, None)
         }
@@ -95,8 +108,12 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
             .or(cfg_dir)
             .context("--show_tokens needs --tokenizer DIR")?;
         let cfg = TokenizerConfig::load(&dir)?;
-        let enc = Encoder::load(&dir, &cfg, EncodeOptions::default())?
-            .encode(&rendered, "the rendered text")?;
+        // The reference appends EOS on the fastchat path for Llama-family tokenizers.
+        let opts = EncodeOptions {
+            append_eos: args.tokenizer_config.is_none() && Encoder::is_llama_family(&cfg),
+            ..EncodeOptions::default()
+        };
+        let enc = Encoder::load(&dir, &cfg, opts)?.encode(&rendered, "the rendered text")?;
         println!();
         println!("{}", serde_json::to_string(&enc.ids)?);
     }

@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use crate::eval::Evaluation;
 use crate::pyjson::PyJson;
-use crate::scoring::{self, Tally};
+use crate::scoring::{self, Bootstrap, Interval, Tally};
 
 /// Errors writing results.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +35,8 @@ pub struct RunInfo {
     pub tokenizer: String,
     pub dataset: String,
     pub batch_size: usize,
+    /// `--ref_model` as given (DPO), else none.
+    pub ref_model: Option<String>,
 }
 
 /// Checks, before any compute, that `dir` can be created and written.
@@ -111,7 +113,7 @@ pub fn summary(ev: &Evaluation, info: &RunInfo) -> Value {
     m.insert("accuracy".into(), json!(accuracy(ev)));
     m.insert("num_prompts".into(), json!(ev.rows.len()));
     m.insert("model".into(), json!(info.model));
-    m.insert("ref_model".into(), Value::Null);
+    m.insert("ref_model".into(), json!(info.ref_model));
     m.insert("tokenizer".into(), json!(info.tokenizer));
     m.insert("chat_template".into(), json!(ev.prepared.template_label));
     m.insert(
@@ -130,6 +132,13 @@ pub fn summary(ev: &Evaluation, info: &RunInfo) -> Value {
             .collect();
         m.insert("section_scores".into(), Value::Object(s));
     }
+    if let Some(scores) = leaderboard_scores(&acc) {
+        m.insert("leaderboard".into(), scores);
+    }
+    m.insert(
+        "confidence_intervals".into(),
+        intervals_json(&bootstrap(ev)),
+    );
     m.insert(
         "subset_counts".into(),
         json!(t
@@ -153,16 +162,31 @@ pub fn summary(ev: &Evaluation, info: &RunInfo) -> Value {
             "batch_size": info.batch_size,
             "model_calls": st.model_calls,
             "padding_ratio": if st.computed_tokens > 0 { st.pad_tokens as f64 / st.computed_tokens as f64 } else { 0.0 },
-            "pairs_per_second": if st.total_seconds > 0.0 { ev.rows.len() as f64 / st.total_seconds } else { 0.0 },
-            "timings": {
-                "prepare_seconds": st.prepare_seconds,
-                "wait_seconds": st.wait_seconds,
-                "ort_seconds": st.ort_seconds,
-                "total_seconds": st.total_seconds,
-            },
         }),
     );
     Value::Object(m)
+}
+
+/// Throughput and timings of this run (`{name}_run.json`). Kept out of the summary so the
+/// summary is reproducible byte for byte, whether or not the run was resumed.
+pub fn run_record(ev: &Evaluation) -> Value {
+    let st = &ev.stats;
+    json!({
+        "pairs_per_second": if st.total_seconds > 0.0 { ev.rows.len() as f64 / st.total_seconds } else { 0.0 },
+        "rows": ev.rows.len(),
+        "model_calls": st.model_calls,
+        "reused_calls": st.reused_calls,
+        "padding_ratio": if st.computed_tokens > 0 { st.pad_tokens as f64 / st.computed_tokens as f64 } else { 0.0 },
+        "pad_tokens": st.pad_tokens,
+        "computed_tokens": st.computed_tokens,
+        "execution_provider": ev.device,
+        "timings": {
+            "prepare_seconds": st.prepare_seconds,
+            "wait_seconds": st.wait_seconds,
+            "ort_seconds": st.ort_seconds,
+            "total_seconds": st.total_seconds,
+        },
+    })
 }
 
 /// One JSONL line per row, keys in RewardBench's order, written as Python's `json.dump` does.
@@ -235,6 +259,7 @@ pub struct Written {
     pub summary: PathBuf,
     pub outputs: PathBuf,
     pub csv: PathBuf,
+    pub run: PathBuf,
 }
 
 /// Writes `{dir}/{name}_outputs.jsonl`, `{dir}/{name}_scores.csv`, then `{dir}/{name}.json`.
@@ -244,14 +269,18 @@ pub fn write(
     dir: &Path,
     name: &str,
 ) -> Result<Written, ReportError> {
-    std::fs::create_dir_all(dir).map_err(|source| ReportError::NotWritable {
-        path: dir.to_path_buf(),
+    // A hub model's name (`org/name`) makes a subfolder, as in RewardBench.
+    let sub = dir.join(name);
+    let parent = sub.parent().unwrap_or(dir);
+    std::fs::create_dir_all(parent).map_err(|source| ReportError::NotWritable {
+        path: parent.to_path_buf(),
         source,
     })?;
     let paths = Written {
         summary: dir.join(format!("{name}.json")),
         outputs: dir.join(format!("{name}_outputs.jsonl")),
         csv: dir.join(format!("{name}_scores.csv")),
+        run: dir.join(format!("{name}_run.json")),
     };
     write_atomic(&paths.outputs, outputs_jsonl(ev).as_bytes())?;
     let csv = scores_csv(ev).map_err(|e| ReportError::Write {
@@ -262,44 +291,231 @@ pub fn write(
     let mut summary = serde_json::to_string_pretty(&summary(ev, info)).unwrap_or_default();
     summary.push('\n');
     write_atomic(&paths.summary, summary.as_bytes())?;
+    let mut run = serde_json::to_string_pretty(&run_record(ev)).unwrap_or_default();
+    run.push('\n');
+    write_atomic(&paths.run, run.as_bytes())?;
     Ok(paths)
 }
 
-/// The stdout table: per-subset accuracy, sections, overall.
+/// The stdout table: per-subset accuracy, sections, the leaderboard Scores, overall; each
+/// with its 95 % bootstrap interval.
 pub fn table(ev: &Evaluation, info: &RunInfo) -> String {
     let t = tallies(ev);
     let acc: BTreeMap<String, f64> = t.iter().map(|(k, v)| (k.clone(), v.accuracy())).collect();
-    let width = t.keys().map(String::len).max().unwrap_or(0).max(24);
+    let b = bootstrap(ev);
+    let width = t.keys().map(String::len).max().unwrap_or(0).max(30);
+    let ci = |iv: Option<&Interval>| {
+        iv.map_or(String::new(), |iv| {
+            format!("[{:.4}, {:.4}]", iv.low, iv.high)
+        })
+    };
     let mut s = String::new();
     s.push_str(&format!(
         "model: {}\ndataset: {}\n",
         info.model, info.dataset
     ));
     s.push_str(&format!(
-        "{:<width$} {:>6} {:>9}\n",
-        "subset", "n", "accuracy"
+        "{:<width$} {:>6} {:>9}  {:.0}% CI\n",
+        "subset",
+        "n",
+        "accuracy",
+        b.level * 100.0
     ));
+    let mut line = |label: String, n: String, v: f64, iv: Option<&Interval>| {
+        s.push_str(format!("{label:<width$} {n:>6} {v:>9.4}  {}", ci(iv)).trim_end());
+        s.push('\n');
+    };
     for (name, tally) in &t {
-        s.push_str(&format!(
-            "{:<width$} {:>6} {:>9.4}\n",
-            name,
-            tally.n,
-            tally.accuracy()
-        ));
+        line(
+            name.clone(),
+            tally.n.to_string(),
+            tally.accuracy(),
+            b.subsets.get(name),
+        );
     }
-    for (section, score) in scoring::sections(&acc) {
-        s.push_str(&format!(
-            "{:<width$} {:>6} {:>9.4}\n",
-            format!("[section] {section}"),
-            "",
-            score
-        ));
+    let sections = scoring::sections(&acc);
+    for (section, score) in &sections {
+        let iv = b
+            .sections
+            .iter()
+            .find(|(n, _)| n == section)
+            .map(|(_, iv)| iv);
+        line(format!("[section] {section}"), String::new(), *score, iv);
     }
-    s.push_str(&format!(
-        "{:<width$} {:>6} {:>9.4}\n",
-        "overall",
-        ev.rows.len(),
-        accuracy(ev)
-    ));
+    if let Some(p) = scoring::prior_sets(&acc) {
+        line("[Prior Sets]".into(), String::new(), p, None);
+    }
+    if let Some(score) = scoring::leaderboard_score(&sections) {
+        line(
+            "[Score] mean of 4 sections".into(),
+            String::new(),
+            score,
+            b.score.as_ref(),
+        );
+        if let Some(paper) =
+            scoring::prior_sets(&acc).and_then(|p| scoring::paper_score(&sections, Some(p)))
+        {
+            line(
+                "[Score] paper (2,2,2,2,1 w/ Prior)".into(),
+                String::new(),
+                paper,
+                b.paper_score.as_ref(),
+            );
+        }
+    }
+    line(
+        "overall".into(),
+        ev.rows.len().to_string(),
+        accuracy(ev),
+        Some(&b.accuracy),
+    );
     s
+}
+
+/// Each row's verdict, grouped by subset (rows without one under `""`).
+pub fn verdicts(ev: &Evaluation) -> BTreeMap<String, Vec<bool>> {
+    let mut out: BTreeMap<String, Vec<bool>> = BTreeMap::new();
+    for (row, r) in ev.prepared.dataset.rows.iter().zip(&ev.rows) {
+        out.entry(row.subset().unwrap_or("").to_string())
+            .or_default()
+            .push(r.correct);
+    }
+    out
+}
+
+/// 95 % percentile-bootstrap intervals of this run (1000 resamples, fixed seed).
+pub fn bootstrap(ev: &Evaluation) -> Bootstrap {
+    scoring::bootstrap(
+        &verdicts(ev),
+        scoring::BOOTSTRAP_RESAMPLES,
+        scoring::BOOTSTRAP_SEED,
+        scoring::BOOTSTRAP_LEVEL,
+    )
+}
+
+/// The summary's `leaderboard` object: `Score` (mean of the four sections, when all four
+/// are present), `Prior Sets` (when any prior set is present) and `Score (paper)` (weights
+/// 2,2,2,2,1 with Prior Sets, when both exist). `None` when there is nothing to show.
+pub fn leaderboard_scores(acc: &BTreeMap<String, f64>) -> Option<Value> {
+    let sections = scoring::sections(acc);
+    let prior = scoring::prior_sets(acc);
+    let mut m = Map::new();
+    if let Some(s) = scoring::leaderboard_score(&sections) {
+        m.insert("Score".into(), json!(s));
+    }
+    if let Some(p) = prior {
+        m.insert("Prior Sets".into(), json!(p));
+        if let Some(s) = scoring::paper_score(&sections, Some(p)) {
+            m.insert("Score (paper)".into(), json!(s));
+        }
+    }
+    (!m.is_empty()).then_some(Value::Object(m))
+}
+
+fn pair(iv: &Interval) -> Value {
+    json!([iv.low, iv.high])
+}
+
+/// The summary's `confidence_intervals` object.
+pub fn intervals_json(b: &Bootstrap) -> Value {
+    let mut m = Map::new();
+    m.insert(
+        "method".into(),
+        json!("percentile bootstrap: prompts resampled with replacement within each subset"),
+    );
+    m.insert("level".into(), json!(b.level));
+    m.insert("resamples".into(), json!(b.resamples));
+    m.insert("seed".into(), json!(b.seed));
+    m.insert("accuracy".into(), pair(&b.accuracy));
+    m.insert(
+        "subsets".into(),
+        Value::Object(
+            b.subsets
+                .iter()
+                .map(|(k, v)| (k.clone(), pair(v)))
+                .collect(),
+        ),
+    );
+    if !b.sections.is_empty() {
+        m.insert(
+            "sections".into(),
+            Value::Object(
+                b.sections
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), pair(v)))
+                    .collect(),
+            ),
+        );
+    }
+    if let Some(iv) = &b.score {
+        m.insert("Score".into(), pair(iv));
+    }
+    if let Some(iv) = &b.paper_score {
+        m.insert("Score (paper)".into(), pair(iv));
+    }
+    Value::Object(m)
+}
+
+/// Instruction data (no pairs): one JSONL line per row with the reference's keys `prompt`,
+/// `results` (the raw score), `text`, then the row's other columns.
+pub fn instruction_outputs_jsonl(ev: &Evaluation) -> String {
+    let py = PyJson::python_default();
+    let mut out = String::new();
+    for ((row, r), rendered) in ev
+        .prepared
+        .dataset
+        .rows
+        .iter()
+        .zip(&ev.rows)
+        .zip(&ev.prepared.rendered)
+    {
+        let mut m = Map::new();
+        m.insert("prompt".into(), json!(rendered.prompt));
+        m.insert("results".into(), score_value(&r.score_chosen));
+        m.insert("text".into(), json!(rendered.text_chosen));
+        for (k, v) in &row.metadata {
+            m.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        out.push_str(&py.dumps(&Value::Object(m)));
+        out.push('\n');
+    }
+    out
+}
+
+/// Instruction data: `index,id,score` per row.
+pub fn instruction_scores_csv(ev: &Evaluation) -> Result<Vec<u8>, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["index", "id", "score"])?;
+    for (i, (row, r)) in ev.prepared.dataset.rows.iter().zip(&ev.rows).enumerate() {
+        let score = match r.score_chosen.as_slice() {
+            [x] => crate::pyjson::py_float(f64::from(*x)),
+            xs => score_value(xs).to_string(),
+        };
+        w.write_record([i.to_string(), cell(row.metadata.get("id")), score])?;
+    }
+    w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
+}
+
+/// Writes `{dir}/{name}_outputs.jsonl` and `{dir}/{name}_scores.csv` for instruction data
+/// (no summary JSON: there is no accuracy, as in RewardBench). Returns the two paths.
+pub fn write_instructions(
+    ev: &Evaluation,
+    dir: &Path,
+    name: &str,
+) -> Result<(PathBuf, PathBuf), ReportError> {
+    let sub = dir.join(name);
+    let parent = sub.parent().unwrap_or(dir);
+    std::fs::create_dir_all(parent).map_err(|source| ReportError::NotWritable {
+        path: parent.to_path_buf(),
+        source,
+    })?;
+    let outputs = dir.join(format!("{name}_outputs.jsonl"));
+    let csv_path = dir.join(format!("{name}_scores.csv"));
+    write_atomic(&outputs, instruction_outputs_jsonl(ev).as_bytes())?;
+    let csv = instruction_scores_csv(ev).map_err(|e| ReportError::Write {
+        path: csv_path.clone(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    write_atomic(&csv_path, &csv)?;
+    Ok((outputs, csv_path))
 }

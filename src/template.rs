@@ -12,6 +12,8 @@ use serde::Serialize;
 use crate::data::{Pair, Prompt};
 use crate::pyjson::PyJson;
 
+mod pycompat;
+
 /// Errors of the templating stage.
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
@@ -138,102 +140,226 @@ pub struct RenderedPair {
     pub text_rejected: String,
 }
 
-/// A Jinja chat template with the special tokens transformers passes to it.
+/// How a Jinja template is compiled and what `strftime_now` reports.
+#[derive(Debug, Clone, Copy)]
+pub struct JinjaOptions {
+    /// `trim_blocks` and `lstrip_blocks` (transformers turns both on).
+    pub trim_blocks: bool,
+    /// The date `strftime_now` reports (midnight UTC); `None` is the current time.
+    pub date: Option<Date>,
+}
+
+impl Default for JinjaOptions {
+    fn default() -> Self {
+        Self {
+            trim_blocks: true,
+            date: None,
+        }
+    }
+}
+
+/// A calendar date (`YYYY-MM-DD`), for pinning `strftime_now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Date {
+    /// Days since 1970-01-01.
+    days: i64,
+}
+
+impl std::str::FromStr for Date {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        parse_ymd(s)
+            .map(|days| Self { days })
+            .ok_or_else(|| format!("`{s}` is not a date of the form YYYY-MM-DD"))
+    }
+}
+
+impl std::fmt::Display for Date {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (y, m, d) = civil(self.days);
+        write!(f, "{y:04}-{m:02}-{d:02}")
+    }
+}
+
+/// A Jinja chat template with the variables transformers passes to it.
 pub struct JinjaTemplate {
     env: Environment<'static>,
-    special: BTreeMap<String, String>,
+    /// Special tokens and other fixed variables (`bos_token`, `additional_special_tokens`, ...).
+    globals: serde_json::Map<String, serde_json::Value>,
     model: String,
 }
 
 impl JinjaTemplate {
-    /// Compiles `source` the way transformers does: trim_blocks, lstrip_blocks, loop
-    /// controls, Python string methods, `raise_exception`, a Python `tojson`, `strftime_now`.
+    /// Compiles `source` the way transformers does (see [`JinjaTemplate::with_options`]),
+    /// with the current date for `strftime_now`.
     pub fn new(
         source: &str,
         special: BTreeMap<String, String>,
         model: &str,
         file: &str,
     ) -> Result<Self, TemplateError> {
+        Self::with_options(source, special, model, file, JinjaOptions::default())
+    }
+
+    /// Compiles `source` as transformers' sandboxed environment does: trim_blocks,
+    /// lstrip_blocks, loop controls, Python string/dict methods and printing,
+    /// `raise_exception`, a Python `tojson`, `strftime_now`, `{% generation %}` accepted.
+    pub fn with_options(
+        source: &str,
+        special: BTreeMap<String, String>,
+        model: &str,
+        file: &str,
+        opts: JinjaOptions,
+    ) -> Result<Self, TemplateError> {
+        let invalid = |message: String| TemplateError::Invalid {
+            file: file.to_string(),
+            message,
+        };
         let mut env = Environment::new();
         let syntax = minijinja::syntax::SyntaxConfig::builder()
-            .trim_blocks(true)
-            .lstrip_blocks(true)
+            .trim_blocks(opts.trim_blocks)
+            .lstrip_blocks(opts.trim_blocks)
             .build()
-            .map_err(|e| TemplateError::Invalid {
-                file: file.to_string(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| invalid(e.to_string()))?;
         env.set_syntax(syntax);
         env.set_fuel(Some(TEMPLATE_FUEL));
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        pycompat::install(&mut env);
         env.add_function(
             "raise_exception",
             |msg: String| -> Result<Value, JinjaError> {
-                Err(JinjaError::new(ErrorKind::InvalidOperation, msg))
+                Err(JinjaError::new(
+                    ErrorKind::InvalidOperation,
+                    format!("{RAISED}{msg}"),
+                ))
             },
         );
-        env.add_function(
-            "strftime_now",
-            |fmt: String| -> Result<String, JinjaError> { Ok(strftime_utc(&fmt, now_unix())) },
-        );
+        let pinned = opts.date.map(|d| d.days * 86_400);
+        env.add_function("strftime_now", move |fmt: String| -> String {
+            strftime_utc(&fmt, pinned.unwrap_or_else(now_unix))
+        });
         env.add_filter("tojson", tojson);
-        env.add_template_owned("chat", strip_generation_tags(source))
-            .map_err(|e| TemplateError::Invalid {
-                file: file.to_string(),
-                message: format!("{e:#}"),
-            })?;
+        env.add_template_owned("chat_template", strip_generation_tags(source))
+            .map_err(|e| invalid(format!("{e:#}")))?;
         Ok(Self {
             env,
-            special,
+            globals: special
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect(),
             model: model.to_string(),
         })
     }
 
-    /// Renders `messages`.
+    /// Adds a variable every rendering sees.
+    pub fn with_global(mut self, name: &str, value: serde_json::Value) -> Self {
+        self.globals.insert(name.to_string(), value);
+        self
+    }
+
+    /// Passes `additional_special_tokens` as transformers does (only when there are some).
+    pub fn with_additional_special_tokens(self, tokens: &[String]) -> Self {
+        if tokens.is_empty() {
+            return self;
+        }
+        self.with_global("additional_special_tokens", serde_json::json!(tokens))
+    }
+
+    /// Renders `messages` as `tokenizer.apply_chat_template(messages, tokenize=False)` does.
     pub fn render(
         &self,
         messages: &[Message],
         add_generation_prompt: bool,
     ) -> Result<String, TemplateError> {
+        let messages = serde_json::to_value(messages).map_err(|e| TemplateError::Render {
+            model: self.model.clone(),
+            message: e.to_string(),
+        })?;
+        self.render_json(&messages, add_generation_prompt, &serde_json::Map::new())
+    }
+
+    /// Renders with arbitrary JSON messages and extra variables (`tools`, `documents`,
+    /// `enable_thinking`, ...), which override the special tokens, as transformers' kwargs do.
+    pub fn render_json(
+        &self,
+        messages: &serde_json::Value,
+        add_generation_prompt: bool,
+        extra: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<String, TemplateError> {
+        let mut ctx = self.globals.clone();
+        // apply_chat_template always passes these two, as None when unused.
+        ctx.insert("tools".into(), serde_json::Value::Null);
+        ctx.insert("documents".into(), serde_json::Value::Null);
+        ctx.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+        ctx.insert("messages".into(), messages.clone());
+        ctx.insert(
+            "add_generation_prompt".into(),
+            serde_json::Value::Bool(add_generation_prompt),
+        );
+        self.render_context(ctx)
+    }
+
+    /// Renders with exactly the given variables.
+    pub fn render_context(
+        &self,
+        ctx: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<String, TemplateError> {
         let err = |e: JinjaError| TemplateError::Render {
             model: self.model.clone(),
             message: jinja_message(&e),
         };
-        let tmpl = self.env.get_template("chat").map_err(err)?;
-        let mut ctx: BTreeMap<String, Value> = self
-            .special
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::from(v.clone())))
+        let tmpl = self.env.get_template("chat_template").map_err(err)?;
+        let ctx: BTreeMap<String, Value> = ctx
+            .into_iter()
+            .map(|(k, v)| (k, pycompat::from_json(v)))
             .collect();
-        ctx.insert(
-            "messages".into(),
-            Value::from(minijinja::value::Serde(messages)),
-        );
-        ctx.insert(
-            "add_generation_prompt".into(),
-            Value::from(add_generation_prompt),
-        );
-        let out = tmpl.render(ctx).map_err(err)?;
-        if out.len() > MAX_RENDERED_BYTES {
-            return Err(TemplateError::Render {
-                model: self.model.clone(),
-                message: format!(
-                    "rendered text is {} bytes, over the {MAX_RENDERED_BYTES}-byte limit",
-                    out.len()
-                ),
-            });
+        let mut out = LimitedWriter(Vec::new());
+        match tmpl.render_captured_to(ctx, &mut out) {
+            Ok(_) => {}
+            Err(_) if out.0.len() > MAX_RENDERED_BYTES => {
+                return Err(TemplateError::Render {
+                    model: self.model.clone(),
+                    message: format!(
+                        "the rendered text grew over the {MAX_RENDERED_BYTES}-byte limit"
+                    ),
+                })
+            }
+            Err(e) => return Err(err(e)),
         }
-        Ok(out)
+        String::from_utf8(out.0).map_err(|e| TemplateError::Render {
+            model: self.model.clone(),
+            message: e.to_string(),
+        })
     }
 }
 
+/// Collects rendered bytes and fails the rendering once they pass [`MAX_RENDERED_BYTES`].
+struct LimitedWriter(Vec<u8>);
+
+impl std::io::Write for LimitedWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        if self.0.len() > MAX_RENDERED_BYTES {
+            return Err(std::io::Error::other("rendered text too large"));
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Marks the errors a template raises itself, to tell them from engine errors.
+const RAISED: &str = "\u{1}raise_exception\u{1}";
+
 fn jinja_message(e: &JinjaError) -> String {
     match e.kind() {
-        ErrorKind::InvalidOperation if e.detail().is_some() => {
-            format!("raise_exception: {}", e.detail().unwrap_or_default())
+        ErrorKind::InvalidOperation if e.detail().is_some_and(|d| d.starts_with(RAISED)) => {
+            let msg = e.detail().unwrap_or_default().trim_start_matches(RAISED);
+            format!("the template raised an exception: {msg}")
         }
         ErrorKind::OutOfFuel => "the template ran too long (stopped after its step budget)".into(),
-        _ => format!("{e:#}"),
+        // e.g. "undefined value (in chat_template:3)"
+        _ => e.to_string(),
     }
 }
 
@@ -260,6 +386,12 @@ fn strip_generation_tags(source: &str) -> String {
 
 /// transformers' `tojson`: `json.dumps(x, ensure_ascii=False, indent=..., separators=..., sort_keys=...)`, no HTML escaping.
 fn tojson(value: Value, kwargs: Kwargs) -> Result<Value, JinjaError> {
+    if value.is_undefined() {
+        return Err(JinjaError::new(
+            ErrorKind::InvalidOperation,
+            "tojson: Object of type Undefined is not JSON serializable",
+        ));
+    }
     let indent: Option<Value> = kwargs.get("indent")?;
     let ensure_ascii: Option<bool> = kwargs.get("ensure_ascii")?;
     let sort_keys: Option<bool> = kwargs.get("sort_keys")?;
@@ -293,11 +425,6 @@ fn tojson(value: Value, kwargs: Kwargs) -> Result<Value, JinjaError> {
 }
 
 fn now_unix() -> i64 {
-    if let Ok(pinned) = std::env::var("REWARDBENCH_DATE") {
-        if let Some(days) = parse_ymd(&pinned) {
-            return days * 86_400;
-        }
-    }
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)

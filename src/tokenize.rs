@@ -35,11 +35,24 @@ const LLAMA_FAMILY: &[&str] = &[
     "GemmaTokenizerFast",
 ];
 
+/// The special tokens transformers hands to a chat template (`special_tokens_map`).
+const SPECIAL_TOKENS: &[&str] = &[
+    "bos_token",
+    "eos_token",
+    "unk_token",
+    "sep_token",
+    "pad_token",
+    "cls_token",
+    "mask_token",
+];
+
 /// The chat-template-relevant parts of `tokenizer_config.json`.
 #[derive(Debug, Default, Clone)]
 pub struct TokenizerConfig {
     /// Special tokens by name (`bos_token`, `eos_token`, ...), as strings.
     pub special: BTreeMap<String, String>,
+    /// `additional_special_tokens`, as strings.
+    pub additional_special_tokens: Vec<String>,
     /// The Jinja chat template, if any (from `chat_template.jinja` or the config).
     pub chat_template: Option<String>,
     /// Where the template came from.
@@ -90,7 +103,12 @@ impl TokenizerConfig {
         for source in [map.as_ref(), config.as_ref()].into_iter().flatten() {
             if let Some(obj) = source.as_object() {
                 for (k, v) in obj {
-                    if k.ends_with("_token") {
+                    if k == "additional_special_tokens" {
+                        if let Some(list) = v.as_array() {
+                            cfg.additional_special_tokens =
+                                list.iter().filter_map(token_str).collect();
+                        }
+                    } else if SPECIAL_TOKENS.contains(&k.as_str()) {
                         match token_str(v) {
                             Some(s) => {
                                 cfg.special.insert(k.clone(), s);
@@ -247,6 +265,17 @@ impl Encoder {
         cfg.tokenizer_class
             .as_deref()
             .is_some_and(|c| LLAMA_FAMILY.contains(&c))
+    }
+
+    /// Token ids of `text` without special tokens (`add_special_tokens=False`; used by DPO).
+    pub fn encode_plain(&self, text: &str, what: &str) -> Result<Vec<u32>, TokenizeError> {
+        self.tokenizer
+            .encode(text, false)
+            .map(|e| e.get_ids().to_vec())
+            .map_err(|e| TokenizeError::Encode {
+                what: what.to_string(),
+                message: e.to_string(),
+            })
     }
 
     /// Tokenizes `text` with special tokens and applies the double-BOS mask.

@@ -335,16 +335,6 @@ fn unwritable_output_folder_fails_before_compute() {
 }
 
 #[test]
-fn unsupported_paths_say_so() {
-    let o = rewardbench(&["--model", s(&llama()), "--dataset", "allenai/reward-bench"]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("not a local file"), "{}", stderr(&o));
-    let o = rewardbench(&["--model", s(&llama()), "--ref_model", "x"]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("DPO"), "{}", stderr(&o));
-}
-
-#[test]
 fn missing_onnx_runtime_says_how_to_get_it() {
     let out = tempfile::tempdir().unwrap();
     let data = root().join("fixtures/data/llmbar.jsonl");

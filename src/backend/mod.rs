@@ -3,6 +3,8 @@
 //! Finds the shared library (loaded at run time, `load-dynamic`), keeps the single
 //! process-wide environment, opens reward-model sessions and runs padded batches.
 
+pub mod lm;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 

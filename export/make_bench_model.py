@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Generate the benchmark model for `make bench` (deterministic, offline, no hub).
+
+    export/.venv/bin/python export/make_bench_model.py [--out bench-models/llama-30m-rm] [--force]
+
+Writes a medium Llama-style reward model with random weights (fixed seed) into OUT: a Hugging Face
+checkpoint (config.json, model.safetensors, tokenizer files) and its verified ONNX export
+(model.onnx, via export_rm.export_and_verify). Shape: d=512, 8 layers, 8 heads, 4 kv heads (GQA),
+ffn 1376, 4096 positions, ~28M parameters; byte-level BPE tokenizer (8192 tokens) trained on
+/usr/share/common-licenses plus the LLMBar text; zephyr-like chat template that starts with
+{{ bos_token }} (as fixtures/models/tiny-llama-rm), so every text carries the double BOS that
+RewardBench masks. The weights mean nothing; the model exists to measure speed on real lengths.
+
+Idempotent: does nothing when OUT already holds model.onnx and bench-model.json (use --force).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import torch  # noqa: E402
+
+import export_rm  # noqa: E402
+from make_fixtures import LLAMA_TEMPLATE, save_tokenizer  # noqa: E402
+
+ROOT = os.path.dirname(HERE)
+DEFAULT_OUT = os.path.join(ROOT, "bench-models", "llama-30m-rm")
+LICENSE_DIR = "/usr/share/common-licenses"
+DEFAULT_LLMBAR = os.path.join(ROOT, "..", "shared", "data", "reward-bench-llmbar", "llmbar.jsonl")
+VOCAB_SIZE = 8192
+SPECIALS = ["<s>", "</s>", "<pad>"]
+MAX_POSITIONS = 4096
+SEED = 20240601
+MARKER = "bench-model.json"
+
+
+def corpus(llmbar_path: str):
+    """License texts (each distinct file once), then the prompt/chosen/rejected text of LLMBar."""
+    seen = set()
+    for name in sorted(os.listdir(LICENSE_DIR)):
+        rp = os.path.realpath(os.path.join(LICENSE_DIR, name))
+        if os.path.isfile(rp) and rp not in seen:
+            seen.add(rp)
+            with open(rp, encoding="utf-8", errors="replace") as fh:
+                yield fh.read()
+    if llmbar_path and os.path.exists(llmbar_path):
+        with open(llmbar_path, encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    row = json.loads(line)
+                    for k in ("prompt", "chosen", "rejected"):
+                        if isinstance(row.get(k), str):
+                            yield row[k]
+
+
+def train_tokenizer(llmbar_path: str):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=VOCAB_SIZE,
+        special_tokens=SPECIALS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(corpus(llmbar_path), trainer)
+    bos = tok.token_to_id("<s>")
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)]
+    )
+    return tok
+
+
+def hf_tokenizer(raw):
+    from transformers import PreTrainedTokenizerFast
+
+    return PreTrainedTokenizerFast(
+        tokenizer_object=raw,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        model_max_length=MAX_POSITIONS,
+        model_input_names=["input_ids", "attention_mask"],
+        chat_template=LLAMA_TEMPLATE,
+        clean_up_tokenization_spaces=False,
+    )
+
+
+def build_model(vocab: int, tok):
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    cfg = LlamaConfig(
+        vocab_size=vocab,
+        hidden_size=512,
+        intermediate_size=1376,
+        num_hidden_layers=8,
+        num_attention_heads=8,
+        num_key_value_heads=4,
+        max_position_embeddings=MAX_POSITIONS,
+        rope_theta=10000.0,
+        rms_norm_eps=1e-5,
+        initializer_range=0.02,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        tie_word_embeddings=False,
+        use_cache=False,
+        num_labels=1,
+        torch_dtype="float32",
+    )
+    torch.manual_seed(SEED)
+    model = LlamaForSequenceClassification(cfg)
+    model.eval()
+    return model
+
+
+def is_complete(out: str) -> bool:
+    return all(os.path.exists(os.path.join(out, f)) for f in ("model.onnx", "model.safetensors", MARKER))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=DEFAULT_OUT, help="output folder (default: bench-models/llama-30m-rm)")
+    ap.add_argument("--llmbar", default=DEFAULT_LLMBAR, help="LLMBar jsonl, tokenizer training text")
+    ap.add_argument("--force", action="store_true", help="rebuild even if the folder is complete")
+    a = ap.parse_args(argv)
+    out = os.path.abspath(a.out)
+    if is_complete(out) and not a.force:
+        print(f"bench model present: {out} (use --force to rebuild)")
+        return 0
+    if not os.path.exists(a.llmbar):
+        print(f"WARNING: {a.llmbar} not found; tokenizer trained on the license texts only", file=sys.stderr)
+
+    # build in a temporary folder and rename, so an interrupted run leaves no complete-looking model
+    tmp = out + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    raw = train_tokenizer(a.llmbar)
+    tok = hf_tokenizer(raw)
+    save_tokenizer(tok, tmp)
+    model = build_model(raw.get_vocab_size(), tok)
+    n_params = int(sum(p.numel() for p in model.parameters()))
+    print(f"Llama reward model: {n_params / 1e6:.1f}M parameters, vocab {raw.get_vocab_size()}")
+    model.save_pretrained(tmp, safe_serialization=True)
+    max_diff = export_rm.export_and_verify(tmp, tmp)
+    import onnxruntime
+    import transformers
+
+    meta = {
+        "name": os.path.basename(out),
+        "architecture": type(model).__name__,
+        "num_parameters": n_params,
+        "seed": SEED,
+        "vocab_size": raw.get_vocab_size(),
+        "tokenizer_training_text": [LICENSE_DIR] + ([a.llmbar] if os.path.exists(a.llmbar) else []),
+        "pad_token_id": int(tok.pad_token_id),
+        "onnx_opset": 17,
+        "onnx_vs_torch_max_abs_diff": max_diff,
+        "versions": {
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "onnxruntime": onnxruntime.__version__,
+        },
+        "generated_by": "export/make_bench_model.py",
+    }
+    with open(os.path.join(tmp, MARKER), "w") as fh:
+        json.dump(meta, fh, indent=2)
+        fh.write("\n")
+    shutil.rmtree(out, ignore_errors=True)
+    os.rename(tmp, out)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,297 @@
+//! The resume cache: scores of finished model calls, appended and flushed as each call
+//! completes, so a crashed, killed or interrupted run picks up where it stopped.
+//!
+//! Layout (`{output_dir}/{name}.cache.jsonl`): a header line with the fingerprint of
+//! everything that changes scores (model files, the token ids of every text, batching
+//! settings, device), then one line per finished call: `{"call": k, "scores": [[..], ..]}`.
+//! Calls are planned deterministically from those inputs, so call `k` of a resumed run is
+//! the same call, with the same rows, as in the original run.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+/// Cache format version; bump when the line layout changes.
+const VERSION: u64 = 1;
+/// Files larger than this are fingerprinted by size, head and tail instead of every byte.
+const FULL_HASH_LIMIT: u64 = 512 << 20;
+const EDGE_BYTES: u64 = 16 << 20;
+
+/// Errors of the resume cache.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("resume cache {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "resume cache {path} belongs to a different run (the model files, data, template, tokenizer or \
+         batching settings changed), so it is not reused. Pass --overwrite to discard it and start afresh, \
+         or choose another --output_dir"
+    )]
+    Mismatch { path: PathBuf },
+    #[error(
+        "resume cache {path}: line {line} is damaged ({problem}); pass --overwrite to start afresh"
+    )]
+    Corrupt {
+        path: PathBuf,
+        line: usize,
+        problem: String,
+    },
+}
+
+/// A 128-bit FNV-1a hash (two 64-bit lanes), enough to tell runs apart.
+#[derive(Debug, Clone)]
+pub struct Fingerprint {
+    a: u64,
+    b: u64,
+}
+
+impl Default for Fingerprint {
+    fn default() -> Self {
+        Self {
+            a: 0xcbf2_9ce4_8422_2325,
+            b: 0x6c62_272e_07bb_0142,
+        }
+    }
+}
+
+impl Fingerprint {
+    pub fn bytes(&mut self, data: &[u8]) -> &mut Self {
+        for &x in data {
+            self.a = (self.a ^ u64::from(x)).wrapping_mul(0x0000_0100_0000_01b3);
+            self.b = (self.b ^ u64::from(x))
+                .wrapping_mul(0x0000_0100_0000_01b3)
+                .rotate_left(5);
+        }
+        self
+    }
+
+    /// A labelled field (length-prefixed, so fields cannot run into each other).
+    pub fn field(&mut self, label: &str, data: &[u8]) -> &mut Self {
+        self.bytes(label.as_bytes());
+        self.bytes(&(data.len() as u64).to_le_bytes());
+        self.bytes(data)
+    }
+
+    /// A file's contents (size, head and tail for very large files); a missing file counts as absent.
+    pub fn file(&mut self, label: &str, path: &Path) -> Result<&mut Self, CacheError> {
+        let io = |source| CacheError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let Ok(mut f) = File::open(path) else {
+            return Ok(self.field(label, b"<absent>"));
+        };
+        let size = f.metadata().map_err(io)?.len();
+        self.field(label, &size.to_le_bytes());
+        let mut buf = Vec::new();
+        if size <= FULL_HASH_LIMIT {
+            f.read_to_end(&mut buf).map_err(io)?;
+            self.bytes(&buf);
+        } else {
+            (&mut f)
+                .take(EDGE_BYTES)
+                .read_to_end(&mut buf)
+                .map_err(io)?;
+            f.seek(SeekFrom::End(-(EDGE_BYTES as i64))).map_err(io)?;
+            f.read_to_end(&mut buf).map_err(io)?;
+            self.bytes(&buf);
+        }
+        Ok(self)
+    }
+
+    pub fn hex(&self) -> String {
+        format!("{:016x}{:016x}", self.a, self.b)
+    }
+}
+
+/// An open cache: finished calls read back, and the file to append new ones to.
+pub struct Cache {
+    path: PathBuf,
+    file: File,
+    /// Scores of finished calls, by call index.
+    pub done: BTreeMap<usize, Vec<Vec<f32>>>,
+    /// A damaged last line (a write cut off by a kill) was dropped.
+    pub dropped_partial_line: bool,
+}
+
+impl Cache {
+    /// Opens `path` for `fingerprint`: reuses a matching cache, starts a new one when there
+    /// is none (or `overwrite`), refuses a cache of another run.
+    pub fn open(path: &Path, fingerprint: &str, overwrite: bool) -> Result<Self, CacheError> {
+        let io = |source| CacheError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut done = BTreeMap::new();
+        let mut dropped = false;
+        let mut keep_bytes = 0u64;
+        let exists = path.exists();
+        if exists && !overwrite {
+            let reader = BufReader::new(File::open(path).map_err(io)?);
+            let mut lines = reader.split(b'\n').enumerate().peekable();
+            // Header.
+            match lines.next() {
+                Some((_, Ok(first))) => {
+                    let header: Option<Value> = serde_json::from_slice(&first).ok();
+                    let ok = header.as_ref().is_some_and(|h| {
+                        h["rewardbench_cache"] == json!(VERSION)
+                            && h["fingerprint"] == json!(fingerprint)
+                    });
+                    if !ok {
+                        return Err(CacheError::Mismatch {
+                            path: path.to_path_buf(),
+                        });
+                    }
+                    keep_bytes += first.len() as u64 + 1;
+                }
+                Some((_, Err(e))) => return Err(io(e)),
+                None => {}
+            }
+            while let Some((i, line)) = lines.next() {
+                let line = line.map_err(io)?;
+                let is_last = lines.peek().is_none();
+                match parse_line(&line) {
+                    Some((call, scores)) => {
+                        done.insert(call, scores);
+                        keep_bytes += line.len() as u64 + 1;
+                    }
+                    None if is_last => dropped = !line.is_empty(),
+                    None => {
+                        return Err(CacheError::Corrupt {
+                            path: path.to_path_buf(),
+                            line: i + 1,
+                            problem: "not a cache record".into(),
+                        })
+                    }
+                }
+            }
+        }
+        let file = if exists && !overwrite && keep_bytes > 0 {
+            let f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+                .map_err(io)?;
+            // Cut a damaged last line (or a missing final newline) before appending.
+            f.set_len(keep_bytes).map_err(io)?;
+            let mut f = OpenOptions::new().append(true).open(path).map_err(io)?;
+            f.flush().map_err(io)?;
+            f
+        } else {
+            let mut f = File::create(path).map_err(io)?;
+            let header = json!({"rewardbench_cache": VERSION, "fingerprint": fingerprint});
+            writeln!(f, "{header}").map_err(io)?;
+            f.flush().map_err(io)?;
+            f
+        };
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            done,
+            dropped_partial_line: dropped,
+        })
+    }
+
+    /// Appends the scores of finished call `call`, one write, flushed.
+    pub fn record(&mut self, call: usize, scores: &[Vec<f32>]) -> Result<(), CacheError> {
+        let line = json!({
+            "call": call,
+            "scores": scores.iter().map(|s| s.iter().map(|x| f64::from(*x)).collect::<Vec<_>>()).collect::<Vec<_>>(),
+        });
+        let mut bytes = serde_json::to_vec(&line).unwrap_or_default();
+        bytes.push(b'\n');
+        self.file
+            .write_all(&bytes)
+            .and_then(|()| self.file.flush())
+            .map_err(|source| CacheError::Io {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn parse_line(line: &[u8]) -> Option<(usize, Vec<Vec<f32>>)> {
+    let v: Value = serde_json::from_slice(line).ok()?;
+    let call = usize::try_from(v.get("call")?.as_u64()?).ok()?;
+    let scores = v
+        .get("scores")?
+        .as_array()?
+        .iter()
+        .map(|row| {
+            row.as_array()?
+                .iter()
+                .map(|x| x.as_f64().map(|f| f as f32))
+                .collect()
+        })
+        .collect::<Option<Vec<Vec<f32>>>>()?;
+    Some((call, scores))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_truncated_line_and_mismatch() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.jsonl");
+        let mut c = Cache::open(&path, "fp1", false).unwrap();
+        c.record(0, &[vec![0.1, -2.5], vec![3.0e-7]]).unwrap();
+        c.record(2, &[vec![1.0]]).unwrap();
+        drop(c);
+        // A kill in the middle of a write leaves half a line.
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"call\": 3, \"scor").unwrap();
+        drop(f);
+        let mut c = Cache::open(&path, "fp1", false).unwrap();
+        assert!(c.dropped_partial_line);
+        assert_eq!(c.done.keys().copied().collect::<Vec<_>>(), vec![0, 2]);
+        assert_eq!(
+            c.done[&0],
+            vec![vec![0.1f32, -2.5], vec![3.0e-7]],
+            "f32 scores round-trip exactly"
+        );
+        c.record(3, &[vec![4.0]]).unwrap();
+        drop(c);
+        let c = Cache::open(&path, "fp1", false).unwrap();
+        assert!(!c.dropped_partial_line);
+        assert_eq!(c.done.len(), 3);
+        drop(c);
+        assert!(matches!(
+            Cache::open(&path, "fp2", false),
+            Err(CacheError::Mismatch { .. })
+        ));
+        let c = Cache::open(&path, "fp2", true).unwrap();
+        assert!(c.done.is_empty());
+    }
+
+    #[test]
+    fn fingerprint_separates_fields() {
+        let a = Fingerprint::default()
+            .field("x", b"ab")
+            .field("y", b"c")
+            .hex();
+        let b = Fingerprint::default()
+            .field("x", b"a")
+            .field("y", b"bc")
+            .hex();
+        assert_ne!(a, b);
+        assert_eq!(
+            a,
+            Fingerprint::default()
+                .field("x", b"ab")
+                .field("y", b"c")
+                .hex()
+        );
+    }
+}

@@ -1,0 +1,572 @@
+//! DPO implicit rewards, as RewardBench's `DPOInference` (rewardbench/dpo.py, from TRL) computes
+//! them: the log-probability of the response under the policy minus under the reference model,
+//! or, without a reference, the policy's log-probability reduced by `sum`, `avg` or `norm`.
+//!
+//! Per row: response = rendered text with every occurrence of the rendered prompt removed;
+//! prompt + response tokenized together without special tokens (the last prompt token goes to
+//! the response when it merges with it); BOS forced before the prompt, EOS after the response;
+//! truncation to 2048 tokens (prompt keeps its last 128, then responses their first 1920);
+//! log-probs of each response token (including template text and the EOS) summed. Chosen and
+//! rejected of a batch run as one right-padded call (pad = EOS) per model.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::ValueEnum;
+use ndarray::Array2;
+use serde_json::Value;
+
+use crate::backend::lm::{CacheHints, LmError, LmSession};
+use crate::backend::{self, BackendError, SessionOptions};
+use crate::batch::Batching;
+use crate::data::{DataError, Dataset};
+use crate::eval::{EvalConfig, Evaluation, Prepared, RowResult, Stats};
+use crate::model::{ModelError, ModelFiles};
+use crate::progress::Progress;
+use crate::template::{ChatTemplate, JinjaTemplate, RenderedPair, TemplateError};
+use crate::tokenize::{EncodeOptions, Encoded, Encoder, TokenizeError, TokenizerConfig};
+
+/// `max_length` of the reference's DPO tokenization.
+pub const MAX_LENGTH: usize = 2048;
+/// `max_prompt_length`: prompt tokens kept (the last ones) when a pair is too long.
+pub const MAX_PROMPT_LENGTH: usize = 128;
+
+/// Reference-free reduction of the policy's per-token log-probs (`--ref_free_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RefFree {
+    /// Sum over the response tokens.
+    Sum,
+    /// Sum divided by the number of response tokens.
+    Avg,
+    /// Minus the L2 norm of the per-token log-probs.
+    Norm,
+}
+
+/// How rewards are computed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DpoMode {
+    /// policy sum - reference sum, the reference model in this folder.
+    Reference(PathBuf),
+    /// The policy alone.
+    RefFree(RefFree),
+}
+
+/// Errors of DPO evaluation, by stage.
+#[derive(Debug, thiserror::Error)]
+pub enum DpoError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Tokenize(#[from] TokenizeError),
+    #[error(transparent)]
+    Template(TemplateError),
+    #[error("{path}: {place}: {source}")]
+    RowTemplate {
+        path: PathBuf,
+        place: String,
+        source: TemplateError,
+    },
+    #[error("--ref_model {0} is the policy model itself; the reference must be a different model")]
+    SameModel(PathBuf),
+    #[error(
+        "the policy tokenizer ({policy}) and the reference model's tokenizer ({reference}) differ: \
+         {detail}. DPO rewards compare log-probs of the same token ids, so both models must share one vocabulary"
+    )]
+    TokenizerMismatch {
+        policy: PathBuf,
+        reference: PathBuf,
+        detail: String,
+    },
+    #[error("the tokenizer at {0} has no eos token, which DPO scoring appends to every answer")]
+    NoEos(PathBuf),
+    #[error(
+        "{path}: {place}: the rendered prompt has {prompt} tokens but prompt + {side} answer only {full} \
+         (the reference raises `Prompt input ids and answer input ids should have the same length`)"
+    )]
+    Boundary {
+        path: PathBuf,
+        place: String,
+        side: &'static str,
+        prompt: usize,
+        full: usize,
+    },
+    #[error("{path}: {place}: the {side} sequence is {len} tokens, more than the {max} positions of {model}")]
+    TooLong {
+        path: PathBuf,
+        place: String,
+        side: &'static str,
+        len: usize,
+        max: usize,
+        model: PathBuf,
+    },
+    #[error(
+        "{path}: {place}: token id {id} is outside the vocabulary of {model} ({vocab} tokens)"
+    )]
+    Vocab {
+        path: PathBuf,
+        place: String,
+        id: i64,
+        vocab: usize,
+        model: PathBuf,
+    },
+    #[error(transparent)]
+    Lm(#[from] LmError),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    #[error("{path}: {place}: the {side} reward is not finite ({value})")]
+    NonFinite {
+        path: PathBuf,
+        place: String,
+        side: &'static str,
+        value: f32,
+    },
+}
+
+/// The model input of one row: chosen and rejected sequences and where their responses start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpoPair {
+    /// `[chosen, rejected]` token ids: prompt (with BOS) then response (with EOS).
+    pub ids: [Vec<i64>; 2],
+    /// Prompt tokens at the start of each sequence (their labels are masked).
+    pub prompt_len: [usize; 2],
+    /// Whether the last prompt token merged into the response (TRL's boundary rule applied).
+    pub merged: [bool; 2],
+}
+
+/// Prompt ids, answer ids, and whether the last prompt token merged into the answer.
+type Split = (Vec<i64>, Vec<i64>, bool);
+
+/// Prompt and answer parts of `prompt + answer`, split as TRL's `build_tokenized_answer` does.
+fn split_answer(
+    enc: &Encoder,
+    prompt_ids: &[u32],
+    prompt: &str,
+    answer: &str,
+    what: &str,
+) -> Result<Result<Split, usize>, TokenizeError> {
+    let full = enc.encode_plain(&format!("{prompt}{answer}"), what)?;
+    if full.len() < prompt_ids.len() {
+        return Ok(Err(full.len()));
+    }
+    let mut start = prompt_ids.len();
+    let merged = full[..start] != *prompt_ids;
+    if merged {
+        start -= 1;
+    }
+    let ids: Vec<i64> = full.iter().map(|&i| i64::from(i)).collect();
+    Ok(Ok((ids[..start].to_vec(), ids[start..].to_vec(), merged)))
+}
+
+/// The reference's `tokenize_row` for one rendered row.
+pub fn tokenize_row(
+    enc: &Encoder,
+    bos: i64,
+    eos: i64,
+    r: &RenderedPair,
+    path: &Path,
+    place: &str,
+) -> Result<DpoPair, DpoError> {
+    let what = format!("{} {place}", path.display());
+    let prompt_ids = enc.encode_plain(&r.prompt, &format!("{what}: prompt"))?;
+    let mut parts = Vec::with_capacity(2);
+    for (side, text) in [("chosen", &r.text_chosen), ("rejected", &r.text_rejected)] {
+        let response = text.replace(r.prompt.as_str(), "");
+        let (p, mut a, merged) = split_answer(
+            enc,
+            &prompt_ids,
+            &r.prompt,
+            &response,
+            &format!("{what}: {side} text"),
+        )?
+        .map_err(|full| DpoError::Boundary {
+            path: path.to_path_buf(),
+            place: place.to_string(),
+            side,
+            prompt: prompt_ids.len(),
+            full,
+        })?;
+        let mut prompt = Vec::with_capacity(p.len() + 1);
+        prompt.push(bos);
+        prompt.extend(p);
+        a.push(eos);
+        parts.push((prompt, a, merged));
+    }
+    let longer = parts.iter().map(|p| p.1.len()).max().unwrap_or(0);
+    for (prompt, answer, _) in &mut parts {
+        if prompt.len() + longer > MAX_LENGTH {
+            let cut = prompt.len().saturating_sub(MAX_PROMPT_LENGTH);
+            prompt.drain(..cut);
+        }
+        // the check uses the longer answer's length, as the reference does
+        if prompt.len() + longer > MAX_LENGTH {
+            answer.truncate(MAX_LENGTH - MAX_PROMPT_LENGTH);
+        }
+    }
+    let mut it = parts.into_iter().map(|(mut p, a, m)| {
+        let n = p.len();
+        p.extend(a);
+        (p, n, m)
+    });
+    let (Some(c), Some(j)) = (it.next(), it.next()) else {
+        unreachable!("two sides")
+    };
+    Ok(DpoPair {
+        ids: [c.0, j.0],
+        prompt_len: [c.1, j.1],
+        merged: [c.2, j.2],
+    })
+}
+
+/// Sum, count and sum of squares of the response tokens' log-probs (`lp` shifted by one).
+fn reduce(lp: ndarray::ArrayView1<f32>, len: usize, prompt_len: usize) -> (f64, f64, f64) {
+    let (mut sum, mut sq) = (0.0f64, 0.0f64);
+    let first = prompt_len.max(1);
+    for j in first..len {
+        let v = f64::from(lp[j - 1]);
+        sum += v;
+        sq += v * v;
+    }
+    (sum, len.saturating_sub(first) as f64, sq)
+}
+
+/// The reward of one sequence from its policy (and reference) reductions.
+fn reward(mode: &DpoMode, policy: (f64, f64, f64), reference: Option<(f64, f64, f64)>) -> f32 {
+    match mode {
+        // RewardBench subtracts float32 sums.
+        DpoMode::Reference(_) => policy.0 as f32 - reference.map_or(0.0, |r| r.0 as f32),
+        DpoMode::RefFree(RefFree::Sum) => policy.0 as f32,
+        DpoMode::RefFree(RefFree::Avg) => (policy.0 / policy.1) as f32,
+        DpoMode::RefFree(RefFree::Norm) => -(policy.2.sqrt()) as f32,
+    }
+}
+
+fn config_i64(cfg: Option<&Value>, keys: &[&str]) -> Option<i64> {
+    let c = cfg?;
+    keys.iter().find_map(|k| c.get(*k).and_then(Value::as_i64))
+}
+
+/// Key/value sizes for empty past inputs, from `config.json`.
+fn cache_hints(m: &ModelFiles) -> CacheHints {
+    let c = m.config.as_ref();
+    let heads = config_i64(c, &["num_attention_heads", "n_head"]);
+    let hidden = config_i64(c, &["hidden_size", "n_embd"]);
+    CacheHints {
+        kv_heads: config_i64(c, &["num_key_value_heads"]).or(heads),
+        head_dim: config_i64(c, &["head_dim"]).or_else(|| match (hidden, heads) {
+            (Some(h), Some(n)) if n > 0 => Some(h / n),
+            _ => None,
+        }),
+    }
+}
+
+/// Fails when the two tokenizer files have different vocabularies (or the configs different sizes).
+fn check_same_vocab(
+    policy_tok: &Path,
+    ref_dir: &Path,
+    policy: &ModelFiles,
+    reference: &ModelFiles,
+) -> Result<(), DpoError> {
+    let ref_tok = ref_dir.join("tokenizer.json");
+    let mismatch = |detail: String| DpoError::TokenizerMismatch {
+        policy: policy_tok.to_path_buf(),
+        reference: ref_tok.clone(),
+        detail,
+    };
+    if let (Some(a), Some(b)) = (policy.vocab_size(), reference.vocab_size()) {
+        if a != b {
+            return Err(mismatch(format!(
+                "config.json vocab_size is {a} for the policy and {b} for the reference"
+            )));
+        }
+    }
+    if !ref_tok.is_file() {
+        return Ok(()); // the reference scores the policy tokenizer's ids, as RewardBench does
+    }
+    let load = |p: &Path| {
+        tokenizers::Tokenizer::from_file(p).map_err(|e| TokenizeError::Load {
+            path: p.to_path_buf(),
+            message: e.to_string(),
+        })
+    };
+    let a = load(policy_tok)?.get_vocab(true);
+    let b = load(&ref_tok)?.get_vocab(true);
+    if a != b {
+        let mut diff: Vec<String> = a
+            .iter()
+            .filter(|(t, id)| b.get(*t) != Some(id))
+            .take(3)
+            .map(|(t, id)| match b.get(t) {
+                Some(other) => format!("`{t}` is {id} vs {other}"),
+                None => format!("`{t}` ({id}) is missing from the reference"),
+            })
+            .collect();
+        if diff.is_empty() {
+            diff.push("the reference has tokens the policy lacks".into());
+        }
+        return Err(mismatch(format!(
+            "{} vs {} tokens; e.g. {}",
+            a.len(),
+            b.len(),
+            diff.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// Pads `members` (pair indices) into one `[chosen...; rejected...]` batch with `pad`.
+fn pad_batch(pairs: &[DpoPair], members: &[usize], pad: i64) -> (Array2<i64>, Array2<i64>) {
+    let seqs: Vec<&Vec<i64>> = (0..2)
+        .flat_map(|side| members.iter().map(move |&i| &pairs[i].ids[side]))
+        .collect();
+    let cols = seqs.iter().map(|s| s.len()).max().unwrap_or(2).max(2);
+    let mut ids = Array2::from_elem((seqs.len(), cols), pad);
+    let mut mask = Array2::zeros((seqs.len(), cols));
+    for (r, s) in seqs.iter().enumerate() {
+        for (t, &id) in s.iter().enumerate() {
+            ids[[r, t]] = id;
+            mask[[r, t]] = 1;
+        }
+    }
+    (ids, mask)
+}
+
+/// Scores `cfg.dataset` with the policy `cfg.model` in `mode`; the result has the shape of a
+/// reward-model evaluation (scores = rewards), so the usual reports apply.
+pub fn evaluate(cfg: &EvalConfig, mode: &DpoMode) -> Result<Evaluation, DpoError> {
+    let started = Instant::now();
+    let policy = ModelFiles::locate(&cfg.model)?;
+    let reference = match mode {
+        DpoMode::Reference(dir) => {
+            let r = ModelFiles::locate(dir)?;
+            let same = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+            if same(&r.dir) == same(&policy.dir) {
+                return Err(DpoError::SameModel(dir.clone()));
+            }
+            Some(r)
+        }
+        DpoMode::RefFree(_) => None,
+    };
+    let tokenizer_dir = cfg.tokenizer.clone().unwrap_or_else(|| cfg.model.clone());
+    if let (Some(r), DpoMode::Reference(dir)) = (&reference, mode) {
+        check_same_vocab(&tokenizer_dir.join("tokenizer.json"), dir, &policy, r)?;
+    }
+    let tok_cfg = TokenizerConfig::load(&tokenizer_dir)?;
+    let jinja = match &tok_cfg.chat_template {
+        Some(src) => Some(
+            JinjaTemplate::new(
+                src,
+                tok_cfg.special.clone(),
+                &cfg.model.display().to_string(),
+                &tok_cfg.chat_template_file,
+            )
+            .map_err(DpoError::Template)?,
+        ),
+        None => None,
+    };
+    let template = ChatTemplate::select(jinja, cfg.chat_template.as_deref(), &tokenizer_dir)
+        .map_err(DpoError::Template)?;
+    let mut warnings = Vec::new();
+    if let (Some(_), Some(name)) = (&tok_cfg.chat_template, &cfg.chat_template) {
+        warnings.push(format!(
+            "--chat_template {name} is ignored: the tokenizer has its own chat template, which wins (as in RewardBench)"
+        ));
+    }
+    let encoder = Encoder::load(&tokenizer_dir, &tok_cfg, EncodeOptions::default())?;
+    let eos = i64::from(
+        encoder
+            .eos_id
+            .ok_or_else(|| DpoError::NoEos(encoder.path.clone()))?,
+    );
+    let bos = encoder.bos_id.map_or(eos, i64::from); // no BOS: the reference uses EOS
+
+    let mut dataset = Dataset::load(&cfg.dataset)?;
+    if cfg.debug {
+        dataset.rows.truncate(10);
+    }
+    let path = dataset.path.clone();
+    let mut rendered = Vec::with_capacity(dataset.rows.len());
+    let mut pairs = Vec::with_capacity(dataset.rows.len());
+    let models: Vec<&ModelFiles> = std::iter::once(&policy).chain(reference.as_ref()).collect();
+    for row in &dataset.rows {
+        let r = template
+            .render_pair(row)
+            .map_err(|source| DpoError::RowTemplate {
+                path: path.clone(),
+                place: row.place.clone(),
+                source,
+            })?;
+        let pair = tokenize_row(&encoder, bos, eos, &r, &path, &row.place)?;
+        for (k, side) in ["chosen", "rejected"].into_iter().enumerate() {
+            let ids = &pair.ids[k];
+            for m in &models {
+                if let Some(max) = m.max_positions().filter(|&max| ids.len() > max) {
+                    return Err(DpoError::TooLong {
+                        path: path.clone(),
+                        place: row.place.clone(),
+                        side,
+                        len: ids.len(),
+                        max,
+                        model: m.dir.clone(),
+                    });
+                }
+                if let (Some(v), Some(&id)) = (m.vocab_size(), ids.iter().max()) {
+                    if id >= v as i64 {
+                        return Err(DpoError::Vocab {
+                            path: path.clone(),
+                            place: row.place.clone(),
+                            id,
+                            vocab: v,
+                            model: m.dir.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        rendered.push(r);
+        pairs.push(pair);
+    }
+    let prepare_seconds = started.elapsed().as_secs_f64();
+
+    // Model calls: up to batch_size pairs each, in dataset order or sorted longest first, and
+    // at most max_batch_tokens padded tokens (2 x pairs x longest) when that is set. Right
+    // padding makes the split invisible in the rewards.
+    let mut order: Vec<usize> = (0..pairs.len()).collect();
+    let longest = |i: usize| pairs[i].ids.iter().map(Vec::len).max().unwrap_or(0);
+    if cfg.batching == Batching::Sorted {
+        order.sort_by_key(|&i| std::cmp::Reverse(longest(i)));
+    }
+    let mut plans: Vec<&[usize]> = Vec::new();
+    for chunk in order.chunks(cfg.batch_size.max(1)) {
+        let mut rest = chunk;
+        while !rest.is_empty() {
+            let mut n = 1;
+            let mut width = longest(rest[0]);
+            while n < rest.len() {
+                let w = width.max(longest(rest[n]));
+                if cfg.max_batch_tokens > 0 && 2 * (n + 1) * w > cfg.max_batch_tokens {
+                    break;
+                }
+                width = w;
+                n += 1;
+            }
+            plans.push(&rest[..n]);
+            rest = &rest[n..];
+        }
+    }
+
+    let rt = backend::runtime(cfg.ort_lib.as_deref(), cfg.device.wants_gpu())?;
+    let opts = SessionOptions {
+        threads: cfg.threads,
+        device: cfg.device,
+        device_id: cfg.device_id,
+        fp16: cfg.fp16,
+        trt_cache: cfg.trt_cache.clone(),
+        profile: None,
+    };
+    let mut policy_s = LmSession::open(rt, &policy.onnx, &opts, cache_hints(&policy))?;
+    let mut ref_s = match &reference {
+        Some(r) => Some(LmSession::open(rt, &r.onnx, &opts, cache_hints(r))?),
+        None => None,
+    };
+    if let Some(note) = &policy_s.note {
+        warnings.push(note.clone());
+    }
+
+    let t_run = Instant::now();
+    let mut reduced: Vec<[[(f64, f64, f64); 2]; 2]> = vec![Default::default(); pairs.len()];
+    let (mut pad_tokens, mut computed_tokens, mut ort_seconds, mut calls) = (0, 0, 0.0, 0);
+    let mut progress = Progress::new(pairs.len() as u64, "pairs", cfg.quiet);
+    for members in &plans {
+        let (ids, mask) = pad_batch(&pairs, members, eos);
+        let n = members.len();
+        computed_tokens += ids.len();
+        pad_tokens += mask.iter().filter(|&&m| m == 0).count();
+        let sessions = std::iter::once(&mut policy_s).chain(ref_s.as_mut());
+        for (which, s) in sessions.enumerate() {
+            let t = Instant::now();
+            let lp = s.token_logprobs(&ids, &mask)?;
+            ort_seconds += t.elapsed().as_secs_f64();
+            calls += 1;
+            for (k, &i) in members.iter().enumerate() {
+                let p = &pairs[i];
+                for (side, slot) in reduced[i][which].iter_mut().enumerate() {
+                    *slot = reduce(lp.row(side * n + k), p.ids[side].len(), p.prompt_len[side]);
+                }
+            }
+        }
+        progress.inc(n as u64);
+    }
+    progress.finish();
+
+    let mut rows = Vec::with_capacity(pairs.len());
+    for (row, red) in dataset.rows.iter().zip(&reduced) {
+        let has_ref = ref_s.is_some();
+        let score = |side: usize| reward(mode, red[0][side], has_ref.then_some(red[1][side]));
+        let (c, r) = (score(0), score(1));
+        for (side, v) in [("chosen", c), ("rejected", r)] {
+            if !v.is_finite() {
+                return Err(DpoError::NonFinite {
+                    path: path.clone(),
+                    place: row.place.clone(),
+                    side,
+                    value: v,
+                });
+            }
+        }
+        rows.push(RowResult {
+            score_chosen: vec![c],
+            score_rejected: vec![r],
+            correct: c > r,
+        });
+    }
+    let seqs: Vec<Encoded> = pairs
+        .iter()
+        .flat_map(|p| p.ids.iter())
+        .map(|ids| Encoded {
+            ids: ids.clone(),
+            mask: vec![1; ids.len()],
+        })
+        .collect();
+    let seq_of = (0..pairs.len()).map(|i| [2 * i, 2 * i + 1]).collect();
+    Ok(Evaluation {
+        prepared: Prepared {
+            model: policy,
+            tokenizer_dir,
+            template_label: template.label().to_string(),
+            dataset,
+            rendered,
+            seqs,
+            seq_of,
+            pad_id: eos,
+            warnings,
+            prepare_seconds,
+        },
+        batching: cfg.batching,
+        rows,
+        onnxruntime_version: rt.version.clone(),
+        onnxruntime_library: rt.library.clone(),
+        device: backend::device_name(policy_s.device),
+        stats: Stats {
+            model_calls: calls,
+            pad_tokens,
+            computed_tokens,
+            prepare_seconds,
+            wait_seconds: 0.0,
+            ort_seconds,
+            total_seconds: prepare_seconds + t_run.elapsed().as_secs_f64(),
+            ..Stats::default()
+        },
+    })
+}
+
+/// The mode the flags ask for: `--ref_model` wins; `--ref_free_type` alone is reference-free;
+/// neither is not DPO.
+pub fn mode_from_flags(ref_model: Option<&str>, ref_free: Option<RefFree>) -> Option<DpoMode> {
+    match (ref_model, ref_free) {
+        (Some(r), _) => Some(DpoMode::Reference(PathBuf::from(r))),
+        (None, Some(f)) => Some(DpoMode::RefFree(f)),
+        (None, None) => None,
+    }
+}

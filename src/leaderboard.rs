@@ -1,0 +1,349 @@
+//! `rewardbench leaderboard DIR...`: one row per model from the summary JSON files under the
+//! given folders, sorted by Score, as CSV (`--output`) and a Markdown table on stdout.
+//!
+//! Two summary shapes are read: this tool's (`model`, `extra_results`, optional
+//! `confidence_intervals`) and RewardBench's script summaries (`model`, `model_type` and one
+//! accuracy per subset at the top level, as in `results/eval-set/`). Files of the same model
+//! (e.g. its core-set and pref-sets runs) are merged into one row.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde_json::Value;
+
+use crate::scoring::{self, Interval, SECTION_NAMES};
+
+/// Flags of `rewardbench leaderboard`.
+#[derive(Debug, Args)]
+pub struct LeaderboardArgs {
+    /// Folders (searched recursively) or files holding summary JSON files.
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Write the leaderboard as CSV here.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+/// Errors building a leaderboard.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaderboardError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no summary JSON files (with `model` and per-subset accuracies) under {dirs}")]
+    Empty { dirs: String },
+    #[error("writing {path}: {message}")]
+    Write { path: PathBuf, message: String },
+}
+
+/// Keys of a script summary that are not subset accuracies.
+const META_KEYS: &[&str] = &[
+    "model",
+    "model_type",
+    "chat_template",
+    "ref_model",
+    "tokenizer",
+    "accuracy",
+    "num_prompts",
+];
+
+/// One model's results, merged over its summary files.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Entry {
+    pub model: String,
+    pub model_type: String,
+    pub subsets: BTreeMap<String, f64>,
+    /// Bootstrap intervals, by subset, section name, `Score` or `Score (paper)`.
+    pub intervals: BTreeMap<String, Interval>,
+    pub files: Vec<PathBuf>,
+}
+
+impl Entry {
+    pub fn sections(&self) -> Vec<(&'static str, f64)> {
+        scoring::sections(&self.subsets)
+    }
+    pub fn score(&self) -> Option<f64> {
+        scoring::leaderboard_score(&self.sections())
+    }
+    pub fn prior_sets(&self) -> Option<f64> {
+        scoring::prior_sets(&self.subsets)
+    }
+    pub fn paper_score(&self) -> Option<f64> {
+        let p = self.prior_sets()?;
+        scoring::paper_score(&self.sections(), Some(p))
+    }
+}
+
+fn interval(v: &Value) -> Option<Interval> {
+    let a = v.as_array()?;
+    Some(Interval {
+        low: a.first()?.as_f64()?,
+        high: a.get(1)?.as_f64()?,
+    })
+}
+
+/// Reads one summary: `None` when the JSON is not a model summary (other result files).
+pub fn parse_summary(v: &Value) -> Option<Entry> {
+    let obj = v.as_object()?;
+    let model = obj.get("model")?.as_str()?.to_string();
+    let model_type = obj
+        .get("model_type")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            if obj.get("ref_model").is_some_and(|r| !r.is_null()) {
+                "DPO".into()
+            } else {
+                "Seq. Classifier".into()
+            }
+        });
+    let mut subsets = BTreeMap::new();
+    match obj.get("extra_results") {
+        Some(Value::Object(extra)) => {
+            for (k, v) in extra {
+                if let Some(x) = v.as_f64() {
+                    subsets.insert(k.clone(), x);
+                }
+            }
+        }
+        _ => {
+            for (k, v) in obj {
+                if META_KEYS.contains(&k.as_str()) {
+                    continue;
+                }
+                if let Some(x) = v.as_f64() {
+                    subsets.insert(k.clone(), x);
+                }
+            }
+        }
+    }
+    if subsets.is_empty() {
+        return None;
+    }
+    let mut intervals = BTreeMap::new();
+    if let Some(ci) = obj.get("confidence_intervals").and_then(Value::as_object) {
+        for group in ["subsets", "sections"] {
+            if let Some(g) = ci.get(group).and_then(Value::as_object) {
+                for (k, v) in g {
+                    if let Some(iv) = interval(v) {
+                        intervals.insert(k.clone(), iv);
+                    }
+                }
+            }
+        }
+        for k in ["Score", "Score (paper)"] {
+            if let Some(iv) = ci.get(k).and_then(interval) {
+                intervals.insert(k.to_string(), iv);
+            }
+        }
+    }
+    Some(Entry {
+        model,
+        model_type,
+        subsets,
+        intervals,
+        files: Vec::new(),
+    })
+}
+
+fn walk(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), LeaderboardError> {
+    if path.is_file() {
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    let entries = std::fs::read_dir(path).map_err(|source| LeaderboardError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut children: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    children.sort();
+    for p in children {
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else if p.extension().is_some_and(|e| e == "json") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Collects the entries under `dirs`, merged by model; also warnings for skipped files.
+pub fn collect(dirs: &[PathBuf]) -> Result<(Vec<Entry>, Vec<String>), LeaderboardError> {
+    let mut files = Vec::new();
+    for d in dirs {
+        walk(d, &mut files)?;
+    }
+    let mut warnings = Vec::new();
+    let mut by_model: Vec<Entry> = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).map_err(|source| LeaderboardError::Io {
+            path: f.clone(),
+            source,
+        })?;
+        let v: Value = match serde_json::from_str(&text) {
+            Ok(v) => v,
+            Err(e) => {
+                warnings.push(format!("{}: skipped, invalid JSON: {e}", f.display()));
+                continue;
+            }
+        };
+        let Some(mut e) = parse_summary(&v) else {
+            continue; // not a model summary (run records, section files, ...)
+        };
+        e.files.push(f.clone());
+        match by_model.iter_mut().find(|x| x.model == e.model) {
+            Some(x) => {
+                for (k, v) in e.subsets {
+                    if x.subsets.insert(k.clone(), v).is_some() {
+                        warnings.push(format!(
+                            "{}: subset {k} of {} also in an earlier file; the later value is used",
+                            f.display(),
+                            x.model
+                        ));
+                    }
+                }
+                x.intervals.extend(e.intervals);
+                x.files.push(f);
+            }
+            None => by_model.push(e),
+        }
+    }
+    if by_model.is_empty() {
+        return Err(LeaderboardError::Empty {
+            dirs: dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    sort(&mut by_model);
+    Ok((by_model, warnings))
+}
+
+/// By Score, highest first; rows without a Score after, by model name.
+pub fn sort(entries: &mut [Entry]) {
+    entries.sort_by(|a, b| match (a.score(), b.score()) {
+        (Some(x), Some(y)) => y.total_cmp(&x).then_with(|| a.model.cmp(&b.model)),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.model.cmp(&b.model),
+    });
+}
+
+fn num(v: Option<f64>) -> String {
+    v.map_or(String::new(), |x| x.to_string())
+}
+
+/// The CSV: model, model_type, Score, the four sections, Prior Sets, Score (paper), each with
+/// its interval columns, then every subset (union over models) with its interval. Missing
+/// values are empty cells.
+pub fn to_csv(entries: &[Entry]) -> Result<Vec<u8>, csv::Error> {
+    let mut subsets: Vec<&String> = entries.iter().flat_map(|e| e.subsets.keys()).collect();
+    subsets.sort();
+    subsets.dedup();
+    let main_cols: Vec<&str> = ["Score"]
+        .into_iter()
+        .chain(SECTION_NAMES)
+        .chain(["Prior Sets", "Score (paper)"])
+        .collect();
+    let mut header = vec!["model".to_string(), "model_type".to_string()];
+    for c in main_cols
+        .iter()
+        .copied()
+        .chain(subsets.iter().map(|s| s.as_str()))
+    {
+        header.push(c.to_string());
+        header.push(format!("{c} 95% low"));
+        header.push(format!("{c} 95% high"));
+    }
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(&header)?;
+    for e in entries {
+        let sections = e.sections();
+        let value = |c: &str| -> Option<f64> {
+            match c {
+                "Score" => e.score(),
+                "Prior Sets" => e.prior_sets(),
+                "Score (paper)" => e.paper_score(),
+                s => sections
+                    .iter()
+                    .find(|(n, _)| *n == s)
+                    .map(|(_, v)| *v)
+                    .or_else(|| e.subsets.get(s).copied()),
+            }
+        };
+        let mut rec = vec![e.model.clone(), e.model_type.clone()];
+        for c in main_cols
+            .iter()
+            .copied()
+            .chain(subsets.iter().map(|s| s.as_str()))
+        {
+            rec.push(num(value(c)));
+            let iv = e.intervals.get(c);
+            rec.push(num(iv.map(|i| i.low)));
+            rec.push(num(iv.map(|i| i.high)));
+        }
+        w.write_record(&rec)?;
+    }
+    w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
+}
+
+/// The Markdown table printed on stdout (percentages, one decimal; Score with its interval).
+pub fn to_markdown(entries: &[Entry]) -> String {
+    let pct = |v: Option<f64>| v.map_or(String::new(), |x| format!("{:.1}", 100.0 * x));
+    let mut s = String::from(
+        "| # | model | type | Score | 95% CI | Chat | Chat Hard | Safety | Reasoning | Prior Sets | Score (paper) |\n",
+    );
+    s.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for (i, e) in entries.iter().enumerate() {
+        let sections = e.sections();
+        let sec = |n: &str| sections.iter().find(|(x, _)| *x == n).map(|(_, v)| *v);
+        let ci = e.intervals.get("Score").map_or(String::new(), |iv| {
+            format!("{:.1}–{:.1}", 100.0 * iv.low, 100.0 * iv.high)
+        });
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            i + 1,
+            e.model.replace('|', "\\|"),
+            e.model_type,
+            pct(e.score()),
+            ci,
+            pct(sec("Chat")),
+            pct(sec("Chat Hard")),
+            pct(sec("Safety")),
+            pct(sec("Reasoning")),
+            pct(e.prior_sets()),
+            pct(e.paper_score()),
+        ));
+    }
+    s
+}
+
+/// Runs the subcommand.
+pub fn run(args: &LeaderboardArgs) -> Result<String, LeaderboardError> {
+    let (entries, warnings) = collect(&args.dirs)?;
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    if let Some(out) = &args.output {
+        let bytes = to_csv(&entries).map_err(|e| LeaderboardError::Write {
+            path: out.clone(),
+            message: e.to_string(),
+        })?;
+        if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| LeaderboardError::Write {
+                path: out.clone(),
+                message: e.to_string(),
+            })?;
+        }
+        std::fs::write(out, bytes).map_err(|e| LeaderboardError::Write {
+            path: out.clone(),
+            message: e.to_string(),
+        })?;
+    }
+    Ok(to_markdown(&entries))
+}

@@ -1,0 +1,136 @@
+//! Resumable runs: a run killed with SIGKILL at random moments, then re-run, must end with
+//! files byte-identical to a run that was never interrupted.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn command(out: &Path, extra: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rewardbench"));
+    c.args(["--model"])
+        .arg(root().join("fixtures/models/tiny-llama-rm"))
+        .arg("--dataset")
+        .arg(root().join("fixtures/data/llmbar.jsonl"))
+        .args([
+            "--batch_size",
+            "1",
+            "--threads",
+            "1",
+            "--quiet",
+            "--output_dir",
+        ])
+        .arg(out)
+        .args(extra)
+        .env_remove("RUST_BACKTRACE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    c
+}
+
+const FILES: &[&str] = &[
+    "tiny-llama-rm.json",
+    "tiny-llama-rm_outputs.jsonl",
+    "tiny-llama-rm_scores.csv",
+];
+
+#[test]
+fn killed_runs_resume_to_identical_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (clean, resumed) = (tmp.path().join("clean"), tmp.path().join("resumed"));
+    let t0 = Instant::now();
+    let o = command(&clean, &[]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let full = t0.elapsed();
+
+    let total_calls: usize = 80; // 40 rows, 80 distinct texts, batch size 1
+    let cache_path = resumed.join("tiny-llama-rm.cache.jsonl");
+    let cached =
+        || std::fs::read_to_string(&cache_path).map_or(0, |c| c.lines().count().saturating_sub(1));
+
+    // 20 kills (SIGKILL) at pseudo-random points (fixed seed): some during start-up, the
+    // rest once a random number of further calls has finished, plus a random few ms so
+    // that kills also land inside a call or a cache write.
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        state >> 33
+    };
+    let mut killed_mid_run = 0;
+    for _ in 0..20 {
+        let before = cached();
+        let left = total_calls.saturating_sub(before);
+        let mut child = command(&resumed, &[]).spawn().unwrap();
+        let deadline = Instant::now() + full * 3;
+        if left <= 1 || next() % 5 == 0 {
+            std::thread::sleep(Duration::from_millis(next() % 300));
+        } else {
+            let target = before + 1 + (next() as usize) % (left / 3).max(1);
+            while cached() < target
+                && child.try_wait().unwrap().is_none()
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            std::thread::sleep(Duration::from_millis(next() % 20));
+        }
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            killed_mid_run += 1;
+        }
+        child.wait().unwrap();
+    }
+    assert!(
+        killed_mid_run >= 10,
+        "only {killed_mid_run} of 20 runs were killed before finishing"
+    );
+    let cache = std::fs::read_to_string(resumed.join("tiny-llama-rm.cache.jsonl")).unwrap();
+    assert!(
+        cache.lines().count() > 1,
+        "killed runs left finished calls in the cache"
+    );
+
+    let o = command(&resumed, &[]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in FILES {
+        let a = std::fs::read(clean.join(f)).unwrap();
+        let b = std::fs::read(resumed.join(f)).unwrap();
+        assert!(a == b, "{f} differs between the clean and the resumed run");
+    }
+    let run: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(resumed.join("tiny-llama-rm_run.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        run["reused_calls"].as_u64().unwrap() > 0,
+        "the last run reused cached calls: {run}"
+    );
+}
+
+#[test]
+fn a_cache_of_another_run_is_not_reused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = command(&out, &["--debug"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Other batching plans other calls: the cache must be refused, not mixed in.
+    let o = command(&out, &["--debug", "--batching", "reference"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("different run") && err.contains("--overwrite"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"));
+    let o = command(&out, &["--debug", "--batching", "reference", "--overwrite"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

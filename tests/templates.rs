@@ -1,0 +1,532 @@
+//! Chat templates against Python's transformers: the huggingface.js cases in
+//! fixtures/templates/, with the renderings transformers 4.51.3 produced
+//! (fixtures/templates/make_expected.py).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rewardbench::data::{Pair, Prompt};
+use rewardbench::template::{
+    ChatTemplate, Conv, JinjaOptions, JinjaTemplate, Message, TemplateError,
+};
+use rewardbench::tokenize::{EncodeOptions, Encoder, TokenizerConfig};
+use serde_json::{json, Value};
+
+fn fixture(name: &str) -> Vec<Value> {
+    let path = format!("{}/fixtures/templates/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn options(trim: bool) -> JinjaOptions {
+    JinjaOptions {
+        trim_blocks: trim,
+        date: Some("2025-07-10".parse().unwrap()),
+    }
+}
+
+/// Compares one case; returns a failure description.
+fn check(name: &str, result: Result<String, String>, case: &Value) -> Option<String> {
+    let expected = case["expected_transformers"].as_str();
+    match (result, expected) {
+        (Ok(out), Some(exp)) if out == exp => None,
+        (Ok(out), Some(exp)) => Some(format!("{name}: got\n{out:?}\nexpected\n{exp:?}")),
+        (Err(_), None) => None,
+        (Ok(out), None) => Some(format!(
+            "{name}: rendered {out:?}, but transformers fails: {}",
+            case["transformers_error"]
+        )),
+        (Err(e), Some(exp)) => Some(format!("{name}: error {e}, expected {exp:?}")),
+    }
+}
+
+#[test]
+fn e2e_real_templates_match_transformers() {
+    let cases = fixture("e2e_cases.json");
+    assert_eq!(cases.len(), 53);
+    let mut failures = Vec::new();
+    for case in &cases {
+        let name = case["model"].as_str().unwrap();
+        let result = JinjaTemplate::with_options(
+            case["template"].as_str().unwrap(),
+            BTreeMap::new(),
+            name,
+            "case",
+            options(true),
+        )
+        .and_then(|t| {
+            t.render_json(
+                &case["messages"],
+                case["add_generation_prompt"].as_bool().unwrap_or(false),
+                case["extra_context"].as_object().unwrap(),
+            )
+        })
+        .map_err(|e| e.to_string());
+        failures.extend(check(name, result, case));
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
+}
+
+/// Feature cases where this port knowingly differs from transformers, and why.
+const KNOWN_DIVERGENCES: &[(&str, &str)] = &[
+    (
+        "UNARY_SIGN_EXPRESSIONS",
+        "minijinja has no unary `+` (`{{ +x }}`): a syntax error",
+    ),
+    (
+        "CONTEXT_KEYWORDS",
+        "minijinja does not accept `if`/`in` as variable names",
+    ),
+    (
+        "FILTER_OPERATOR_6",
+        "slicing `items()` works here; in Python it is a generator and raises",
+    ),
+];
+
+#[test]
+fn jinja_feature_cases_match_transformers() {
+    let cases = fixture("feature_cases.json");
+    assert_eq!(cases.len(), 161);
+    let mut failures = Vec::new();
+    let mut skipped = 0;
+    for case in &cases {
+        let name = case["name"].as_str().unwrap();
+        // Their JavaScript context held functions, which JSON (and this port's context) cannot carry.
+        if case["context_had_js_functions"].as_bool() == Some(true) {
+            skipped += 1;
+            continue;
+        }
+        let result = JinjaTemplate::with_options(
+            case["template"].as_str().unwrap(),
+            BTreeMap::new(),
+            name,
+            "case",
+            options(false),
+        )
+        .and_then(|t| t.render_context(case["context"].as_object().unwrap().clone()))
+        .map_err(|e| e.to_string());
+        let failure = check(name, result, case);
+        if KNOWN_DIVERGENCES.iter().any(|(n, _)| *n == name) {
+            // Kept honest: a listed case that starts matching must leave the list.
+            if failure.is_none() {
+                failures.push(format!(
+                    "{name} now matches transformers: drop it from KNOWN_DIVERGENCES"
+                ));
+            }
+            skipped += 1;
+            continue;
+        }
+        failures.extend(failure);
+    }
+    assert_eq!(skipped, 4 + KNOWN_DIVERGENCES.len());
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        cases.len() - skipped,
+        failures.join("\n\n")
+    );
+}
+
+#[test]
+fn named_templates_match_fastchat() {
+    // fastchat 0.2.36's get_prompt() with RewardBench's registrations (make_expected.py).
+    let cases = fixture("named_cases.json");
+    assert_eq!(cases.len(), 84);
+    let mut failures = Vec::new();
+    for case in &cases {
+        let name = case["template"].as_str().unwrap();
+        let messages: Vec<Message> = case["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                Message::new(
+                    if i % 2 == 0 { "user" } else { "assistant" },
+                    m.as_str().unwrap(),
+                )
+            })
+            .collect();
+        let out = Conv::by_name(name).unwrap().render(&messages);
+        if out != case["expected"].as_str().unwrap() {
+            failures.push(format!(
+                "{name} {messages:?}: got {out:?}, expected {}",
+                case["expected"]
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Python behaviours where this port knowingly differs, and why.
+const KNOWN_PYTHON_DIVERGENCES: &[(&str, &str)] = &[
+    (
+        "{{ '%s-%d' % ('a', 1) }}",
+        "minijinja has no `str % args` formatting (use `|format`); rendering fails with an error",
+    ),
+    (
+        "{{ d | dictsort }}|{{ (1, 2) }}",
+        "minijinja has no tuples: pairs print as lists, `[['a', 1]]` for Python's `[('a', 1)]`",
+    ),
+    (
+        "{{ d }}|{{ d.a }}|{{ d.items() | list }}|{{ d.keys() | list }}|{{ d.get('zz', 'dflt') }}",
+        "the same: `items()` pairs print as lists",
+    ),
+];
+
+#[test]
+fn python_behaviours_match_transformers() {
+    let cases = fixture("python_cases.json");
+    let mut failures = Vec::new();
+    for case in &cases {
+        let template = case["template"].as_str().unwrap();
+        let result = JinjaTemplate::with_options(
+            template,
+            BTreeMap::new(),
+            "python-case",
+            "case",
+            options(true),
+        )
+        .and_then(|t| t.render_context(case["context"].as_object().unwrap().clone()))
+        .map_err(|e| e.to_string());
+        let failure = check(template, result, case);
+        if KNOWN_PYTHON_DIVERGENCES.iter().any(|(t, _)| *t == template) {
+            if failure.is_none() {
+                failures.push(format!(
+                    "{template} now matches: drop it from the known list"
+                ));
+            }
+            continue;
+        }
+        failures.extend(failure);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A template from a tokenizer folder, as the evaluation builds it.
+fn folder_template(dir: &Path) -> JinjaTemplate {
+    let cfg = TokenizerConfig::load(dir).unwrap();
+    JinjaTemplate::new(
+        cfg.chat_template.as_deref().unwrap(),
+        cfg.special.clone(),
+        "my/model",
+        &cfg.chat_template_file,
+    )
+    .unwrap()
+    .with_additional_special_tokens(&cfg.additional_special_tokens)
+}
+
+const TPL: &str = "{{ bos_token }}{% for m in messages %}<{{ m.role }}>{{ m.content }}{{ eos_token }}{% endfor %}{{ additional_special_tokens | default([]) | length }}";
+
+#[test]
+fn special_tokens_as_added_token_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = json!({
+        "bos_token": {"__type": "AddedToken", "content": "<s>", "lstrip": false, "normalized": false, "rstrip": false, "single_word": false},
+        "eos_token": {"content": "</s>", "special": true},
+        "pad_token": null,
+        "unk_token": "<unk>",
+        "image_token": "<image>",
+        "additional_special_tokens": ["<a>", {"content": "<b>"}],
+        "chat_template": TPL,
+    });
+    write(dir.path(), "tokenizer_config.json", &cfg.to_string());
+    let loaded = TokenizerConfig::load(dir.path()).unwrap();
+    assert_eq!(
+        loaded.special.get("bos_token").map(String::as_str),
+        Some("<s>")
+    );
+    assert_eq!(
+        loaded.special.get("eos_token").map(String::as_str),
+        Some("</s>")
+    );
+    assert!(!loaded.special.contains_key("pad_token"));
+    // transformers passes only the standard special tokens (special_tokens_map).
+    assert!(!loaded.special.contains_key("image_token"));
+    assert_eq!(loaded.additional_special_tokens, ["<a>", "<b>"]);
+    let out = folder_template(dir.path())
+        .render(&[Message::new("user", "hi")], false)
+        .unwrap();
+    assert_eq!(out, "<s><user>hi</s>2");
+}
+
+#[test]
+fn chat_template_list_and_jinja_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = json!({
+        "eos_token": "</s>",
+        "chat_template": [
+            {"name": "tool_use", "template": "TOOLS"},
+            {"name": "default", "template": "DEFAULT{{ messages[0].content }}"},
+        ],
+    });
+    write(dir.path(), "tokenizer_config.json", &cfg.to_string());
+    let msgs = [Message::new("user", "x")];
+    assert_eq!(
+        folder_template(dir.path()).render(&msgs, false).unwrap(),
+        "DEFAULTx"
+    );
+
+    // chat_template.jinja beside the config wins over the config's template.
+    write(
+        dir.path(),
+        "chat_template.jinja",
+        "FILE{{ messages[0].content }}{{ eos_token }}\n",
+    );
+    let cfg = TokenizerConfig::load(dir.path()).unwrap();
+    assert!(cfg.chat_template_file.ends_with("chat_template.jinja"));
+    // (jinja2 drops one trailing newline of the source: keep_trailing_newline is off.)
+    assert_eq!(
+        folder_template(dir.path()).render(&msgs, false).unwrap(),
+        "FILEx</s>"
+    );
+
+    // A list without a `default` entry is an error naming the file.
+    let other = tempfile::tempdir().unwrap();
+    let cfg = json!({"chat_template": [{"name": "rag", "template": "R"}]});
+    write(other.path(), "tokenizer_config.json", &cfg.to_string());
+    let e = TokenizerConfig::load(other.path()).unwrap_err().to_string();
+    assert!(
+        e.contains("tokenizer_config.json") && e.contains("default"),
+        "{e}"
+    );
+}
+
+#[test]
+fn raise_exception_names_the_model() {
+    let t = JinjaTemplate::new(
+        "{% if messages[0].role != 'user' %}{{ raise_exception('Conversation roles must alternate user/assistant') }}{% endif %}",
+        BTreeMap::new(),
+        "org/some-rm",
+        "tokenizer_config.json",
+    )
+    .unwrap();
+    let e = t
+        .render(&[Message::new("assistant", "x")], false)
+        .unwrap_err();
+    assert!(matches!(e, TemplateError::Render { .. }));
+    let e = e.to_string();
+    assert!(
+        e.contains("org/some-rm") && e.contains("Conversation roles must alternate"),
+        "{e}"
+    );
+}
+
+#[test]
+fn runaway_templates_stop_with_an_error() {
+    let cases = [
+        // Endless work: a nested loop of 10^10 steps.
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        // Exploding output.
+        "{% for i in range(100000) %}{{ 'x' * 100000 }}{% endfor %}",
+        // Recursion.
+        "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
+    ];
+    for src in cases {
+        let t = JinjaTemplate::new(src, BTreeMap::new(), "bad/model", "t").unwrap();
+        let start = Instant::now();
+        let e = t.render(&[], false).unwrap_err().to_string();
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{src}: took {:?}",
+            start.elapsed()
+        );
+        assert!(e.contains("bad/model"), "{src}: {e}");
+    }
+}
+
+#[test]
+fn tokenizer_template_wins_over_named() {
+    let jinja =
+        JinjaTemplate::new("J{{ messages[0].content }}", BTreeMap::new(), "m", "t").unwrap();
+    let t = ChatTemplate::select(Some(jinja), Some("tulu"), Path::new("tok")).unwrap();
+    assert_eq!(t.label(), "tokenizer");
+    assert_eq!(t.render(&[Message::new("user", "x")]).unwrap(), "Jx");
+    let t = ChatTemplate::select(None, Some("tulu"), Path::new("tok")).unwrap();
+    assert_eq!(t.label(), "tulu");
+    let e = ChatTemplate::select(None, None, Path::new("tok"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("tok") && e.contains("--chat_template"), "{e}");
+    let e = ChatTemplate::select(None, Some("chatml"), Path::new("tok"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("chatml") && e.contains("tulu"), "{e}");
+}
+
+fn pair(prompt: Prompt, chosen: &str, rejected: &str) -> Pair {
+    Pair {
+        prompt,
+        chosen: chosen.into(),
+        rejected: rejected.into(),
+        metadata: Default::default(),
+        place: "line 1".into(),
+    }
+}
+
+fn turns(texts: &[&str]) -> Prompt {
+    Prompt::Messages(texts.iter().map(|t| Message::new("ignored", t)).collect())
+}
+
+#[test]
+fn preference_rows_render_as_the_reference() {
+    let tulu = ChatTemplate::select(None, Some("tulu"), Path::new("-")).unwrap();
+    // Roles by position, stored roles ignored.
+    let r = tulu
+        .render_pair(&pair(turns(&["P1", "A1", "P2"]), "C", "R"))
+        .unwrap();
+    assert_eq!(r.prompt, "<|user|>\nP1\n<|assistant|>\nA1\n<|user|>\nP2\n");
+    assert_eq!(r.text_chosen, format!("{}<|assistant|>\nC\n", r.prompt));
+    // An empty answer is fastchat's generation slot: the bare role header.
+    let r = tulu
+        .render_pair(&pair(Prompt::Text("P".into()), "", "R"))
+        .unwrap();
+    assert_eq!(r.text_chosen, "<|user|>\nP\n<|assistant|>\n");
+    // A prompt ending on an assistant turn is rejected.
+    let e = tulu
+        .render_pair(&pair(turns(&["P1", "A1"]), "C", "R"))
+        .unwrap_err();
+    assert!(
+        matches!(e, TemplateError::PromptNotUserLast { len: 2 }),
+        "{e}"
+    );
+    assert!(e.to_string().contains("must end with a user turn"));
+    let e = tulu.render_pair(&pair(turns(&[]), "C", "R")).unwrap_err();
+    assert!(matches!(e, TemplateError::EmptyPrompt), "{e}");
+}
+
+fn render_cli(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_rewardbench"))
+        .arg("render")
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("binary runs")
+}
+
+#[test]
+fn render_cli_prints_exactly_the_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let msgs = write(
+        dir.path(),
+        "m.json",
+        r#"[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo", "extra": 1}]"#,
+    );
+    let cfg = json!({
+        "eos_token": {"content": "</s>"},
+        "chat_template": "{% for m in messages %}{{ m.role }}:{{ m.content }}{{ eos_token }}\n{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}{{ strftime_now('%d %b %Y') }}",
+    });
+    let cfg = write(dir.path(), "tokenizer_config.json", &cfg.to_string());
+    let base = [
+        "--messages",
+        msgs.to_str().unwrap(),
+        "--tokenizer_config",
+        cfg.to_str().unwrap(),
+        "--date",
+        "2025-07-10",
+    ];
+    let o = render_cli(&base);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        String::from_utf8(o.stdout).unwrap(),
+        "user:Hi</s>\nassistant:Yo</s>\n10 Jul 2025"
+    );
+    let o = render_cli(&[&base[..], &["--add_generation_prompt"]].concat());
+    assert_eq!(
+        String::from_utf8(o.stdout).unwrap(),
+        "user:Hi</s>\nassistant:Yo</s>\nassistant:10 Jul 2025"
+    );
+
+    let o = render_cli(&[
+        "--messages",
+        msgs.to_str().unwrap(),
+        "--chat_template",
+        "vicuna_v1.1",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8(o.stdout)
+        .unwrap()
+        .ends_with("questions. USER: Hi ASSISTANT: Yo</s>"));
+
+    // Bad input fails with a message naming the problem.
+    let bad = write(dir.path(), "bad.json", r#"[{"role": "user"}]"#);
+    let o = render_cli(&[
+        "--messages",
+        bad.to_str().unwrap(),
+        "--chat_template",
+        "tulu",
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("`content` is missing"));
+    let o = render_cli(&[
+        "--messages",
+        msgs.to_str().unwrap(),
+        "--chat_template",
+        "tulu",
+        "--date",
+        "2025-13-01",
+    ]);
+    assert!(!o.status.success());
+}
+
+fn qwen3_dir() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/tokenizers/qwen3");
+    if dir.join("tokenizer.json").is_file() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "SKIPPED: the Qwen3 tokenizer is not at {} (../shared is absent)",
+            dir.display()
+        );
+        None
+    }
+}
+
+#[test]
+fn qwen3_template_and_tokens_match_transformers() {
+    let Some(dir) = qwen3_dir() else { return };
+    let cfg = TokenizerConfig::load(&dir).unwrap();
+    // Qwen3 has no BOS: nothing is prepended and no double-BOS mask applies.
+    assert!(!cfg.special.contains_key("bos_token"));
+    let template = folder_template(&dir);
+    let encoder = Encoder::load(&dir, &cfg, EncodeOptions::default()).unwrap();
+    assert_eq!(encoder.bos_id, None);
+    let cases = fixture("qwen3_token_ids.json");
+    assert_eq!(cases.len(), 6);
+    for case in &cases {
+        let text = template
+            .render_json(
+                &case["messages"],
+                case["add_generation_prompt"].as_bool().unwrap(),
+                &serde_json::Map::new(),
+            )
+            .unwrap();
+        assert_eq!(text, case["text"].as_str().unwrap());
+        let enc = encoder.encode(&text, "case").unwrap();
+        let expected: Vec<i64> = case["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
+        assert_eq!(enc.ids, expected, "{text:?}");
+        assert!(enc.mask.iter().all(|&m| m == 1));
+    }
+}
