@@ -489,7 +489,7 @@ pub fn run_planned(
     let mut cache = match &cfg.cache {
         Some(path) => Some(Cache::open(
             path,
-            &fingerprint(&prepared, &plans, cfg)?,
+            &fingerprint(&prepared, &plans, cfg, &rt.version)?,
             cfg.overwrite,
         )?),
         None => None,
@@ -620,6 +620,7 @@ fn fingerprint(
     prepared: &Prepared,
     plans: &[batch::Plan],
     cfg: &EvalConfig,
+    ort_version: &str,
 ) -> Result<String, CacheError> {
     let mut fp = Fingerprint::default();
     fp.file("model.onnx", &prepared.model.onnx)?;
@@ -637,8 +638,12 @@ fn fingerprint(
     fp.field(
         "settings",
         format!(
-            "{:?}|{}|{:?}|{}",
-            cfg.batching, prepared.pad_id, cfg.device, cfg.fp16
+            "{}|{ort_version}|{:?}|{}|{:?}|{}",
+            env!("CARGO_PKG_VERSION"),
+            cfg.batching,
+            prepared.pad_id,
+            cfg.device,
+            cfg.fp16
         )
         .as_bytes(),
     );

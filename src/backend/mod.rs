@@ -159,6 +159,12 @@ pub fn runtime(explicit: Option<&Path>, gpu: bool) -> Result<&'static Runtime, B
     if let Some(rt) = RUNTIME.get() {
         return Ok(rt);
     }
+    // One environment per process: threads racing to create it would make the second fail.
+    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(rt) = RUNTIME.get() {
+        return Ok(rt);
+    }
     let mut tried = Vec::new();
     let cands = candidates(explicit, gpu);
     let must_exist =

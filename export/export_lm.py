@@ -1,0 +1,293 @@
+#!/usr/bin/env python3
+"""Export a Hugging Face causal LM (DPO policy or reference) to ONNX and verify it.
+
+Usage:
+    export/.venv/bin/python export/export_lm.py --model HF_DIR --out DIR [--form logprobs|logits]
+
+Both forms take `input_ids`, `attention_mask` (int64 [batch, seq], both axes dynamic).
+
+* `--form logprobs` (default) outputs `token_logprobs` float32 [batch, seq-1]: the log-probability
+  of each next token, log_softmax(logits[:, :-1])[input_ids[:, 1:]]. The language-model head runs
+  inside an ONNX `Loop` over chunks of rows (`--chunk_elems` logits per chunk, 2^24 by default), so
+  neither ONNX Runtime nor the caller ever holds a [batch, seq, vocab] tensor: memory does not grow
+  with the vocabulary beyond the weights.
+* `--form logits` outputs plain `logits` float32 [batch, seq, vocab].
+
+Copies the tokenizer files and config.json into DIR, then checks ONNX Runtime against PyTorch on
+right- and left-padded batches of very different lengths (and an unpadded row); exits non-zero
+when max |diff| > --tol (1e-4).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from export_rm import TOKENIZER_FILES, _pad_batch, max_positions, shrink_causal_constants  # noqa: E402
+
+TRACE_LEN = 24
+DEFAULT_TOL = 1e-4
+DEFAULT_CHUNK_ELEMS = 1 << 24  # logits per Loop iteration (64 MB of float32)
+
+
+def load_lm(hf_dir: str):
+    """fp32, eager attention, no cache, dropout off (as RewardBench's DPO path runs it on CPU)."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(hf_dir, torch_dtype=torch.float32, attn_implementation="eager")
+    model.config.use_cache = False
+    for m in model.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    model.eval()
+    return model
+
+
+class _Logits(torch.nn.Module):
+    """By keyword: GPT-2's second positional argument is past_key_values, not the mask."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask):
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False,
+                          return_dict=True).logits
+
+
+class _Hidden(torch.nn.Module):
+    """The decoder without its LM head: final hidden states [batch, seq, d]."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.base = getattr(model, model.base_model_prefix)
+
+    def forward(self, input_ids, attention_mask):
+        return self.base(input_ids=input_ids, attention_mask=attention_mask, use_cache=False,
+                         return_dict=True).last_hidden_state
+
+
+def lm_head(model):
+    """The output projection (weight [vocab, d], optional bias); refuses heads that do more."""
+    head = model.get_output_embeddings()
+    if not isinstance(head, torch.nn.Linear):
+        raise SystemExit(f"{type(model).__name__}: the LM head is {type(head).__name__}, not a Linear layer; "
+                         "export with --form logits")
+    for k in ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale"):
+        if getattr(model.config, k, None) not in (None, 1, 1.0):
+            raise SystemExit(f"{type(model).__name__}: config.{k} post-processes the logits; export with --form logits")
+    w = head.weight.detach().float().numpy()
+    b = None if head.bias is None else head.bias.detach().float().numpy()
+    return w, b
+
+
+def _trace(module, model, onnx_path, output, out_axes, opset):
+    vocab = model.config.vocab_size
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(3, vocab, (2, TRACE_LEN), generator=g, dtype=torch.int64)
+    mask = torch.ones_like(ids)
+    with torch.no_grad():
+        torch.onnx.export(
+            module.eval(), (ids, mask), onnx_path,
+            input_names=["input_ids", "attention_mask"], output_names=[output],
+            dynamic_axes={"input_ids": {0: "batch", 1: "sequence"},
+                          "attention_mask": {0: "batch", 1: "sequence"}, output: out_axes},
+            opset_version=opset, do_constant_folding=True, dynamo=False,
+        )
+
+
+def add_logprob_head(onnx_path: str, weight: np.ndarray, bias, chunk_elems: int) -> int:
+    """Replace the graph output `hidden_states` by `token_logprobs` [batch, seq-1], computed by a
+    Loop over chunks of `rows` flattened positions: Gemm with the LM head -> LogSoftmax ->
+    GatherElements at the next token. Returns the rows per chunk."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    m = onnx.load(onnx_path)
+    g = m.graph
+    vocab, d = weight.shape
+    rows = max(1, chunk_elems // vocab)
+
+    # Reuse the embedding table when the head is tied to it (GPT-2): no second copy in the file.
+    w_name = None
+    for init in g.initializer:
+        if tuple(init.dims) == (vocab, d) and init.data_type == TensorProto.FLOAT:
+            if np.array_equal(numpy_helper.to_array(init), weight):
+                w_name = init.name
+                break
+    if w_name is None:
+        w_name = "lm_head.weight"
+        g.initializer.append(numpy_helper.from_array(weight.astype(np.float32), w_name))
+    gemm_in = ["lp_hc", w_name]
+    if bias is not None:
+        g.initializer.append(numpy_helper.from_array(bias.astype(np.float32), "lm_head.bias"))
+        gemm_in.append("lm_head.bias")
+
+    def const(name, values, dtype=np.int64):
+        return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.array(values, dtype=dtype), name))
+
+    hidden = g.output[0].name
+    nodes = [
+        const("lp_c0", [0]), const("lp_c1", [1]), const("lp_cm1", [-1]), const("lp_cmax", [np.iinfo(np.int64).max]),
+        const("lp_rows", [rows]), const("lp_rows_s", rows), const("lp_flat_h", [-1, d]), const("lp_flat", [-1]),
+        const("lp_true", True, np.bool_),
+        # position t predicts token t+1
+        helper.make_node("Slice", [hidden, "lp_c0", "lp_cm1", "lp_c1"], ["lp_h"]),
+        helper.make_node("Slice", ["input_ids", "lp_c1", "lp_cmax", "lp_c1"], ["lp_t"]),
+        helper.make_node("Shape", ["lp_t"], ["lp_out_shape"]),
+        helper.make_node("Reshape", ["lp_h", "lp_flat_h"], ["lp_hf"]),
+        helper.make_node("Reshape", ["lp_t", "lp_flat"], ["lp_tf"]),
+        helper.make_node("Shape", ["lp_tf"], ["lp_n"]),
+        # pad the rows to a multiple of the chunk size
+        helper.make_node("Mod", ["lp_n", "lp_rows"], ["lp_r"]),
+        helper.make_node("Sub", ["lp_rows", "lp_r"], ["lp_p0"]),
+        helper.make_node("Mod", ["lp_p0", "lp_rows"], ["lp_p"]),
+        helper.make_node("Concat", ["lp_c0", "lp_c0", "lp_p", "lp_c0"], ["lp_pads_h"], axis=0),
+        helper.make_node("Concat", ["lp_c0", "lp_p"], ["lp_pads_t"], axis=0),
+        helper.make_node("Pad", ["lp_hf", "lp_pads_h"], ["lp_hp"]),
+        helper.make_node("Pad", ["lp_tf", "lp_pads_t"], ["lp_tp"]),
+        helper.make_node("Add", ["lp_n", "lp_p"], ["lp_total"]),
+        helper.make_node("Div", ["lp_total", "lp_rows"], ["lp_chunks1"]),
+        helper.make_node("Squeeze", ["lp_chunks1", "lp_c0"], ["lp_chunks"]),
+    ]
+    body_nodes = [
+        helper.make_node("Mul", ["lp_i", "lp_rows_s"], ["lp_start_s"]),
+        helper.make_node("Unsqueeze", ["lp_start_s", "lp_c0"], ["lp_start"]),
+        helper.make_node("Add", ["lp_start", "lp_rows"], ["lp_end"]),
+        helper.make_node("Slice", ["lp_hp", "lp_start", "lp_end", "lp_c0"], ["lp_hc"]),
+        helper.make_node("Slice", ["lp_tp", "lp_start", "lp_end", "lp_c0"], ["lp_tc"]),
+        helper.make_node("Gemm", gemm_in, ["lp_logits"], transB=1),
+        helper.make_node("LogSoftmax", ["lp_logits"], ["lp_ls"], axis=-1),
+        helper.make_node("Unsqueeze", ["lp_tc", "lp_c1"], ["lp_tc2"]),
+        helper.make_node("GatherElements", ["lp_ls", "lp_tc2"], ["lp_g"], axis=1),
+        helper.make_node("Squeeze", ["lp_g", "lp_c1"], ["lp_chunk"]),
+        helper.make_node("Identity", ["lp_cond_in"], ["lp_cond_out"]),
+    ]
+    body = helper.make_graph(
+        body_nodes, "lm_head_chunk",
+        [helper.make_tensor_value_info("lp_i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("lp_cond_in", TensorProto.BOOL, [])],
+        [helper.make_tensor_value_info("lp_cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("lp_chunk", TensorProto.FLOAT, [rows])],
+    )
+    nodes += [
+        helper.make_node("Loop", ["lp_chunks", "lp_true"], ["lp_all"], body=body),
+        helper.make_node("Reshape", ["lp_all", "lp_flat"], ["lp_all_f"]),
+        helper.make_node("Slice", ["lp_all_f", "lp_c0", "lp_n", "lp_c0"], ["lp_valid"]),
+        helper.make_node("Reshape", ["lp_valid", "lp_out_shape"], ["token_logprobs"]),
+    ]
+    g.node.extend(nodes)
+    del g.output[:]
+    g.output.append(helper.make_tensor_value_info("token_logprobs", TensorProto.FLOAT, ["batch", "sequence_minus_1"]))
+    helper.set_model_props(m, {"rewardbench.form": "logprobs", "rewardbench.rows_per_chunk": str(rows)})
+    onnx.checker.check_model(m)
+    onnx.save(m, onnx_path)
+    return rows
+
+
+def export_onnx(model, onnx_path: str, form: str, opset: int = 17, chunk_elems: int = DEFAULT_CHUNK_ELEMS) -> None:
+    if form == "logits":
+        _trace(_Logits(model), model, onnx_path, "logits", {0: "batch", 1: "sequence"}, opset)
+    else:
+        weight, bias = lm_head(model)
+        _trace(_Hidden(model), model, onnx_path, "hidden_states", {0: "batch", 1: "sequence"}, opset)
+        rows = add_logprob_head(onnx_path, weight, bias, chunk_elems)
+        print(f"  LM head: Loop over chunks of {rows} positions ({rows * weight.shape[0]} logits per chunk)")
+    import onnx
+
+    onnx.checker.check_model(onnx_path)
+
+
+@torch.no_grad()
+def torch_token_logprobs(model, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    logits = model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits.float()
+    lp = logits[:, :-1].log_softmax(-1)
+    return torch.gather(lp, 2, torch.from_numpy(ids[:, 1:]).unsqueeze(2)).squeeze(2).numpy()
+
+
+def verify(model, onnx_path: str, form: str, tol: float = DEFAULT_TOL, verbose: bool = True) -> float:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    vocab = model.config.vocab_size
+    long_len = min(1000, max_positions(model.config))
+    rng = np.random.default_rng(1234)
+    eos = model.config.eos_token_id if isinstance(model.config.eos_token_id, int) else 0
+    seqs = [rng.integers(0, vocab, size=n, dtype=np.int64) for n in (3, 40, 300, long_len)]
+    cases = []
+    for side in ("right", "left"):
+        ids, mask = _pad_batch(seqs, eos, side)
+        cases.append((f"{side}-padded lengths 3/40/300/{long_len}", ids, mask))
+    one = rng.integers(0, vocab, size=(1, 57), dtype=np.int64)
+    cases.append(("unpadded single row length 57", one, np.ones_like(one)))
+    worst = 0.0
+    for name, ids, mask in cases:
+        if form == "logits":
+            with torch.no_grad():
+                ref = model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits.float().numpy()
+            got = sess.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
+        else:
+            ref = torch_token_logprobs(model, ids, mask)
+            got = sess.run(["token_logprobs"], {"input_ids": ids, "attention_mask": mask})[0]
+        if got.shape != ref.shape or got.dtype != np.float32:
+            raise SystemExit(f"ONNX output shape/dtype mismatch on {name}: {got.shape} {got.dtype} vs {ref.shape}")
+        d = float(np.max(np.abs(got - ref)))
+        worst = max(worst, d)
+        if verbose:
+            print(f"  verify {name}: max abs diff {d:.3e}")
+    if verbose:
+        print(f"max abs diff ONNX Runtime vs PyTorch ({form}): {worst:.3e} (tolerance {tol:g})")
+    if not np.isfinite(worst) or worst > tol:
+        raise SystemExit(f"VERIFICATION FAILED: max abs diff {worst:.3e} > {tol:g} for {onnx_path}")
+    return worst
+
+
+def copy_support_files(hf_dir: str, out_dir: str) -> None:
+    import shutil
+
+    if os.path.realpath(hf_dir) == os.path.realpath(out_dir):
+        return
+    for f in TOKENIZER_FILES + ("config.json", "generation_config.json"):
+        src = os.path.join(hf_dir, f)
+        if os.path.exists(src):
+            shutil.copy2(src, os.path.join(out_dir, f))
+
+
+def export_and_verify(hf_dir: str, out_dir: str, form: str = "logprobs", opset: int = 17, tol: float = DEFAULT_TOL,
+                      chunk_elems: int = DEFAULT_CHUNK_ELEMS, verbose: bool = True, model=None) -> float:
+    os.makedirs(out_dir, exist_ok=True)
+    model = model if model is not None else load_lm(hf_dir)
+    onnx_path = os.path.join(out_dir, "model.onnx")
+    if verbose:
+        print(f"exporting {hf_dir} ({type(model).__name__}, form {form}) -> {onnx_path}")
+    export_onnx(model, onnx_path, form, opset, chunk_elems)
+    n = shrink_causal_constants(onnx_path)
+    if verbose and n:
+        print(f"  replaced {n} constant causal mask(s) by Trilu nodes")
+    copy_support_files(hf_dir, out_dir)
+    return verify(model, onnx_path, form, tol, verbose)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True, help="local Hugging Face causal-LM checkpoint directory")
+    ap.add_argument("--out", required=True, help="output directory (model.onnx + tokenizer/config files)")
+    ap.add_argument("--form", choices=("logprobs", "logits"), default="logprobs")
+    ap.add_argument("--opset", type=int, default=17)
+    ap.add_argument("--tol", type=float, default=DEFAULT_TOL)
+    ap.add_argument("--chunk_elems", type=int, default=DEFAULT_CHUNK_ELEMS,
+                    help="logits computed per Loop iteration in the logprobs form (rows = this / vocab)")
+    a = ap.parse_args(argv)
+    torch.manual_seed(0)
+    export_and_verify(a.model, a.out, a.form, a.opset, a.tol, a.chunk_elems)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
