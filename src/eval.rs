@@ -212,9 +212,16 @@ pub struct Evaluation {
     pub stats: Stats,
 }
 
-/// Renders and tokenizes the dataset (no ONNX Runtime needed).
-pub fn prepare(cfg: &EvalConfig) -> Result<Prepared, EvalError> {
-    let started = Instant::now();
+/// The model's files, its chat template and tokenizer, as both scoring paths need them.
+struct Setup {
+    model: ModelFiles,
+    tokenizer_dir: PathBuf,
+    template: ChatTemplate,
+    encoder: Encoder,
+    warnings: Vec<String>,
+}
+
+fn setup(cfg: &EvalConfig) -> Result<Setup, EvalError> {
     let model = ModelFiles::locate(&cfg.model)?;
     let tokenizer_dir = cfg.tokenizer.clone().unwrap_or_else(|| cfg.model.clone());
     let tok_cfg = TokenizerConfig::load(&tokenizer_dir)?;
@@ -250,6 +257,25 @@ pub fn prepare(cfg: &EvalConfig) -> Result<Prepared, EvalError> {
         append_eos: template.is_named() && Encoder::is_llama_family(&tok_cfg),
     };
     let encoder = Encoder::load(&tokenizer_dir, &tok_cfg, opts)?;
+    Ok(Setup {
+        model,
+        tokenizer_dir,
+        template,
+        encoder,
+        warnings,
+    })
+}
+
+/// Renders and tokenizes the dataset (no ONNX Runtime needed).
+pub fn prepare(cfg: &EvalConfig) -> Result<Prepared, EvalError> {
+    let started = Instant::now();
+    let Setup {
+        model,
+        tokenizer_dir,
+        template,
+        encoder,
+        mut warnings,
+    } = setup(cfg)?;
 
     let mut dataset = Dataset::open(&crate::data::DatasetSpec::from_path(&cfg.dataset))?;
     if cfg.debug {
@@ -690,33 +716,13 @@ pub fn score_instructions(
 ) -> Result<Evaluation, EvalError> {
     use crate::data::{Pair, Prompt};
     let started = Instant::now();
-    let model = ModelFiles::locate(&cfg.model)?;
-    let tokenizer_dir = cfg.tokenizer.clone().unwrap_or_else(|| cfg.model.clone());
-    let tok_cfg = TokenizerConfig::load(&tokenizer_dir)?;
-    let jinja = match &tok_cfg.chat_template {
-        Some(src) => Some(
-            JinjaTemplate::with_options(
-                src,
-                tok_cfg.special.clone(),
-                &cfg.model.display().to_string(),
-                &tok_cfg.chat_template_file,
-                JinjaOptions {
-                    date: cfg.date,
-                    ..JinjaOptions::default()
-                },
-            )
-            .map_err(EvalError::Template)?
-            .with_additional_special_tokens(&tok_cfg.additional_special_tokens),
-        ),
-        None => None,
-    };
-    let template = ChatTemplate::select(jinja, cfg.chat_template.as_deref(), &tokenizer_dir)
-        .map_err(EvalError::Template)?;
-    let opts = EncodeOptions {
-        truncate_to: cfg.force_truncation.then_some(cfg.max_length),
-        append_eos: template.is_named() && Encoder::is_llama_family(&tok_cfg),
-    };
-    let encoder = Encoder::load(&tokenizer_dir, &tok_cfg, opts)?;
+    let Setup {
+        model,
+        tokenizer_dir,
+        template,
+        encoder,
+        ..
+    } = setup(cfg)?;
     let mut rows = set.rows;
     if cfg.debug {
         rows.truncate(10);

@@ -14,14 +14,10 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use ndarray::Array2;
-use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session, SessionInputValue};
 use ort::value::{Tensor, TensorElementType, TensorRef, ValueType};
 
-use super::{
-    describe, device_name, provider, provider_available, BackendError, Device, Runtime,
-    SessionOptions,
-};
+use super::{describe, BackendError, Device, Runtime, SessionOptions};
 
 /// Errors specific to causal-LM sessions.
 #[derive(Debug, thiserror::Error)]
@@ -98,65 +94,12 @@ impl LmSession {
             path: path.to_path_buf(),
             message,
         };
-        let threads = if opts.threads == 0 {
-            crate::available_cores()
-        } else {
-            opts.threads
-        };
-        let (device, note) = match opts.device {
-            Device::Auto => match provider_available(Device::Cuda) {
-                Ok(true) => (Device::Cuda, None),
-                Ok(false) => (
-                    Device::Cpu,
-                    Some(format!(
-                        "--device auto: this ONNX Runtime ({}) has no CUDA provider; running on CPU",
-                        rt.library.display()
-                    )),
-                ),
-                Err(e) => (
-                    Device::Cpu,
-                    Some(format!(
-                        "--device auto: CUDA unavailable ({e}); running on CPU"
-                    )),
-                ),
-            },
-            d => (d, None),
-        };
-        if let (Device::Cuda | Device::TensorRt, Ok(false)) = (device, provider_available(device)) {
-            return Err(BackendError::Provider {
-                device: device_name(device),
-                message: format!(
-                    "the ONNX Runtime at {} was built without it (the CPU wheel); run `make setup-gpu` \
-                     or pass --ort_lib pointing at a GPU build",
-                    rt.library.display()
-                ),
-            }
-            .into());
-        }
-        let mut builder = Session::builder(&rt.env)
-            .map_err(|e| load_err(e.to_string()))?
-            .with_optimization_level(GraphOptimizationLevel::All)
-            .map_err(|e| load_err(e.to_string()))?
-            .with_intra_threads(threads)
-            .map_err(|e| load_err(e.to_string()))?
-            .with_intra_op_spinning(false)
-            .map_err(|e| load_err(e.to_string()))?;
+        // A TensorRT profile is derived for reward-model shapes only.
         let no_profile = SessionOptions {
             profile: None,
             ..opts.clone()
         };
-        if let Some(ep) = provider(device, &no_profile) {
-            builder =
-                builder
-                    .with_execution_providers([ep])
-                    .map_err(|e| BackendError::Provider {
-                        device: device_name(device),
-                        message: e.to_string(),
-                    })?;
-        }
-        let session = builder
-            .commit_from_file(path)
-            .map_err(|e| load_err(e.to_string()))?;
+        let (session, device, note) = super::open_session(rt, path, &no_profile)?;
         let wrong = |problem: String| LmError::NotCausalLm {
             path: path.to_path_buf(),
             problem,

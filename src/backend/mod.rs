@@ -352,84 +352,95 @@ fn describe(outlets: &[ort::value::Outlet]) -> String {
         .join(", ")
 }
 
+/// Opens a session on the requested device: never a silent fallback, except that
+/// `Device::Auto` falls back to CPU and says why. Returns the device actually used.
+pub(crate) fn open_session(
+    rt: &Runtime,
+    path: &Path,
+    opts: &SessionOptions,
+) -> Result<(Session, Device, Option<String>), BackendError> {
+    let load_err = |message: String| BackendError::Load {
+        path: path.to_path_buf(),
+        message,
+    };
+    let threads = if opts.threads == 0 {
+        crate::available_cores()
+    } else {
+        opts.threads
+    };
+    let new_builder = || -> Result<ort::session::builder::SessionBuilder, BackendError> {
+        Session::builder(&rt.env)
+            .map_err(|e| load_err(e.to_string()))?
+            .with_optimization_level(GraphOptimizationLevel::All)
+            .map_err(|e| load_err(e.to_string()))?
+            .with_intra_threads(threads)
+            .map_err(|e| load_err(e.to_string()))?
+            .with_intra_op_spinning(false)
+            .map_err(|e| load_err(e.to_string()))
+    };
+    let gpu_hint = |device: Device, message: String| {
+        let hint = if matches!(provider_available(device), Ok(false)) {
+            format!(
+                "; the ONNX Runtime at {} was built without it (the CPU wheel): run `make setup-gpu` \
+                 (fetches the onnxruntime-gpu wheel into .ort/gpu/lib) or pass --ort_lib pointing at a GPU build",
+                rt.library.display()
+            )
+        } else if message.contains("cannot open shared object") {
+            "; the GPU build of ONNX Runtime needs the CUDA 13 and cuDNN 9 libraries (cuBLAS, cuRAND, cudart, \
+             and TensorRT 10 for tensorrt) on the library path (LD_LIBRARY_PATH), e.g. from NVIDIA's pip wheels"
+                .to_string()
+        } else {
+            String::new()
+        };
+        BackendError::Provider {
+            device: device_name(device),
+            message: format!("{}{hint}", message.trim_end()),
+        }
+    };
+    let (builder, device, note) = match opts.device {
+        Device::Cpu => (new_builder()?, Device::Cpu, None),
+        Device::Auto => {
+            let cuda: Vec<_> = provider(Device::Cuda, opts).into_iter().collect();
+            match new_builder()?.with_execution_providers(cuda) {
+                Ok(b) if matches!(provider_available(Device::Cuda), Ok(true)) => (b, Device::Cuda, None),
+                Ok(_) => (
+                    new_builder()?,
+                    Device::Cpu,
+                    Some(format!(
+                        "--device auto: the ONNX Runtime at {} has no CUDA provider; running on CPU",
+                        rt.library.display()
+                    )),
+                ),
+                Err(e) => (
+                    new_builder()?,
+                    Device::Cpu,
+                    Some(format!("--device auto: CUDA could not start ({}); running on CPU", e.to_string().trim_end())),
+                ),
+            }
+        }
+        d => {
+            if matches!(provider_available(d), Ok(false)) {
+                return Err(gpu_hint(d, "not available".into()));
+            }
+            let ep: Vec<_> = provider(d, opts).into_iter().collect();
+            let b = new_builder()?
+                .with_execution_providers(ep)
+                .map_err(|e| gpu_hint(d, e.to_string()))?;
+            (b, d, None)
+        }
+    };
+    let mut builder = builder;
+    let session = builder
+        .commit_from_file(path)
+        .map_err(|e| load_err(e.to_string()))?;
+    Ok((session, device, note))
+}
+
 impl RewardSession {
     /// Opens `path` on the requested device and checks that it has the inputs and output
     /// of a reward model.
     pub fn open(rt: &Runtime, path: &Path, opts: &SessionOptions) -> Result<Self, BackendError> {
-        let load_err = |message: String| BackendError::Load {
-            path: path.to_path_buf(),
-            message,
-        };
-        let threads = if opts.threads == 0 {
-            crate::available_cores()
-        } else {
-            opts.threads
-        };
-        let new_builder = || -> Result<ort::session::builder::SessionBuilder, BackendError> {
-            Session::builder(&rt.env)
-                .map_err(|e| load_err(e.to_string()))?
-                .with_optimization_level(GraphOptimizationLevel::All)
-                .map_err(|e| load_err(e.to_string()))?
-                .with_intra_threads(threads)
-                .map_err(|e| load_err(e.to_string()))?
-                .with_intra_op_spinning(false)
-                .map_err(|e| load_err(e.to_string()))
-        };
-        let gpu_hint = |device: Device, message: String| {
-            let hint = if matches!(provider_available(device), Ok(false)) {
-                format!(
-                    "; the ONNX Runtime at {} was built without it (the CPU wheel): run `make setup-gpu` \
-                     (fetches the onnxruntime-gpu wheel into .ort/gpu/lib) or pass --ort_lib pointing at a GPU build",
-                    rt.library.display()
-                )
-            } else if message.contains("cannot open shared object") {
-                "; the GPU build of ONNX Runtime needs the CUDA 13 and cuDNN 9 libraries (cuBLAS, cuRAND, cudart, \
-                 and TensorRT 10 for tensorrt) on the library path (LD_LIBRARY_PATH), e.g. from NVIDIA's pip wheels"
-                    .to_string()
-            } else {
-                String::new()
-            };
-            BackendError::Provider {
-                device: device_name(device),
-                message: format!("{}{hint}", message.trim_end()),
-            }
-        };
-        let (builder, device, note) = match opts.device {
-            Device::Cpu => (new_builder()?, Device::Cpu, None),
-            Device::Auto => {
-                let cuda: Vec<_> = provider(Device::Cuda, opts).into_iter().collect();
-                match new_builder()?.with_execution_providers(cuda) {
-                    Ok(b) if matches!(provider_available(Device::Cuda), Ok(true)) => (b, Device::Cuda, None),
-                    Ok(_) => (
-                        new_builder()?,
-                        Device::Cpu,
-                        Some(format!(
-                            "--device auto: the ONNX Runtime at {} has no CUDA provider; running on CPU",
-                            rt.library.display()
-                        )),
-                    ),
-                    Err(e) => (
-                        new_builder()?,
-                        Device::Cpu,
-                        Some(format!("--device auto: CUDA could not start ({}); running on CPU", e.to_string().trim_end())),
-                    ),
-                }
-            }
-            d => {
-                if matches!(provider_available(d), Ok(false)) {
-                    return Err(gpu_hint(d, "not available".into()));
-                }
-                let ep: Vec<_> = provider(d, opts).into_iter().collect();
-                let b = new_builder()?
-                    .with_execution_providers(ep)
-                    .map_err(|e| gpu_hint(d, e.to_string()))?;
-                (b, d, None)
-            }
-        };
-        let mut builder = builder;
-        let session = builder
-            .commit_from_file(path)
-            .map_err(|e| load_err(e.to_string()))?;
+        let (session, device, note) = open_session(rt, path, opts)?;
 
         let wrong = |problem: &str| BackendError::WrongKind {
             path: path.to_path_buf(),
