@@ -368,10 +368,11 @@ fn strip_generation_tags(source: &str) -> String {
     let mut out = String::with_capacity(source.len());
     let mut rest = source;
     while let Some(start) = rest.find("{%") {
-        let Some(end_rel) = rest[start..].find("%}") else {
+        // The closing `%}` starts after the opening `{%` (`{%}` is not a whole tag).
+        let Some(end_rel) = rest[start + 2..].find("%}") else {
             break;
         };
-        let end = start + end_rel + 2;
+        let end = start + 2 + end_rel + 2;
         let inner = rest[start + 2..end - 2]
             .trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace());
         out.push_str(&rest[..start]);
@@ -862,6 +863,19 @@ mod tests {
     fn generation_tags_are_accepted() {
         let t = jinja("{% for m in messages %}{% generation %}{{ m.content }}{%- endgeneration %}{% endfor %}");
         assert_eq!(t.render(&[Message::new("user", "x")], false).unwrap(), "x");
+    }
+
+    #[test]
+    fn overlapping_tag_markers_do_not_panic() {
+        // Found by `make fuzz`: `{%}` once made the tag scanner slice backwards.
+        assert_eq!(strip_generation_tags("a{%}b"), "a{%}b");
+        assert_eq!(strip_generation_tags("{%}"), "{%}");
+        assert_eq!(
+            strip_generation_tags("a{% generation %}b{%- endgeneration -%}"),
+            "ab"
+        );
+        let special = BTreeMap::new();
+        assert!(JinjaTemplate::new("{%}\n{ eos_", special, "m", "t").is_err());
     }
 
     #[test]
