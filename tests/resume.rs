@@ -134,3 +134,41 @@ fn a_cache_of_another_run_is_not_reused() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+#[test]
+fn ctrl_c_stops_cleanly_and_the_run_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let cache_path = out.join("tiny-llama-rm.cache.jsonl");
+    let mut child = command(&out, &[]).spawn().unwrap();
+    // Interrupt once the first calls are cached.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_to_string(&cache_path).map_or(0, |c| c.lines().count()) < 3
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("interrupted") && err.contains("resume"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        !out.join("tiny-llama-rm.json").exists(),
+        "no summary after an interrupt"
+    );
+    let o = command(&out, &[]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("tiny-llama-rm_run.json")).unwrap())
+            .unwrap();
+    assert!(run["reused_calls"].as_u64().unwrap() >= 2, "{run}");
+}
