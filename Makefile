@@ -100,3 +100,10 @@ fuzz:
 ## export forms (git-ignored bench-models/dpo), peak RSS and pairs/s for batch 8 pairs x 1024 tokens
 bench-dpo: setup build export-venv
 	$(EXPORT_VENV)/bin/python export/make_dpo_fixtures.py --bench bench-models/dpo --vocab 32000 8000
+
+## bench-quant: fp16 and dynamic-int8 variants of the bench model (export/quantize.py; git-ignored
+## bench-models/llama-30m-rm-fp16, -int8): accuracy change vs fp32 on the 500 bench pairs
+.PHONY: bench-quant
+bench-quant: setup build export-venv
+	$(EXPORT_VENV)/bin/python export/make_bench_model.py
+	$(EXPORT_VENV)/bin/python bench/quant.py
