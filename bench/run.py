@@ -91,11 +91,11 @@ def run_ours(binary, model, dataset, threads, batch_size):
             for rec in csv.DictReader(fh):
                 sc.append(float(rec["score_chosen"]))
                 sr.append(float(rec["score_rejected"]))
-    ev = dict(summary.get("evaluator", {}))
-    run_path = os.path.join(out, f"{name}_run.json")  # throughput and time split of the run
-    if os.path.exists(run_path):
-        with open(run_path) as fh:
-            ev.update(json.load(fh))
+        ev = dict(summary.get("evaluator", {}))
+        run_path = os.path.join(out, f"{name}_run.json")  # throughput and time split of the run
+        if os.path.exists(run_path):
+            with open(run_path) as fh:
+                ev.update(json.load(fh))
     return {"command": " ".join(cmd), "process_wall_seconds": wall, "evaluator": ev,
             "accuracy": summary.get("accuracy"), "scores_chosen": sc, "scores_rejected": sr}
 
