@@ -195,22 +195,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     }
     let written = report::write(&ev, &info, &args.output_dir, &name)?;
     if args.save_all {
-        let path = args.output_dir.join(format!("{name}_all.jsonl"));
-        let lines: String = ev
-            .rows
-            .iter()
-            .map(|r| {
-                let v = serde_json::json!({
-                    "chosen": r.score_chosen.iter().map(|x| f64::from(*x)).collect::<Vec<_>>(),
-                    "rejected": r.score_rejected.iter().map(|x| f64::from(*x)).collect::<Vec<_>>(),
-                });
-                format!(
-                    "{}\n",
-                    rewardbench::pyjson::PyJson::python_default().dumps(&v)
-                )
-            })
-            .collect();
-        std::fs::write(&path, lines).with_context(|| format!("writing {}", path.display()))?;
+        report::write_all_scores(&ev, &args.output_dir, &name, report::AllScores::Pairs)?;
     }
     print!("{}", report::table(&ev, &info));
     eprintln!(
@@ -264,21 +249,7 @@ fn run_instructions(
     let name = ev.prepared.model.name();
     let (outputs, csv) = report::write_instructions(&ev, &args.output_dir, &name)?;
     if args.save_all {
-        let path = args.output_dir.join(format!("{name}_all.jsonl"));
-        let lines: String = ev
-            .rows
-            .iter()
-            .map(|r| {
-                let v = serde_json::json!({
-                    "score": r.score_chosen.iter().map(|x| f64::from(*x)).collect::<Vec<_>>(),
-                });
-                format!(
-                    "{}\n",
-                    rewardbench::pyjson::PyJson::python_default().dumps(&v)
-                )
-            })
-            .collect();
-        std::fs::write(&path, lines).with_context(|| format!("writing {}", path.display()))?;
+        report::write_all_scores(&ev, &args.output_dir, &name, report::AllScores::Single)?;
     }
     println!(
         "instruction data: scored {} of {rows} rows (no accuracy: rows have no chosen/rejected)",

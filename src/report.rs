@@ -297,6 +297,42 @@ pub fn write(
     Ok(paths)
 }
 
+/// What `--save_all` writes per row.
+#[derive(Debug, Clone, Copy)]
+pub enum AllScores {
+    /// `{"chosen": [...], "rejected": [...]}`
+    Pairs,
+    /// `{"score": [...]}` (instruction data)
+    Single,
+}
+
+/// `--save_all`: `{dir}/{name}_all.jsonl`, one line of scores per row.
+pub fn write_all_scores(
+    ev: &Evaluation,
+    dir: &Path,
+    name: &str,
+    kind: AllScores,
+) -> Result<PathBuf, ReportError> {
+    let py = PyJson::python_default();
+    let list = |s: &[f32]| s.iter().map(|x| f64::from(*x)).collect::<Vec<_>>();
+    let lines: String = ev
+        .rows
+        .iter()
+        .map(|r| {
+            let v = match kind {
+                AllScores::Pairs => {
+                    json!({"chosen": list(&r.score_chosen), "rejected": list(&r.score_rejected)})
+                }
+                AllScores::Single => json!({"score": list(&r.score_chosen)}),
+            };
+            format!("{}\n", py.dumps(&v))
+        })
+        .collect();
+    let path = dir.join(format!("{name}_all.jsonl"));
+    write_atomic(&path, lines.as_bytes())?;
+    Ok(path)
+}
+
 /// The stdout table: per-subset accuracy, sections, the leaderboard Scores, overall; each
 /// with its 95 % bootstrap interval.
 pub fn table(ev: &Evaluation, info: &RunInfo) -> String {

@@ -44,8 +44,12 @@ fn scores_rows_and_writes_all_outputs() {
         "8",
         "--output_dir",
         s(out.path()),
+        "--save_all",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
+    let all = std::fs::read_to_string(out.path().join("tiny-llama-rm_all.jsonl")).unwrap();
+    assert_eq!(all.lines().count(), 40);
+    assert!(all.starts_with("{\"chosen\": ["), "{all}");
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(
         table.contains("llmbar-natural")

@@ -140,7 +140,7 @@ fn ctrl_c_stops_cleanly_and_the_run_resumes() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let cache_path = out.join("tiny-llama-rm.cache.jsonl");
-    let mut child = command(&out, &[]).spawn().unwrap();
+    let child = command(&out, &[]).spawn().unwrap();
     // Interrupt once the first calls are cached.
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::fs::read_to_string(&cache_path).map_or(0, |c| c.lines().count()) < 3
