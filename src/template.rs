@@ -303,15 +303,20 @@ impl JinjaTemplate {
         &self,
         ctx: serde_json::Map<String, serde_json::Value>,
     ) -> Result<String, TemplateError> {
+        self.render_values(
+            ctx.into_iter()
+                .map(|(k, v)| (k, pycompat::from_json(v)))
+                .collect(),
+        )
+    }
+
+    /// Renders with exactly the given template values (which may hold functions).
+    pub fn render_values(&self, ctx: BTreeMap<String, Value>) -> Result<String, TemplateError> {
         let err = |e: JinjaError| TemplateError::Render {
             model: self.model.clone(),
             message: jinja_message(&e),
         };
         let tmpl = self.env.get_template("chat_template").map_err(err)?;
-        let ctx: BTreeMap<String, Value> = ctx
-            .into_iter()
-            .map(|(k, v)| (k, pycompat::from_json(v)))
-            .collect();
         let mut out = LimitedWriter(Vec::new());
         match tmpl.render_captured_to(ctx, &mut out) {
             Ok(_) => {}
@@ -654,6 +659,17 @@ pub static CONVS: &[Conv] = &[
         sep: "<|im_end|>",
         sep2: "",
     },
+    // Not in fastchat 0.2.36 (RewardBench raises KeyError for it): the standard ChatML
+    // layout without a default system prompt, fastchat's CHATML style; same bytes as Yi-34b-chat.
+    Conv {
+        name: "chatml",
+        system_template: "{system_message}",
+        system_message: "",
+        roles: ["<|im_start|>user", "<|im_start|>assistant"],
+        style: Style::ChatMl,
+        sep: "<|im_end|>",
+        sep2: "",
+    },
     Conv {
         name: "vicuna_v1.1",
         system_template: "{system_message}",
@@ -764,6 +780,11 @@ mod tests {
             ),
             (
                 "Yi-34b-chat",
+                "<|im_start|>user\nP<|im_end|>\n",
+                "<|im_start|>user\nP<|im_end|>\n<|im_start|>assistant\nR<|im_end|>\n",
+            ),
+            (
+                "chatml",
                 "<|im_start|>user\nP<|im_end|>\n",
                 "<|im_start|>user\nP<|im_end|>\n<|im_start|>assistant\nR<|im_end|>\n",
             ),

@@ -75,63 +75,67 @@ fn e2e_real_templates_match_transformers() {
     );
 }
 
-/// Feature cases where this port knowingly differs from transformers, and why.
-const KNOWN_DIVERGENCES: &[(&str, &str)] = &[
-    (
-        "UNARY_SIGN_EXPRESSIONS",
-        "minijinja has no unary `+` (`{{ +x }}`): a syntax error",
-    ),
-    (
-        "CONTEXT_KEYWORDS",
-        "minijinja does not accept `if`/`in` as variable names",
-    ),
-    (
-        "FILTER_OPERATOR_6",
-        "slicing `items()` works here; in Python it is a generator and raises",
-    ),
-];
+/// The four feature cases whose huggingface.js context held JavaScript functions get the same
+/// functions here (make_expected.py defines them in Python for the transformers rendering).
+fn with_functions(name: &str, ctx: &Value) -> BTreeMap<String, minijinja::Value> {
+    use minijinja::value::{Rest, Value as V};
+    let mut vars: BTreeMap<String, V> = ctx
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), V::from(minijinja::value::Serde(v.clone()))))
+        .collect();
+    let join = |sep: &'static str| V::from_function(move |args: Rest<String>| args.0.join(sep));
+    match name {
+        "NUMBERS" => {
+            vars.insert("add".into(), V::from_function(|x: i64, y: i64| x + y));
+        }
+        "FUNCTIONS" => {
+            vars.insert("func".into(), V::from_function(|args: Rest<V>| args.len()));
+        }
+        "OBJ_METHODS" => {
+            let z = BTreeMap::from([("A".to_string(), join("_"))]);
+            let obj = BTreeMap::from([("x".to_string(), join("")), ("z".to_string(), V::from(z))]);
+            vars.insert("obj".into(), V::from(obj));
+        }
+        "IS_OPERATOR_4" => {
+            vars.insert("func".into(), V::from_function(|| ()));
+        }
+        other => panic!("{other}: no functions defined for this case"),
+    }
+    vars
+}
 
 #[test]
 fn jinja_feature_cases_match_transformers() {
     let cases = fixture("feature_cases.json");
     assert_eq!(cases.len(), 161);
     let mut failures = Vec::new();
-    let mut skipped = 0;
+    let mut with_js_functions = 0;
     for case in &cases {
         let name = case["name"].as_str().unwrap();
-        // Their JavaScript context held functions, which JSON (and this port's context) cannot carry.
-        if case["context_had_js_functions"].as_bool() == Some(true) {
-            skipped += 1;
-            continue;
-        }
-        let result = JinjaTemplate::with_options(
+        let template = JinjaTemplate::with_options(
             case["template"].as_str().unwrap(),
             BTreeMap::new(),
             name,
             "case",
             options(false),
-        )
-        .and_then(|t| t.render_context(case["context"].as_object().unwrap().clone()))
-        .map_err(|e| e.to_string());
-        let failure = check(name, result, case);
-        if KNOWN_DIVERGENCES.iter().any(|(n, _)| *n == name) {
-            // Kept honest: a listed case that starts matching must leave the list.
-            if failure.is_none() {
-                failures.push(format!(
-                    "{name} now matches transformers: drop it from KNOWN_DIVERGENCES"
-                ));
-            }
-            skipped += 1;
-            continue;
+        );
+        let result = if case["context_had_js_functions"].as_bool() == Some(true) {
+            with_js_functions += 1;
+            template.and_then(|t| t.render_values(with_functions(name, &case["context"])))
+        } else {
+            template.and_then(|t| t.render_context(case["context"].as_object().unwrap().clone()))
         }
-        failures.extend(failure);
+        .map_err(|e| e.to_string());
+        failures.extend(check(name, result, case));
     }
-    assert_eq!(skipped, 4 + KNOWN_DIVERGENCES.len());
+    assert_eq!(with_js_functions, 4);
     assert!(
         failures.is_empty(),
         "{} of {} cases differ:\n{}",
         failures.len(),
-        cases.len() - skipped,
+        cases.len(),
         failures.join("\n\n")
     );
 }
@@ -167,22 +171,6 @@ fn named_templates_match_fastchat() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// Python behaviours where this port knowingly differs, and why.
-const KNOWN_PYTHON_DIVERGENCES: &[(&str, &str)] = &[
-    (
-        "{{ '%s-%d' % ('a', 1) }}",
-        "minijinja has no `str % args` formatting (use `|format`); rendering fails with an error",
-    ),
-    (
-        "{{ d | dictsort }}|{{ (1, 2) }}",
-        "minijinja has no tuples: pairs print as lists, `[['a', 1]]` for Python's `[('a', 1)]`",
-    ),
-    (
-        "{{ d }}|{{ d.a }}|{{ d.items() | list }}|{{ d.keys() | list }}|{{ d.get('zz', 'dflt') }}",
-        "the same: `items()` pairs print as lists",
-    ),
-];
-
 #[test]
 fn python_behaviours_match_transformers() {
     let cases = fixture("python_cases.json");
@@ -198,16 +186,7 @@ fn python_behaviours_match_transformers() {
         )
         .and_then(|t| t.render_context(case["context"].as_object().unwrap().clone()))
         .map_err(|e| e.to_string());
-        let failure = check(template, result, case);
-        if KNOWN_PYTHON_DIVERGENCES.iter().any(|(t, _)| *t == template) {
-            if failure.is_none() {
-                failures.push(format!(
-                    "{template} now matches: drop it from the known list"
-                ));
-            }
-            continue;
-        }
-        failures.extend(failure);
+        failures.extend(check(template, result, case));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
@@ -364,11 +343,42 @@ fn tokenizer_template_wins_over_named() {
         .unwrap()
         .to_string();
     assert!(e.contains("tok") && e.contains("--chat_template"), "{e}");
-    let e = ChatTemplate::select(None, Some("chatml"), Path::new("tok"))
+    let e = ChatTemplate::select(None, Some("alpaca"), Path::new("tok"))
         .err()
         .unwrap()
         .to_string();
-    assert!(e.contains("chatml") && e.contains("tulu"), "{e}");
+    assert!(e.contains("alpaca") && e.contains("tulu"), "{e}");
+}
+
+/// `chatml` (absent from fastchat 0.2.36) renders as the standard ChatML Jinja template does
+/// in transformers, on the named-template conversations whose messages are not empty.
+#[test]
+fn chatml_matches_the_standard_chatml_jinja_template() {
+    const CHATML_JINJA: &str = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}";
+    let jinja = JinjaTemplate::new(CHATML_JINJA, BTreeMap::new(), "chatml", "t").unwrap();
+    let chatml = Conv::by_name("chatml").unwrap();
+    let mut checked = 0;
+    for case in fixture("named_cases.json") {
+        let messages: Vec<Message> = case["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let role = if i % 2 == 0 { "user" } else { "assistant" };
+                Message::new(role, m.as_str().unwrap())
+            })
+            .collect();
+        if messages.iter().any(|m| m.content.is_empty()) {
+            continue; // an empty message is fastchat's bare generation slot
+        }
+        assert_eq!(
+            chatml.render(&messages),
+            jinja.render(&messages, false).unwrap()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 10, "{checked}");
 }
 
 fn pair(prompt: Prompt, chosen: &str, rejected: &str) -> Pair {

@@ -3,8 +3,11 @@
 //! jinja2 arguments or results differ (`indent`, `int`, `float`, `default`, `sort`, `string`).
 
 use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
 
-use minijinja::value::{from_args, Kwargs, Rest, Value, ValueKind, ValueOrKwargs};
+use minijinja::value::{
+    from_args, Enumerator, Kwargs, Object, ObjectRepr, Rest, Value, ValueKind, ValueOrKwargs,
+};
 use minijinja::{Environment, Error, ErrorKind, State};
 
 use crate::pyjson::py_float;
@@ -24,6 +27,8 @@ pub fn install(env: &mut Environment<'static>) {
         Ok(())
     });
     env.add_filter("string", |value: &Value| Value::from(py_str(value)));
+    // Also what `str % args` calls (third_party/minijinja patch).
+    env.add_filter("format", format);
     env.add_filter("indent", indent);
     env.add_filter("int", int);
     env.add_filter("float", float);
@@ -49,9 +54,34 @@ pub fn install(env: &mut Environment<'static>) {
     env.add_filter("reject", generator(minijinja::filters::reject));
     env.add_filter("rejectattr", generator(minijinja::filters::rejectattr));
     env.add_filter("map", generator(minijinja::filters::map));
+    env.add_filter("items", generator(minijinja::filters::items));
 }
 
-/// Wraps a list-returning builtin filter so that it returns a one-shot iterator.
+/// A Python generator: iterable once, always true, no length, not sliceable.
+#[derive(Debug)]
+struct PyGenerator(Mutex<Option<std::vec::IntoIter<Value>>>);
+
+impl Object for PyGenerator {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        let items = self.0.lock().ok().and_then(|mut g| g.take());
+        Enumerator::Iter(Box::new(items.unwrap_or_else(|| Vec::new().into_iter())))
+    }
+
+    /// No `length` (its iterator still knows its size, for `loop.last`).
+    fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
+        None
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<generator object>")
+    }
+}
+
+/// Wraps a list-returning builtin filter so that it returns a Python-like generator.
 fn generator<F, Rv, Args>(
     f: F,
 ) -> impl Fn(&mut State, Rest<ValueOrKwargs>) -> Result<Value, Error> + Send + Sync + 'static
@@ -66,8 +96,25 @@ where
             .call(state, &args.into_values())?
             .try_iter()?
             .collect();
-        Ok(Value::make_one_shot_iterator(items.into_iter()))
+        Ok(Value::from_object(PyGenerator(Mutex::new(Some(
+            items.into_iter(),
+        )))))
     }
+}
+
+/// `|format` and `str % args`: printf-style, with values other than numbers, booleans and
+/// strings formatted as Python's `str()` (`None`, `[1, 'a']`).
+fn format(state: &mut State, fmt: &Value, args: Rest<ValueOrKwargs>) -> Result<Value, Error> {
+    let args = args
+        .0
+        .into_iter()
+        .map(|arg| match arg.kind() {
+            ValueKind::Number | ValueKind::Bool | ValueKind::String => arg,
+            _ if arg.downcast_object_ref::<Kwargs>().is_some() => arg,
+            _ => Value::from(py_str(&arg)).into(),
+        })
+        .collect();
+    minijinja::filters::format(state, fmt, Rest(args))
 }
 
 /// A JSON value as a template value (maps keep their order, as Python dicts do).
@@ -100,6 +147,20 @@ fn py_repr(value: &Value, out: &mut String) {
         }
         ValueKind::String => {
             let _ = write!(out, "{value:?}");
+        }
+        ValueKind::Seq if value.is_tuple() => {
+            out.push('(');
+            let mut n = 0;
+            if let Ok(items) = value.try_iter() {
+                for item in items {
+                    if n > 0 {
+                        out.push_str(", ");
+                    }
+                    py_repr(&item, out);
+                    n += 1;
+                }
+            }
+            out.push_str(if n == 1 { ",)" } else { ")" });
         }
         ValueKind::Seq | ValueKind::Iterable => {
             out.push('[');
