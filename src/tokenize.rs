@@ -70,6 +70,52 @@ fn token_str(v: &Value) -> Option<String> {
     }
 }
 
+/// Special tokens a tokenizer class sets when its files name none: the `__init__` defaults of
+/// the fast classes `AutoTokenizer` loads (transformers 4.51).
+fn class_defaults(class: &str) -> &'static [(&'static str, &'static str)] {
+    const ENDOFTEXT: &str = "<|endoftext|>";
+    match class.strip_suffix("Fast").unwrap_or(class) {
+        "LlamaTokenizer" | "CodeLlamaTokenizer" => &[
+            ("unk_token", "<unk>"),
+            ("bos_token", "<s>"),
+            ("eos_token", "</s>"),
+        ],
+        "GemmaTokenizer" => &[
+            ("unk_token", "<unk>"),
+            ("bos_token", "<bos>"),
+            ("eos_token", "<eos>"),
+            ("pad_token", "<pad>"),
+        ],
+        "GPT2Tokenizer" | "GPTNeoXTokenizer" => &[
+            ("unk_token", ENDOFTEXT),
+            ("bos_token", ENDOFTEXT),
+            ("eos_token", ENDOFTEXT),
+        ],
+        "Qwen2Tokenizer" => &[
+            ("unk_token", ENDOFTEXT),
+            ("eos_token", ENDOFTEXT),
+            ("pad_token", ENDOFTEXT),
+        ],
+        "BloomTokenizer" => &[
+            ("unk_token", "<unk>"),
+            ("bos_token", "<s>"),
+            ("eos_token", "</s>"),
+            ("pad_token", "<pad>"),
+        ],
+        "T5Tokenizer" => &[
+            ("eos_token", "</s>"),
+            ("unk_token", "<unk>"),
+            ("pad_token", "<pad>"),
+        ],
+        "CohereTokenizer" => &[
+            ("unk_token", "<UNK>"),
+            ("bos_token", "<BOS_TOKEN>"),
+            ("eos_token", "<|END_OF_TURN_TOKEN|>"),
+        ],
+        _ => &[],
+    }
+}
+
 impl TokenizerConfig {
     /// Reads `tokenizer_config.json`, `special_tokens_map.json` and `chat_template.jinja` in `dir`.
     pub fn load(dir: &Path) -> Result<Self, TokenizeError> {
@@ -100,6 +146,13 @@ impl TokenizerConfig {
         };
         let config = read_json(&config_name)?;
         let map = read_json("special_tokens_map.json")?;
+        let class = config
+            .as_ref()
+            .and_then(|c| c.get("tokenizer_class"))
+            .and_then(Value::as_str);
+        for (name, token) in class.map(class_defaults).unwrap_or_default() {
+            cfg.special.insert(name.to_string(), token.to_string());
+        }
         for source in [map.as_ref(), config.as_ref()].into_iter().flatten() {
             if let Some(obj) = source.as_object() {
                 for (k, v) in obj {
@@ -109,9 +162,13 @@ impl TokenizerConfig {
                                 list.iter().filter_map(token_str).collect();
                         }
                     } else if SPECIAL_TOKENS.contains(&k.as_str()) {
+                        // null or "" unsets it (transformers hands templates only set ones).
                         match token_str(v) {
-                            Some(s) => {
+                            Some(s) if !s.is_empty() => {
                                 cfg.special.insert(k.clone(), s);
+                            }
+                            Some(_) => {
+                                cfg.special.remove(k);
                             }
                             None if v.is_null() => {
                                 cfg.special.remove(k);

@@ -244,6 +244,35 @@ fn special_tokens_as_added_token_objects() {
     assert_eq!(out, "<s><user>hi</s>2");
 }
 
+/// transformers hands a template only the special tokens that are set (an empty string is
+/// not), and fills in the tokenizer class's defaults when the files name none. Expected
+/// outputs from transformers 4.51.3's AutoTokenizer on the same files.
+#[test]
+fn special_tokens_unset_when_empty_and_class_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = json!({
+        "bos_token": null, "eos_token": "</s>", "pad_token": "",
+        "unk_token": {"content": "<unk>", "lstrip": false}, "additional_special_tokens": [],
+        "chat_template": "{{ bos_token is defined }}|{{ pad_token is defined }}|{{ unk_token }}|{{ additional_special_tokens is defined }}|{{ eos_token }}",
+    });
+    write(dir.path(), "tokenizer_config.json", &cfg.to_string());
+    let out = folder_template(dir.path())
+        .render(&[Message::new("user", "hi")], false)
+        .unwrap();
+    assert_eq!(out, "False|False|<unk>|False|</s>");
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = json!({
+        "eos_token": "</s>", "tokenizer_class": "LlamaTokenizerFast",
+        "chat_template": "[{{ bos_token }}][{{ unk_token }}][{{ pad_token is defined }}]",
+    });
+    write(dir.path(), "tokenizer_config.json", &cfg.to_string());
+    let out = folder_template(dir.path())
+        .render(&[Message::new("user", "hi")], false)
+        .unwrap();
+    assert_eq!(out, "[<s>][<unk>][False]");
+}
+
 #[test]
 fn chat_template_list_and_jinja_file() {
     let dir = tempfile::tempdir().unwrap();
