@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """`make bench`: score the same 500 real preference pairs with three systems, side by side.
 
-    export/.venv/bin/python bench/run.py [--threads N] [--systems abc] [--pairs 500]
+    export/.venv/bin/python bench/run.py [--threads N] [--systems abce] [--pairs 500]
 
 (a) our binary, target/release/rewardbench (its default length-sorted batching), batch size 8;
 (b) RewardBench's way in Python: transformers + PyTorch fp32 on CPU, batches of 8 rows in
     dataset order, left padding, chosen and rejected in separate calls;
-(c) onnxruntime in Python on the same model.onnx, the same batches as (b).
+(c) onnxruntime in Python on the same model.onnx, the same batches as (b);
+(e) our binary again on the eager-attention export of the same checkpoint (MODEL/eager), to show
+    what the fused-attention export (MODEL/model.onnx, GroupQueryAttention) adds to sorting.
 All use the same number of threads (the cores available, cgroup-aware). pairs/s counts the time
 from the first rendered text to the last score, model loading excluded for all three; our
 binary's whole process wall-clock time is reported too. Prints the table, checks the targets,
@@ -131,7 +133,7 @@ def main(argv=None) -> int:
     ap.add_argument("--pairs", type=int, default=bench_pairs.N_PAIRS, help="number of pairs (default 500)")
     ap.add_argument("--threads", type=int, default=0, help="threads for all systems (default: cores available)")
     ap.add_argument("--batch_size", type=int, default=8)
-    ap.add_argument("--systems", default="abc", help="subset of a/b/c to run (default abc)")
+    ap.add_argument("--systems", default="abce", help="subset of a/b/c/e to run (default abce)")
     ap.add_argument("--results", default=RESULTS)
     a = ap.parse_args(argv)
 
@@ -159,6 +161,9 @@ def main(argv=None) -> int:
     if "a" in a.systems:
         print("(a) our binary ...", flush=True)
         res["a"] = run_ours(a.bin, a.model, PAIRS, threads, a.batch_size)
+    if "e" in a.systems and os.path.exists(os.path.join(a.model, "eager", "model.onnx")):
+        print("(e) our binary on the eager-attention export ...", flush=True)
+        res["e"] = run_ours(a.bin, os.path.join(a.model, "eager"), PAIRS, threads, a.batch_size)
     if "b" in a.systems:
         print("(b) transformers + PyTorch (RewardBench's way) ...", flush=True)
         from python_systems import score_torch
@@ -172,27 +177,29 @@ def main(argv=None) -> int:
     # --- throughput
     pps = {}
     ours = res.get("a")
-    if ours:
-        ev = ours["evaluator"]
-        tm = ev.get("timings", {})
-        score_s = tm.get("total_seconds") or ev.get("inference_seconds") or ours["process_wall_seconds"]
-        ours["scoring_seconds"] = score_s
-        pps["a"] = n / score_s
-        ours["pairs_per_second_wall"] = n / ours["process_wall_seconds"]
+    for k in ("a", "e"):
+        if k in res:
+            ev = res[k]["evaluator"]
+            tm = ev.get("timings", {})
+            score_s = tm.get("total_seconds") or ev.get("inference_seconds") or res[k]["process_wall_seconds"]
+            res[k]["scoring_seconds"] = score_s
+            pps[k] = n / score_s
+            res[k]["pairs_per_second_wall"] = n / res[k]["process_wall_seconds"]
     for k in ("b", "c"):
         if k in res:
             pps[k] = n / res[k]["total_seconds"]
             res[k]["pairs_per_second"] = pps[k]
             res[k]["pairs_per_second_with_load"] = n / (res[k]["total_seconds"] + res[k]["load_seconds"])
 
-    labels = {"a": "(a) rewardbench (ours)", "b": "(b) PyTorch, RewardBench's way", "c": "(c) onnxruntime Python"}
+    labels = {"a": "(a) rewardbench (ours)", "b": "(b) PyTorch, RewardBench's way", "c": "(c) onnxruntime Python",
+              "e": "(e) ours, eager-attention export"}
     print()
     print(f"{'system':34s} {'pairs/s':>9s} {'seconds':>9s} {'load s':>8s} {'padding':>8s}")
-    for k in "abc":
+    for k in "abce":
         if k not in res:
             continue
         r = res[k]
-        if k == "a":
+        if k in ("a", "e"):
             pad = r["evaluator"].get("padding_ratio")
             secs, load = r["scoring_seconds"], r["process_wall_seconds"] - r["scoring_seconds"]
         else:
@@ -207,12 +214,19 @@ def main(argv=None) -> int:
                 ratios[key] = pps["a"] / pps[k]
                 # end to end: our whole process vs the baseline's load + scoring
                 ratios[key + "_end_to_end"] = ours["pairs_per_second_wall"] / res[k]["pairs_per_second_with_load"]
+    if "e" in pps and "b" in pps:
+        ratios["eager_export_speedup_vs_pytorch"] = pps["e"] / pps["b"]
+    if "e" in pps and "a" in pps:
+        ratios["fused_vs_eager_export"] = pps["a"] / pps["e"]
     if ratios:
         print()
         print(f"ours vs (b): {fmt_ratio(ratios.get('speedup_vs_pytorch'))} "
               f"(end to end incl. loading: {fmt_ratio(ratios.get('speedup_vs_pytorch_end_to_end'))})")
         print(f"ours vs (c): {fmt_ratio(ratios.get('speedup_vs_onnxruntime_python'))} "
               f"(end to end incl. loading: {fmt_ratio(ratios.get('speedup_vs_onnxruntime_python_end_to_end'))})")
+        if "fused_vs_eager_export" in ratios:
+            print(f"ours on the eager export vs (b): {fmt_ratio(ratios.get('eager_export_speedup_vs_pytorch'))}; "
+                  f"fused vs eager export: {fmt_ratio(ratios.get('fused_vs_eager_export'))}")
 
     # --- our time split
     split = {}
@@ -254,7 +268,7 @@ def main(argv=None) -> int:
 
     # --- agreement
     comps = []
-    keys = [k for k in "abc" if k in res]
+    keys = [k for k in "abce" if k in res]
     for i, x in enumerate(keys):
         for y in keys[i + 1:]:
             comps.append(compare(labels[x].split()[0], res[x], labels[y].split()[0], res[y]))

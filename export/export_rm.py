@@ -2,7 +2,7 @@
 """Export a Hugging Face sequence-classification reward model to ONNX and verify it.
 
 Usage:
-    export/.venv/bin/python export/export_rm.py --model HF_DIR --out DIR [--opset 17]
+    export/.venv/bin/python export/export_rm.py --model HF_DIR --out DIR [--opset 17] [--attention eager|gqa]
 
 Writes DIR/model.onnx with inputs `input_ids`, `attention_mask` (int64 [batch, seq], both axes
 dynamic) and output `logits` (float32 [batch, num_labels]); copies the tokenizer files and
@@ -81,12 +81,17 @@ class _KwargsWrapper(torch.nn.Module):
                           return_dict=True).logits
 
 
-def export_onnx(model, onnx_path: str, opset: int = 17) -> None:
+def export_onnx(model, onnx_path: str, opset: int = 17, attention: str = "eager") -> None:
     vocab = model.config.vocab_size
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(3, vocab, (2, TRACE_LEN), generator=g, dtype=torch.int64)
     ids[ids == model.config.pad_token_id] = 3
     mask = torch.ones_like(ids)
+    if attention == "gqa":
+        import fused_attention
+
+        fused_attention.export_gqa(model, onnx_path, ids, mask, opset)
+        return
     with torch.no_grad():
         torch.onnx.export(
             _KwargsWrapper(model).eval(),
@@ -228,13 +233,14 @@ def copy_support_files(hf_dir: str, out_dir: str, pad_id: int) -> None:
 
 
 def export_and_verify(hf_dir: str, out_dir: str, opset: int = 17, tol: float = DEFAULT_TOL,
-                      verbose: bool = True) -> float:
+                      verbose: bool = True, attention: str = "eager") -> float:
     os.makedirs(out_dir, exist_ok=True)
     model, _tok, pad_id = load_model(hf_dir)
     onnx_path = os.path.join(out_dir, "model.onnx")
     if verbose:
-        print(f"exporting {hf_dir} ({type(model).__name__}, pad_token_id={pad_id}) -> {onnx_path}")
-    export_onnx(model, onnx_path, opset)
+        print(f"exporting {hf_dir} ({type(model).__name__}, pad_token_id={pad_id}, "
+              f"attention={attention}) -> {onnx_path}")
+    export_onnx(model, onnx_path, opset, attention)
     n = shrink_causal_constants(onnx_path)
     if verbose and n:
         print(f"replaced {n} constant causal mask(s) by Trilu nodes")
@@ -248,9 +254,13 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, help="output directory (model.onnx + tokenizer/config files)")
     ap.add_argument("--opset", type=int, default=17)
     ap.add_argument("--tol", type=float, default=DEFAULT_TOL)
+    ap.add_argument("--attention", choices=("eager", "gqa"), default="eager",
+                    help="eager: plain ONNX ops, runs on every ONNX Runtime and GPU provider (default); "
+                         "gqa: Llama attention as com.microsoft::GroupQueryAttention, faster on CPU "
+                         "(see fused_attention.py)")
     a = ap.parse_args(argv)
     torch.manual_seed(0)
-    export_and_verify(a.model, a.out, a.opset, a.tol)
+    export_and_verify(a.model, a.out, a.opset, a.tol, attention=a.attention)
     return 0
 
 

@@ -4,8 +4,10 @@
     export/.venv/bin/python export/make_bench_model.py [--out bench-models/llama-30m-rm] [--force]
 
 Writes a medium Llama-style reward model with random weights (fixed seed) into OUT: a Hugging Face
-checkpoint (config.json, model.safetensors, tokenizer files) and its verified ONNX export
-(model.onnx, via export_rm.export_and_verify). Shape: d=512, 8 layers, 8 heads, 4 kv heads (GQA),
+checkpoint (config.json, model.safetensors, tokenizer files) and two verified ONNX exports (via
+export_rm.export_and_verify): OUT/model.onnx with fused attention (--attention gqa, what `make
+bench` measures) and OUT/eager/model.onnx with plain ONNX ops (--attention eager, measured beside
+it). Shape: d=512, 8 layers, 8 heads, 4 kv heads (GQA),
 ffn 1376, 4096 positions, ~28M parameters; byte-level BPE tokenizer (8192 tokens) trained on
 /usr/share/common-licenses plus the LLMBar text; zephyr-like chat template that starts with
 {{ bos_token }} (as fixtures/models/tiny-llama-rm), so every text carries the double BOS that
@@ -123,7 +125,11 @@ def build_model(vocab: int, tok):
 
 
 def is_complete(out: str) -> bool:
-    return all(os.path.exists(os.path.join(out, f)) for f in ("model.onnx", "model.safetensors", MARKER))
+    files = ("model.onnx", "model.safetensors", os.path.join("eager", "model.onnx"), MARKER)
+    if not all(os.path.exists(os.path.join(out, f)) for f in files):
+        return False
+    with open(os.path.join(out, MARKER)) as fh:
+        return json.load(fh).get("attention") == "gqa"  # folders from before the fused export
 
 
 def main(argv=None) -> int:
@@ -150,7 +156,8 @@ def main(argv=None) -> int:
     n_params = int(sum(p.numel() for p in model.parameters()))
     print(f"Llama reward model: {n_params / 1e6:.1f}M parameters, vocab {raw.get_vocab_size()}")
     model.save_pretrained(tmp, safe_serialization=True)
-    max_diff = export_rm.export_and_verify(tmp, tmp)
+    max_diff = export_rm.export_and_verify(tmp, tmp, attention="gqa")
+    eager_diff = export_rm.export_and_verify(tmp, os.path.join(tmp, "eager"), attention="eager")
     import onnxruntime
     import transformers
 
@@ -163,7 +170,9 @@ def main(argv=None) -> int:
         "tokenizer_training_text": [LICENSE_DIR] + ([a.llmbar] if os.path.exists(a.llmbar) else []),
         "pad_token_id": int(tok.pad_token_id),
         "onnx_opset": 17,
+        "attention": "gqa",
         "onnx_vs_torch_max_abs_diff": max_diff,
+        "eager_onnx_vs_torch_max_abs_diff": eager_diff,
         "versions": {
             "torch": torch.__version__,
             "transformers": transformers.__version__,

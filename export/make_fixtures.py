@@ -5,7 +5,8 @@
 
 1. trains a byte-level BPE tokenizer on /usr/share/common-licenses,
 2. builds two tiny random reward models (Llama with GQA, GPT-2) and saves HF checkpoints,
-3. exports each to model.onnx with export_rm.export_and_verify,
+3. exports each to model.onnx with export_rm.export_and_verify (tiny-llama-rm also to gqa/ with
+   fused attention, --attention gqa),
 4. writes the data files in fixtures/data/,
 5. writes PyTorch reference scores (reference.py) to fixtures/models/<name>/reference/.
 """
@@ -338,6 +339,8 @@ def main(argv=None):
         save_tokenizer(tok, out)
         print(f"== {name}: {type(model).__name__}, {sum(p.numel() for p in model.parameters())} params")
         max_diff = export_rm.export_and_verify(out, out, opset=17)
+        if spec["build"] is build_llama:  # the same checkpoint with fused attention (tests/parity.rs)
+            export_rm.export_and_verify(out, os.path.join(out, "gqa"), opset=17, attention="gqa")
 
         rm, rtok = reference.load_rm(out)
         ref_dir = os.path.join(out, "reference")

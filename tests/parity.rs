@@ -1,5 +1,6 @@
-//! Parity with PyTorch: every fixture model, every fixture data file, against the reference
-//! scores `export/make_fixtures.py` computed with transformers the way RewardBench does.
+//! Parity with PyTorch: every fixture model (and its fused-attention export in `gqa/`, where
+//! there is one), every fixture data file, against the reference scores
+//! `export/make_fixtures.py` computed with transformers the way RewardBench does.
 //!
 //! Tolerances: scores within 1e-4 of PyTorch (fp32 ONNX Runtime vs fp32 PyTorch), verdicts
 //! identical; batch sizes agree within 1e-5 (sorted batching is padding-invariant).
@@ -48,6 +49,12 @@ fn cases() -> Vec<(PathBuf, PathBuf, Vec<Value>)> {
                 .lines()
                 .map(|l| serde_json::from_str(l).unwrap())
                 .collect();
+            // The same checkpoint exported with fused attention (export_rm.py --attention gqa)
+            // must meet the same PyTorch references.
+            let gqa = dir.join("gqa");
+            if gqa.join("model.onnx").is_file() {
+                out.push((gqa, data.clone(), rows.clone()));
+            }
             out.push((dir.clone(), data, rows));
         }
     }
