@@ -39,10 +39,11 @@ VARIANTS = ("fp16", "int8")
 
 def make_variant(model: str, variant: str) -> str:
     out = f"{os.path.normpath(model)}-{variant}"
-    if os.path.exists(os.path.join(out, "model.onnx")):
+    dst, src = os.path.join(out, "model.onnx"), os.path.join(model, "model.onnx")
+    if os.path.exists(dst) and os.path.getmtime(dst) >= os.path.getmtime(src):
         print(f"{variant}: {out} present, not regenerated")
         return out
-    cmd = [sys.executable, QUANTIZE, "--model", model, "--out", out, "--variant", variant]
+    cmd = [sys.executable, QUANTIZE, "--model", model, "--out", out, "--variant", variant, "--force"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"quantize failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr}")
