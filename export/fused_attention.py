@@ -35,6 +35,10 @@ def check_supported(model) -> None:
     if mt not in SUPPORTED_MODEL_TYPES:
         raise SystemExit(f"--attention gqa supports model_type {SUPPORTED_MODEL_TYPES}, not {mt!r}; "
                          "export with --attention eager")
+    head_dim = model.model.layers[0].self_attn.head_dim
+    if head_dim % 16:
+        raise SystemExit(f"--attention gqa: ONNX Runtime's CPU GroupQueryAttention needs a head size that is "
+                         f"a multiple of 16, this model's is {head_dim}; export with --attention eager")
     rope = getattr(model.config, "rope_scaling", None) or {}
     if rope.get("rope_type", rope.get("type", "default")) not in ("default", "linear", "llama3"):
         raise SystemExit(f"--attention gqa: rope_scaling {rope} is untested; export with --attention eager")

@@ -153,7 +153,17 @@ impl TokenizerConfig {
         for (name, token) in class.map(class_defaults).unwrap_or_default() {
             cfg.special.insert(name.to_string(), token.to_string());
         }
-        for source in [map.as_ref(), config.as_ref()].into_iter().flatten() {
+        // transformers 4.51: a config with `added_tokens_decoder` (what save_pretrained writes
+        // today) is the only source; a legacy one is overridden by special_tokens_map.json.
+        let modern = config
+            .as_ref()
+            .is_some_and(|c| c.get("added_tokens_decoder").is_some());
+        let sources = if modern {
+            [config.as_ref(), None]
+        } else {
+            [config.as_ref(), map.as_ref()]
+        };
+        for source in sources.into_iter().flatten() {
             if let Some(obj) = source.as_object() {
                 for (k, v) in obj {
                     if k == "additional_special_tokens" {

@@ -244,6 +244,67 @@ fn special_tokens_as_added_token_objects() {
     assert_eq!(out, "<s><user>hi</s>2");
 }
 
+/// Which file wins, as transformers 4.51.3's AutoTokenizer decides (expected maps printed by
+/// it on the same files): a config with `added_tokens_decoder` ignores special_tokens_map.json;
+/// for a legacy config the map overrides it, `null` included.
+#[test]
+fn special_tokens_map_precedence_as_transformers() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/models/tiny-llama-rm");
+    let base: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture.join("tokenizer_config.json")).unwrap(),
+    )
+    .unwrap();
+    let with = |drop: &[&str], set: Value| {
+        let mut c = base.as_object().unwrap().clone();
+        for k in drop {
+            c.remove(*k);
+        }
+        c.extend(set.as_object().unwrap().clone());
+        Value::Object(c)
+    };
+    let legacy = ["added_tokens_decoder"];
+    let cases = [
+        (
+            with(&["eos_token"], json!({})),
+            json!({"eos_token": "</s>"}),
+            json!({"bos_token": "<s>", "pad_token": "<pad>"}),
+        ),
+        (
+            with(&legacy, json!({"eos_token": "</s>"})),
+            json!({"eos_token": "<pad>"}),
+            json!({"bos_token": "<s>", "eos_token": "<pad>", "pad_token": "<pad>"}),
+        ),
+        (
+            with(&legacy, json!({"pad_token": null})),
+            json!({"pad_token": "<pad>"}),
+            json!({"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>"}),
+        ),
+        (
+            with(&legacy, json!({"pad_token": "<pad>"})),
+            json!({"pad_token": null}),
+            json!({"bos_token": "<s>", "eos_token": "</s>"}),
+        ),
+    ];
+    for (i, (config, map, expected)) in cases.iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "tokenizer_config.json", &config.to_string());
+        write(dir.path(), "special_tokens_map.json", &map.to_string());
+        let loaded = TokenizerConfig::load(dir.path()).unwrap();
+        let got: BTreeMap<&str, &str> = loaded
+            .special
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let want: BTreeMap<&str, &str> = expected
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str().unwrap()))
+            .collect();
+        assert_eq!(got, want, "case {i}");
+    }
+}
+
 /// transformers hands a template only the special tokens that are set (an empty string is
 /// not), and fills in the tokenizer class's defaults when the files name none. Expected
 /// outputs from transformers 4.51.3's AutoTokenizer on the same files.

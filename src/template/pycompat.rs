@@ -57,9 +57,23 @@ pub fn install(env: &mut Environment<'static>) {
     env.add_filter("items", generator(minijinja::filters::items));
 }
 
-/// A Python generator: iterable once, always true, no length, not sliceable.
+/// A Python generator: consumed item by item (once), always true, no length, not sliceable.
 #[derive(Debug)]
-struct PyGenerator(Mutex<Option<std::vec::IntoIter<Value>>>);
+struct PyGenerator(Mutex<std::vec::IntoIter<Value>>);
+
+/// Takes the generator's items one at a time; knows how many are left (for `loop.last`).
+struct Drain(Arc<PyGenerator>);
+
+impl Iterator for Drain {
+    type Item = Value;
+    fn next(&mut self) -> Option<Value> {
+        self.0 .0.lock().ok()?.next()
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.0 .0.lock().map_or(0, |items| items.len());
+        (n, Some(n))
+    }
+}
 
 impl Object for PyGenerator {
     fn repr(self: &Arc<Self>) -> ObjectRepr {
@@ -67,8 +81,7 @@ impl Object for PyGenerator {
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        let items = self.0.lock().ok().and_then(|mut g| g.take());
-        Enumerator::Iter(Box::new(items.unwrap_or_else(|| Vec::new().into_iter())))
+        Enumerator::Iter(Box::new(Drain(self.clone())))
     }
 
     /// No `length` (its iterator still knows its size, for `loop.last`).
@@ -96,9 +109,9 @@ where
             .call(state, &args.into_values())?
             .try_iter()?
             .collect();
-        Ok(Value::from_object(PyGenerator(Mutex::new(Some(
+        Ok(Value::from_object(PyGenerator(Mutex::new(
             items.into_iter(),
-        )))))
+        ))))
     }
 }
 

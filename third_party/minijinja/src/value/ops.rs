@@ -1010,9 +1010,10 @@ pub fn contains(state: Option<&State>, container: &Value, value: &Value) -> Resu
         }
     } else if let ValueRepr::Object(ref obj) = container.0 {
         match obj.repr() {
-            ObjectRepr::Plain => false,
             ObjectRepr::Map => obj.get_value(value).is_some(),
-            ObjectRepr::Seq | ObjectRepr::Iterable => {
+            // rewardbench patch: a plain object that enumerates (a Python generator) is
+            // searched like an iterable; non-enumerable ones still contain nothing.
+            ObjectRepr::Plain | ObjectRepr::Seq | ObjectRepr::Iterable => {
                 let mut found = false;
                 if let Some(iter) = obj.try_iter() {
                     for item in iter {
