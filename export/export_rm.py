@@ -87,27 +87,36 @@ def export_onnx(model, onnx_path: str, opset: int = 17, attention: str = "eager"
     ids = torch.randint(3, vocab, (2, TRACE_LEN), generator=g, dtype=torch.int64)
     ids[ids == model.config.pad_token_id] = 3
     mask = torch.ones_like(ids)
-    if attention == "gqa":
+    gqa = attention == "gqa"
+    if gqa:
         import fused_attention
 
-        fused_attention.export_gqa(model, onnx_path, ids, mask, opset)
-        return
-    with torch.no_grad():
-        torch.onnx.export(
-            _KwargsWrapper(model).eval(),
-            (ids, mask),
-            onnx_path,
-            input_names=["input_ids", "attention_mask"],
-            output_names=["logits"],
-            dynamic_axes={
-                "input_ids": {0: "batch", 1: "sequence"},
-                "attention_mask": {0: "batch", 1: "sequence"},
-                "logits": {0: "batch"},
-            },
-            opset_version=opset,
-            do_constant_folding=True,
-            dynamo=False,
-        )
+        wrapper = fused_attention.GQAWrapper(model)
+    else:
+        wrapper = _KwargsWrapper(model)
+    try:
+        with torch.no_grad():
+            torch.onnx.export(
+                wrapper.eval(),
+                (ids, mask),
+                onnx_path,
+                input_names=["input_ids", "attention_mask"],
+                output_names=["logits"],
+                dynamic_axes={
+                    "input_ids": {0: "batch", 1: "sequence"},
+                    "attention_mask": {0: "batch", 1: "sequence"},
+                    "logits": {0: "batch"},
+                },
+                opset_version=opset,
+                do_constant_folding=True,
+                dynamo=False,
+                custom_opsets={"com.microsoft": 1} if gqa else None,
+            )
+    finally:
+        if gqa:
+            wrapper.restore()  # the eager model stays the reference for verify()
+    if gqa:
+        fused_attention.drop_absent(onnx_path)
     import onnx
 
     onnx.checker.check_model(onnx_path)

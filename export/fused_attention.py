@@ -53,8 +53,7 @@ def _reference(q, k, v, bias, cos, sin, H, KVH, D):
 
     def rope(x, n):
         x = x.view(B, S, n, D)
-        x1, x2 = x[..., : D // 2], x[..., D // 2:]
-        return x * c + torch.cat((-x2, x1), -1) * s
+        return x * c + _rotate_half(x) * s
 
     q = rope(q, H).transpose(1, 2)
     k = rope(k, KVH).transpose(1, 2).repeat_interleave(H // KVH, dim=1)
@@ -187,31 +186,3 @@ def drop_absent(onnx_path: str) -> None:
     del m.graph.node[:]
     m.graph.node.extend(keep)
     onnx.save(m, onnx_path)
-
-
-def export_gqa(model, onnx_path: str, ids, mask, opset: int) -> None:
-    """Traces `model` through GQAWrapper on (ids, mask) and writes onnx_path."""
-    wrapper = GQAWrapper(model).eval()
-    try:
-        _export(wrapper, onnx_path, ids, mask, opset)
-    finally:
-        wrapper.restore()
-    drop_absent(onnx_path)
-
-
-def _export(wrapper, onnx_path, ids, mask, opset):
-    with torch.no_grad():
-        torch.onnx.export(
-            wrapper, (ids, mask), onnx_path,
-            input_names=["input_ids", "attention_mask"],
-            output_names=["logits"],
-            dynamic_axes={
-                "input_ids": {0: "batch", 1: "sequence"},
-                "attention_mask": {0: "batch", 1: "sequence"},
-                "logits": {0: "batch"},
-            },
-            opset_version=opset,
-            do_constant_folding=True,
-            dynamo=False,
-            custom_opsets={"com.microsoft": 1},
-        )
