@@ -16,21 +16,19 @@ step fails, never because accuracy moved.
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
 import json
 import os
 import platform
 import subprocess
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
 import pairs as bench_pairs  # noqa: E402
-from run import LLMBAR, MODEL, BIN, PAIRS, available_cores  # noqa: E402
+from run import LLMBAR, MODEL, BIN, PAIRS, available_cores, run_binary  # noqa: E402
 
 QUANTIZE = os.path.join(ROOT, "export", "quantize.py")
 RESULTS = os.path.join(ROOT, "bench-models", "quant-results.json")
@@ -53,23 +51,11 @@ def make_variant(model: str, variant: str) -> str:
 
 def score(binary: str, model: str, dataset: str, threads: int, batch_size: int) -> dict:
     """Runs our binary; returns accuracy, per-id (chosen, rejected, result) and pairs/s."""
-    name = os.path.basename(os.path.normpath(model))
-    with tempfile.TemporaryDirectory(prefix="rb-quant-") as out:
-        cmd = [binary, "--model", model, "--dataset", dataset, "--batch_size", str(batch_size),
-               "--quiet", "--output_dir", out, "--cache", "false", "--threads", str(threads)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise SystemExit(f"our binary failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr}")
-        with open(os.path.join(out, f"{name}.json")) as fh:
-            summary = json.load(fh)
-        with open(os.path.join(out, f"{name}_run.json")) as fh:
-            run = json.load(fh)
-        rows = {}
-        with open(os.path.join(out, f"{name}_scores.csv"), newline="") as fh:
-            for rec in csv.DictReader(fh):
-                rows[rec["id"]] = (float(rec["score_chosen"]), float(rec["score_rejected"]), float(rec["result"]))
-    return {"command": " ".join(cmd), "accuracy": summary.get("accuracy"), "rows": rows,
-            "pairs_per_second": run.get("pairs_per_second"), "run": run}
+    r = run_binary(binary, model, dataset, threads, batch_size, ("--cache", "false"))
+    rows = {rec["id"]: (float(rec["score_chosen"]), float(rec["score_rejected"]), float(rec["result"]))
+            for rec in r["rows"]}
+    return {"command": r["command"], "accuracy": r["summary"].get("accuracy"), "rows": rows,
+            "pairs_per_second": r["run"].get("pairs_per_second"), "run": r["run"]}
 
 
 def compare(base: dict, other: dict) -> dict:

@@ -76,11 +76,13 @@ def available_cores() -> int:
     return max(1, n)
 
 
-def run_ours(binary, model, dataset, threads, batch_size):
+def run_binary(binary, model, dataset, threads, batch_size, extra=()):
+    """Runs our binary into a temporary folder; returns the command, its wall-clock time, the
+    summary, the run record (`{name}_run.json`: throughput, time split) and the CSV rows."""
     name = os.path.basename(os.path.normpath(model))
     with tempfile.TemporaryDirectory(prefix="rb-bench-") as out:
         cmd = [binary, "--model", model, "--dataset", dataset, "--batch_size", str(batch_size),
-               "--output_dir", out, "--quiet", "--threads", str(threads)]
+               "--output_dir", out, "--quiet", "--threads", str(threads), *extra]
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True)
         wall = time.perf_counter() - t0
@@ -88,18 +90,24 @@ def run_ours(binary, model, dataset, threads, batch_size):
             raise SystemExit(f"our binary failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr}")
         with open(os.path.join(out, f"{name}.json")) as fh:
             summary = json.load(fh)
-        sc, sr = [], []
-        with open(os.path.join(out, f"{name}_scores.csv"), newline="") as fh:
-            for rec in csv.DictReader(fh):
-                sc.append(float(rec["score_chosen"]))
-                sr.append(float(rec["score_rejected"]))
-        ev = dict(summary.get("evaluator", {}))
-        run_path = os.path.join(out, f"{name}_run.json")  # throughput and time split of the run
+        run_path = os.path.join(out, f"{name}_run.json")
+        run = {}
         if os.path.exists(run_path):
             with open(run_path) as fh:
-                ev.update(json.load(fh))
-    return {"command": " ".join(cmd), "process_wall_seconds": wall, "evaluator": ev,
-            "accuracy": summary.get("accuracy"), "scores_chosen": sc, "scores_rejected": sr}
+                run = json.load(fh)
+        with open(os.path.join(out, f"{name}_scores.csv"), newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    return {"command": " ".join(cmd), "wall": wall, "summary": summary, "run": run, "rows": rows}
+
+
+def run_ours(binary, model, dataset, threads, batch_size):
+    r = run_binary(binary, model, dataset, threads, batch_size)
+    ev = dict(r["summary"].get("evaluator", {}))
+    ev.update(r["run"])
+    return {"command": r["command"], "process_wall_seconds": r["wall"], "evaluator": ev,
+            "accuracy": r["summary"].get("accuracy"),
+            "scores_chosen": [float(rec["score_chosen"]) for rec in r["rows"]],
+            "scores_rejected": [float(rec["score_rejected"]) for rec in r["rows"]]}
 
 
 def max_diff(x, y):
