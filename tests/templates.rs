@@ -140,6 +140,20 @@ fn jinja_feature_cases_match_transformers() {
     );
 }
 
+/// A named_cases.json conversation: plain strings, roles by position as RewardBench assigns them.
+fn named_case_messages(case: &Value) -> Vec<Message> {
+    case["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let role = if i % 2 == 0 { "user" } else { "assistant" };
+            Message::new(role, m.as_str().unwrap())
+        })
+        .collect()
+}
+
 #[test]
 fn named_templates_match_fastchat() {
     // fastchat 0.2.36's get_prompt() with RewardBench's registrations (make_expected.py).
@@ -148,18 +162,7 @@ fn named_templates_match_fastchat() {
     let mut failures = Vec::new();
     for case in &cases {
         let name = case["template"].as_str().unwrap();
-        let messages: Vec<Message> = case["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .enumerate()
-            .map(|(i, m)| {
-                Message::new(
-                    if i % 2 == 0 { "user" } else { "assistant" },
-                    m.as_str().unwrap(),
-                )
-            })
-            .collect();
+        let messages = named_case_messages(case);
         let out = Conv::by_name(name).unwrap().render(&messages);
         if out != case["expected"].as_str().unwrap() {
             failures.push(format!(
@@ -310,27 +313,24 @@ fn special_tokens_map_precedence_as_transformers() {
 /// outputs from transformers 4.51.3's AutoTokenizer on the same files.
 #[test]
 fn special_tokens_unset_when_empty_and_class_defaults() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = json!({
+    // Renders [user: hi] with the template of a folder holding only this tokenizer_config.json.
+    let render = |cfg: Value| {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "tokenizer_config.json", &cfg.to_string());
+        folder_template(dir.path())
+            .render(&[Message::new("user", "hi")], false)
+            .unwrap()
+    };
+    let out = render(json!({
         "bos_token": null, "eos_token": "</s>", "pad_token": "",
         "unk_token": {"content": "<unk>", "lstrip": false}, "additional_special_tokens": [],
         "chat_template": "{{ bos_token is defined }}|{{ pad_token is defined }}|{{ unk_token }}|{{ additional_special_tokens is defined }}|{{ eos_token }}",
-    });
-    write(dir.path(), "tokenizer_config.json", &cfg.to_string());
-    let out = folder_template(dir.path())
-        .render(&[Message::new("user", "hi")], false)
-        .unwrap();
+    }));
     assert_eq!(out, "False|False|<unk>|False|</s>");
-
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = json!({
+    let out = render(json!({
         "eos_token": "</s>", "tokenizer_class": "LlamaTokenizerFast",
         "chat_template": "[{{ bos_token }}][{{ unk_token }}][{{ pad_token is defined }}]",
-    });
-    write(dir.path(), "tokenizer_config.json", &cfg.to_string());
-    let out = folder_template(dir.path())
-        .render(&[Message::new("user", "hi")], false)
-        .unwrap();
+    }));
     assert_eq!(out, "[<s>][<unk>][False]");
 }
 
@@ -449,16 +449,7 @@ fn chatml_matches_the_standard_chatml_jinja_template() {
     let chatml = Conv::by_name("chatml").unwrap();
     let mut checked = 0;
     for case in fixture("named_cases.json") {
-        let messages: Vec<Message> = case["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .enumerate()
-            .map(|(i, m)| {
-                let role = if i % 2 == 0 { "user" } else { "assistant" };
-                Message::new(role, m.as_str().unwrap())
-            })
-            .collect();
+        let messages = named_case_messages(&case);
         if messages.iter().any(|m| m.content.is_empty()) {
             continue; // an empty message is fastchat's bare generation slot
         }
