@@ -29,14 +29,13 @@ sys.path.insert(0, HERE)
 import torch  # noqa: E402
 
 import export_rm  # noqa: E402
-from make_fixtures import LLAMA_TEMPLATE, save_tokenizer  # noqa: E402
+from make_fixtures import LLAMA_TEMPLATE, save_tokenizer, train_bpe  # noqa: E402
 
 ROOT = os.path.dirname(HERE)
 DEFAULT_OUT = os.path.join(ROOT, "bench-models", "llama-30m-rm")
 LICENSE_DIR = "/usr/share/common-licenses"
 DEFAULT_LLMBAR = os.path.join(ROOT, "..", "shared", "data", "reward-bench-llmbar", "llmbar.jsonl")
 VOCAB_SIZE = 8192
-SPECIALS = ["<s>", "</s>", "<pad>"]
 MAX_POSITIONS = 4096
 SEED = 20240601
 MARKER = "bench-model.json"
@@ -62,23 +61,7 @@ def corpus(llmbar_path: str):
 
 
 def train_tokenizer(llmbar_path: str):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=VOCAB_SIZE,
-        special_tokens=SPECIALS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(corpus(llmbar_path), trainer)
-    bos = tok.token_to_id("<s>")
-    tok.post_processor = processors.TemplateProcessing(
-        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)]
-    )
-    return tok
+    return train_bpe(VOCAB_SIZE, lambda tok, trainer: tok.train_from_iterator(corpus(llmbar_path), trainer))
 
 
 def hf_tokenizer(raw):

@@ -54,9 +54,29 @@ GPT2_TEMPLATE = (
 )
 
 
-def train_tokenizer():
+def train_bpe(vocab_size, feed):
+    """A byte-level BPE with <s>, </s>, <pad> and a post-processor that adds <s>; `feed(tok,
+    trainer)` trains it (also used by make_bench_model.py)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIALS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    feed(tok, trainer)
+    bos = tok.token_to_id("<s>")
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)]
+    )
+    return tok
+
+
+def train_tokenizer():
     files = []
     seen = set()
     for name in sorted(os.listdir(LICENSE_DIR)):
@@ -65,21 +85,7 @@ def train_tokenizer():
         if os.path.isfile(rp) and rp not in seen:
             seen.add(rp)
             files.append(rp)
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=VOCAB_SIZE,
-        special_tokens=SPECIALS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train(files, trainer)
-    bos = tok.token_to_id("<s>")
-    tok.post_processor = processors.TemplateProcessing(
-        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)]
-    )
-    return tok
+    return train_bpe(VOCAB_SIZE, lambda tok, trainer: tok.train(files, trainer))
 
 
 def hf_tokenizer(raw, chat_template, with_pad):
