@@ -29,7 +29,7 @@ sys.path.insert(0, HERE)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from export_rm import TOKENIZER_FILES, _pad_batch, max_positions, shrink_causal_constants  # noqa: E402
+from export_rm import TOKENIZER_FILES, _pad_batch, compare_cases, max_positions, shrink_causal_constants  # noqa: E402
 
 TRACE_LEN = 24
 DEFAULT_TOL = 1e-4
@@ -226,26 +226,15 @@ def verify(model, onnx_path: str, form: str, tol: float = DEFAULT_TOL, verbose: 
         cases.append((f"{side}-padded lengths 3/40/300/{long_len}", ids, mask))
     one = rng.integers(0, vocab, size=(1, 57), dtype=np.int64)
     cases.append(("unpadded single row length 57", one, np.ones_like(one)))
-    worst = 0.0
-    for name, ids, mask in cases:
+    def run(ids, mask):
         if form == "logits":
             with torch.no_grad():
                 ref = model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits.float().numpy()
-            got = sess.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
-        else:
-            ref = torch_token_logprobs(model, ids, mask)
-            got = sess.run(["token_logprobs"], {"input_ids": ids, "attention_mask": mask})[0]
-        if got.shape != ref.shape or got.dtype != np.float32:
-            raise SystemExit(f"ONNX output shape/dtype mismatch on {name}: {got.shape} {got.dtype} vs {ref.shape}")
-        d = float(np.max(np.abs(got - ref)))
-        worst = max(worst, d)
-        if verbose:
-            print(f"  verify {name}: max abs diff {d:.3e}")
-    if verbose:
-        print(f"max abs diff ONNX Runtime vs PyTorch ({form}): {worst:.3e} (tolerance {tol:g})")
-    if not np.isfinite(worst) or worst > tol:
-        raise SystemExit(f"VERIFICATION FAILED: max abs diff {worst:.3e} > {tol:g} for {onnx_path}")
-    return worst
+            return ref, sess.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
+        ref = torch_token_logprobs(model, ids, mask)
+        return ref, sess.run(["token_logprobs"], {"input_ids": ids, "attention_mask": mask})[0]
+
+    return compare_cases(cases, run, onnx_path, tol, verbose, f" ({form})")
 
 
 def copy_support_files(hf_dir: str, out_dir: str) -> None:

@@ -204,12 +204,21 @@ def verify(model, onnx_path: str, pad_id: int, tol: float = DEFAULT_TOL, verbose
     one = rand_seq(57)[None, :]
     cases.append(("unpadded single row length 57", one, np.ones_like(one)))
 
-    worst = 0.0
-    for name, ids, mask in cases:
+    def run(ids, mask):
         with torch.no_grad():
             ref = model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits
-        ref = ref.float().numpy()
         got = sess.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
+        return ref.float().numpy(), got
+
+    return compare_cases(cases, run, onnx_path, tol, verbose)
+
+
+def compare_cases(cases, run, onnx_path: str, tol: float, verbose: bool, what: str = "") -> float:
+    """For each (name, ids, mask) case, `run(ids, mask)` gives (PyTorch, ONNX Runtime) outputs;
+    prints each max |diff| and exits non-zero if any output differs in shape/dtype or by > tol."""
+    worst = 0.0
+    for name, ids, mask in cases:
+        ref, got = run(ids, mask)
         if got.shape != ref.shape or got.dtype != np.float32:
             raise SystemExit(f"ONNX output shape/dtype mismatch on {name}: {got.shape} {got.dtype} vs {ref.shape}")
         d = float(np.max(np.abs(got - ref)))
@@ -217,7 +226,7 @@ def verify(model, onnx_path: str, pad_id: int, tol: float = DEFAULT_TOL, verbose
         if verbose:
             print(f"  verify {name}: max abs diff {d:.3e}")
     if verbose:
-        print(f"max abs diff ONNX Runtime vs PyTorch: {worst:.3e} (tolerance {tol:g})")
+        print(f"max abs diff ONNX Runtime vs PyTorch{what}: {worst:.3e} (tolerance {tol:g})")
     if not np.isfinite(worst) or worst > tol:
         raise SystemExit(f"VERIFICATION FAILED: max abs diff {worst:.3e} > {tol:g} for {onnx_path}")
     return worst
