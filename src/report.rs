@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
-use crate::eval::Evaluation;
+use crate::eval::{Evaluation, RowResult};
 use crate::pyjson::PyJson;
 use crate::scoring::{self, Bootstrap, Interval, Tally};
+use crate::template::RenderedPair;
 
 /// Errors writing results.
 #[derive(Debug, thiserror::Error)]
@@ -191,6 +192,24 @@ pub fn run_record(ev: &Evaluation) -> Value {
 
 /// One JSONL line per row, keys in RewardBench's order, written as Python's `json.dump` does.
 pub fn outputs_jsonl(ev: &Evaluation) -> String {
+    jsonl_rows(ev, |rendered, r| {
+        let mut m = Map::new();
+        m.insert("prompt".into(), json!(rendered.prompt));
+        m.insert("results".into(), json!(u8::from(r.correct)));
+        m.insert("scores_chosen".into(), score_value(&r.score_chosen));
+        m.insert("scores_rejected".into(), score_value(&r.score_rejected));
+        m.insert("text_chosen".into(), json!(rendered.text_chosen));
+        m.insert("text_rejected".into(), json!(rendered.text_rejected));
+        m
+    })
+}
+
+/// One line per row: `fields` gives the leading keys, then the row's other columns follow (a
+/// column never overrides a leading key), written as Python's `json.dump` does.
+fn jsonl_rows(
+    ev: &Evaluation,
+    fields: impl Fn(&RenderedPair, &RowResult) -> Map<String, Value>,
+) -> String {
     let py = PyJson::python_default();
     let mut out = String::new();
     for ((row, r), rendered) in ev
@@ -201,13 +220,7 @@ pub fn outputs_jsonl(ev: &Evaluation) -> String {
         .zip(&ev.rows)
         .zip(&ev.prepared.rendered)
     {
-        let mut m = Map::new();
-        m.insert("prompt".into(), json!(rendered.prompt));
-        m.insert("results".into(), json!(u8::from(r.correct)));
-        m.insert("scores_chosen".into(), score_value(&r.score_chosen));
-        m.insert("scores_rejected".into(), score_value(&r.score_rejected));
-        m.insert("text_chosen".into(), json!(rendered.text_chosen));
-        m.insert("text_rejected".into(), json!(rendered.text_rejected));
+        let mut m = fields(rendered, r);
         for (k, v) in &row.metadata {
             m.entry(k.clone()).or_insert_with(|| v.clone());
         }
@@ -495,27 +508,13 @@ pub fn intervals_json(b: &Bootstrap) -> Value {
 /// Instruction data (no pairs): one JSONL line per row with the reference's keys `prompt`,
 /// `results` (the raw score), `text`, then the row's other columns.
 pub fn instruction_outputs_jsonl(ev: &Evaluation) -> String {
-    let py = PyJson::python_default();
-    let mut out = String::new();
-    for ((row, r), rendered) in ev
-        .prepared
-        .dataset
-        .rows
-        .iter()
-        .zip(&ev.rows)
-        .zip(&ev.prepared.rendered)
-    {
+    jsonl_rows(ev, |rendered, r| {
         let mut m = Map::new();
         m.insert("prompt".into(), json!(rendered.prompt));
         m.insert("results".into(), score_value(&r.score_chosen));
         m.insert("text".into(), json!(rendered.text_chosen));
-        for (k, v) in &row.metadata {
-            m.entry(k.clone()).or_insert_with(|| v.clone());
-        }
-        out.push_str(&py.dumps(&Value::Object(m)));
-        out.push('\n');
-    }
-    out
+        m
+    })
 }
 
 /// Instruction data: `index,id,score` per row.
