@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import time
 
+import os
+import sys
+
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "export"))
+import packing  # noqa: E402
 
 
 def _render_all(rows, tok, reference):
@@ -99,8 +105,8 @@ def score_onnxruntime(model_dir, onnx_path, rows, threads, batch_size, reference
     load = time.perf_counter() - t0
 
     def forward(ids, mask):
-        out = sess.run(["logits"], {"input_ids": ids.numpy().astype(np.int64),
-                                    "attention_mask": mask.numpy().astype(np.int64)})[0]
+        # a packed export (--attention gqa) is fed one text per row, as transformers would
+        out = packing.run_plain(sess, ids.numpy(), mask.numpy(), tok.pad_token_id)
         return [_first_logit(x) for x in out.astype(np.float32).tolist()]
 
     res = _run(rows, tok, reference, batch_size, forward)

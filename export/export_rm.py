@@ -90,23 +90,34 @@ def export_onnx(model, onnx_path: str, opset: int = 17, attention: str = "eager"
     gqa = attention == "gqa"
     if gqa:
         import fused_attention
+        import packing
 
         wrapper = fused_attention.GQAWrapper(model)
+        # two rows: two texts sharing a prefix, and one text alone (k padded)
+        pad = model.config.pad_token_id
+        feed = packing.pack([[(ids[0], mask[0]), (np.concatenate([ids[0, :10], ids[1, :7]]), mask[0, :17])],
+                             [(ids[1], mask[1])]], pad)
+        args = tuple(torch.from_numpy(feed[n]) for n in packing.PACKED_INPUTS)
+        names = list(packing.PACKED_INPUTS)
+        axes = {n: {0: "batch", 1: "sequence"} for n in names[:4]}
+        axes.update(pool_index={0: "batch", 1: "texts"}, logits={0: "batch", 1: "texts"})
     else:
         wrapper = _KwargsWrapper(model)
+        args, names = (ids, mask), ["input_ids", "attention_mask"]
+        axes = {
+            "input_ids": {0: "batch", 1: "sequence"},
+            "attention_mask": {0: "batch", 1: "sequence"},
+            "logits": {0: "batch"},
+        }
     try:
         with torch.no_grad():
             torch.onnx.export(
                 wrapper.eval(),
-                (ids, mask),
+                args,
                 onnx_path,
-                input_names=["input_ids", "attention_mask"],
+                input_names=names,
                 output_names=["logits"],
-                dynamic_axes={
-                    "input_ids": {0: "batch", 1: "sequence"},
-                    "attention_mask": {0: "batch", 1: "sequence"},
-                    "logits": {0: "batch"},
-                },
+                dynamic_axes=axes,
                 opset_version=opset,
                 do_constant_folding=True,
                 dynamo=False,
@@ -204,13 +215,53 @@ def verify(model, onnx_path: str, pad_id: int, tol: float = DEFAULT_TOL, verbose
     one = rand_seq(57)[None, :]
     cases.append(("unpadded single row length 57", one, np.ones_like(one)))
 
-    def run(ids, mask):
-        with torch.no_grad():
-            ref = model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits
-        got = sess.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
-        return ref.float().numpy(), got
+    import packing
 
-    return compare_cases(cases, run, onnx_path, tol, verbose)
+    def torch_scores(ids, mask):
+        with torch.no_grad():
+            return model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits.float().numpy()
+
+    def run(ids, mask):
+        return torch_scores(ids, mask), packing.run_plain(sess, ids, mask, pad_id)
+
+    worst = compare_cases(cases, run, onnx_path, tol, verbose)
+    if packing.is_packed(sess):
+        worst = max(worst, verify_packed(sess, torch_scores, rand_seq, bos, pad_id, long_len, onnx_path, tol, verbose))
+    return worst
+
+
+def verify_packed(sess, torch_scores, rand_seq, bos, pad_id, long_len, onnx_path, tol, verbose) -> float:
+    """Packed rows (texts sharing a prefix, export/packing.py) against PyTorch on each text alone."""
+    import packing
+
+    def text(*parts):
+        ids = np.concatenate([np.asarray(p, dtype=np.int64) for p in parts])
+        return ids, np.ones_like(ids)
+
+    p1, p2 = rand_seq(30), rand_seq(min(200, long_len // 2))
+    groups = [
+        [text(p1, rand_seq(5)), text(p1, rand_seq(60))],                     # two answers
+        [text(p2, rand_seq(1)), text(p2, rand_seq(40)), text(p2, rand_seq(3))],  # three, k=3
+        [text(p1[:12]), text(p1)],                                           # one text is a prefix of the other
+        [text(rand_seq(long_len - 10))],                                     # a text alone
+        [text(p1, [pad_id, pad_id]), text(p1, rand_seq(4), [pad_id])],       # trailing pad ids: pooled before them
+    ]
+    if bos is not None and bos != pad_id:  # masked leading BOS in the shared prefix
+        a, b = text([bos, bos], p1, rand_seq(7)), text([bos, bos], p1, rand_seq(2))
+        a[1][0] = b[1][0] = 0
+        groups.append([a, b])
+    feed = packing.pack(groups, pad_id)
+
+    def run(_ids, _mask):
+        got = sess.run(["logits"], feed)[0]
+        ref = np.zeros_like(got)
+        for r, texts in enumerate(groups):
+            for j, (ids, mask) in enumerate(texts):
+                ref[r, j] = torch_scores(ids[None], mask[None])[0]
+            ref[r, len(texts):] = got[r, len(texts):]  # k padding: not a score
+        return ref, got
+
+    return compare_cases([("packed rows sharing prefixes (k=1..3)", None, None)], run, onnx_path, tol, verbose)
 
 
 def compare_cases(cases, run, onnx_path: str, tol: float, verbose: bool, what: str = "") -> float:

@@ -44,22 +44,40 @@ def check_supported(model) -> None:
         raise SystemExit(f"--attention gqa: rope_scaling {rope} is untested; export with --attention eager")
 
 
-def _reference(q, k, v, bias, cos, sin, H, KVH, D):
-    """What GroupQueryAttention computes: RoPE (halves layout) on q/k, then causal attention with
-    the additive bias. q [B,S,H*D], k/v [B,S,KVH*D], cos/sin [S,D/2], bias [B,1,S,S]."""
+def _rope_ref(x, pos, cos, sin, n):
+    """RoPE (halves layout) at positions `pos` [B, T]: x [B, T, n*D], cos/sin [P, D/2]."""
+    B, T, _ = x.shape
+    D = cos.shape[-1] * 2
+    c = torch.cat([cos[pos], cos[pos]], -1)[:, :, None, :]
+    s = torch.cat([sin[pos], sin[pos]], -1)[:, :, None, :]
+    x = x.view(B, T, n, D)
+    return (x * c + _rotate_half(x) * s).reshape(B, T, n * D)
+
+
+class _Rope(torch.autograd.Function):
+    """com.microsoft::RotaryEmbedding: unlike GroupQueryAttention's own rotary, it takes
+    per-token positions, which packed rows need."""
+
+    @staticmethod
+    def forward(ctx, x, pos, cos, sin, n):
+        return _rope_ref(x, pos, cos, sin, n)
+
+    @staticmethod
+    def symbolic(g, x, pos, cos, sin, n):
+        out = g.op("com.microsoft::RotaryEmbedding", x, pos, cos, sin, num_heads_i=n, interleaved_i=0)
+        out.setType(x.type())
+        return out
+
+
+def _attention_ref(q, k, v, bias, H, KVH, D):
+    """What GroupQueryAttention computes without rotary: causal attention plus the additive bias.
+    q [B,S,H*D], k/v [B,S,KVH*D], bias [B,1,S,S]."""
     B, S, _ = q.shape
-    c = torch.cat([cos, cos], -1)[None, :, None, :]
-    s = torch.cat([sin, sin], -1)[None, :, None, :]
-
-    def rope(x, n):
-        x = x.view(B, S, n, D)
-        return x * c + _rotate_half(x) * s
-
-    q = rope(q, H).transpose(1, 2)
-    k = rope(k, KVH).transpose(1, 2).repeat_interleave(H // KVH, dim=1)
+    q = q.view(B, S, H, D).transpose(1, 2)
+    k = k.view(B, S, KVH, D).transpose(1, 2).repeat_interleave(H // KVH, dim=1)
     v = v.view(B, S, KVH, D).transpose(1, 2).repeat_interleave(H // KVH, dim=1)
     causal = torch.full((S, S), NEG, dtype=q.dtype).triu(1)[None, None]
-    w = torch.softmax(q @ k.transpose(2, 3) * D ** -0.5 + bias + causal, dim=-1)
+    w = torch.softmax(q @ k.transpose(2, 3) * D ** -0.5 + (bias + causal).clamp(min=NEG), dim=-1)
     return (w @ v).transpose(1, 2).reshape(B, S, H * D)
 
 
@@ -71,40 +89,43 @@ def _absent(g):
 
 class _GQA(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, q, k, v, seqlens_k, total_len, cos, sin, bias, H, KVH, D):
-        return _reference(q, k, v, bias, cos, sin, H, KVH, D)
+    def forward(ctx, q, k, v, seqlens_k, total_len, bias, H, KVH, D):
+        return _attention_ref(q, k, v, bias, H, KVH, D)
 
     @staticmethod
-    def symbolic(g, q, k, v, seqlens_k, total_len, cos, sin, bias, H, KVH, D):
+    def symbolic(g, q, k, v, seqlens_k, total_len, bias, H, KVH, D):
         # inputs: query, key, value, past_key, past_value, seqlens_k, total_sequence_length,
-        # cos_cache, sin_cache, position_ids, attention_bias. One output: present_key/value
-        # would cost ~15 % and are not needed.
+        # cos_cache, sin_cache, position_ids, attention_bias. q/k come rotated (_Rope). One
+        # output: present_key/value would cost ~15 % and are not needed.
         out = g.op("com.microsoft::GroupQueryAttention", q, k, v, _absent(g), _absent(g),
-                   seqlens_k, total_len, cos, sin, _absent(g), bias,
-                   num_heads_i=H, kv_num_heads_i=KVH, do_rotary_i=1, outputs=1)
+                   seqlens_k, total_len, _absent(g), _absent(g), _absent(g), bias,
+                   num_heads_i=H, kv_num_heads_i=KVH, do_rotary_i=0, outputs=1)
         out.setType(q.type())
         return out
 
 
 class _Masks:
-    """Per-call tensors derived from the attention mask, shared by all layers."""
-    seqlens_k = total_len = bias = None
+    """Per-call tensors shared by all layers: positions, rotary tables and the attention bias."""
+    seqlens_k = total_len = bias = pos = cos = sin = None
 
 
-def _attention_forward(self, hidden_states, position_embeddings, attention_mask=None, **_kw):
+def _attention_forward(self, hidden_states, position_embeddings=None, attention_mask=None, **_kw):
     H = self.config.num_attention_heads
     KVH = self.config.num_key_value_heads
     D = self.head_dim
-    cos, sin = position_embeddings  # [1, S, D], the two halves equal
-    q, k, v = self.q_proj(hidden_states), self.k_proj(hidden_states), self.v_proj(hidden_states)
-    out = _GQA.apply(q, k, v, _Masks.seqlens_k, _Masks.total_len,
-                     cos[0, :, : D // 2], sin[0, :, : D // 2], _Masks.bias, H, KVH, D)
+    q = _Rope.apply(self.q_proj(hidden_states), _Masks.pos, _Masks.cos, _Masks.sin, H)
+    k = _Rope.apply(self.k_proj(hidden_states), _Masks.pos, _Masks.cos, _Masks.sin, KVH)
+    out = _GQA.apply(q, k, self.v_proj(hidden_states), _Masks.seqlens_k, _Masks.total_len,
+                     _Masks.bias, H, KVH, D)
     return self.o_proj(out), None
 
 
 class GQAWrapper(torch.nn.Module):
-    """input_ids, attention_mask -> logits: attention blocks as GroupQueryAttention, and the last
-    layer only at the pooled token (see `_last_layer_at`)."""
+    """The packed contract (export/packing.py): input_ids, attention_mask, position_ids,
+    segment_ids, pool_index -> logits [batch, k, num_labels]; attention blocks as
+    RotaryEmbedding + GroupQueryAttention, the last layer only at the pooled tokens."""
+
+    input_names = ("input_ids", "attention_mask", "position_ids", "segment_ids", "pool_index")
 
     def __init__(self, model):
         super().__init__()
@@ -118,7 +139,7 @@ class GQAWrapper(torch.nn.Module):
         for layer in self.model.model.layers:
             del layer.self_attn.forward
 
-    def forward(self, input_ids, attention_mask):
+    def forward(self, input_ids, attention_mask, position_ids, segment_ids, pool_index):
         B, S = input_ids.shape[0], input_ids.shape[1]
         if torch.jit.is_tracing():
             total = torch.onnx.operators.shape_as_tensor(input_ids)[1].to(torch.int32)
@@ -126,19 +147,23 @@ class GQAWrapper(torch.nn.Module):
             total = torch.tensor(S, dtype=torch.int32)
         _Masks.total_len = total
         _Masks.seqlens_k = (torch.zeros(B, dtype=torch.int32) + total - 1).to(torch.int32)
-        pad = torch.zeros(attention_mask.shape, dtype=torch.float32).masked_fill(attention_mask == 0, NEG)
-        _Masks.bias = pad[:, None, None, :] + torch.zeros(1, 1, S, 1)  # [B, 1, S, S]
+        # query i may see key j: j <= i, key not masked, key in the prefix or in i's own segment
+        idx = torch.arange(S)
+        causal = (idx[None, :, None] >= idx[None, None, :])
+        seg_k = segment_ids[:, None, :]
+        allowed = causal & (attention_mask != 0)[:, None, :] & ((seg_k == 0) | (seg_k == segment_ids[:, :, None]))
+        _Masks.bias = torch.zeros(allowed.shape, dtype=torch.float32).masked_fill(~allowed, NEG)[:, None]
+        _Masks.pos = position_ids
 
         m = self.model.model
         h = m.embed_tokens(input_ids)
-        position_ids = torch.arange(S, dtype=torch.int64).unsqueeze(0)
-        cos, sin = m.rotary_emb(h, position_ids)
+        table = torch.arange(m.config.max_position_embeddings, dtype=torch.int64)[None]
+        cos, sin = m.rotary_emb(h, table)  # [1, P, D], the two halves equal: constants in the graph
+        D = cos.shape[-1]
+        _Masks.cos, _Masks.sin = cos[0, :, : D // 2], sin[0, :, : D // 2]
         for layer in m.layers[:-1]:
-            h = layer(h, position_ids=position_ids, position_embeddings=(cos, sin))[0]
-        # LlamaForSequenceClassification's pooling: the rightmost token that is not the pad id.
-        non_pad = (input_ids != self.model.config.pad_token_id).to(torch.int32)
-        last = (torch.arange(S, dtype=torch.int32) * non_pad).argmax(-1)
-        h_last = _last_layer_at(m.layers[-1], h, last, cos[0], sin[0], attention_mask)
+            h = layer(h, position_ids=position_ids)[0]
+        h_last = _last_layer_at(m.layers[-1], h, pool_index)
         return self.model.score(m.norm(h_last))
 
 
@@ -147,29 +172,28 @@ def _rotate_half(x):
     return torch.cat((-x[..., d:], x[..., :d]), dim=-1)
 
 
-def _last_layer_at(layer, h, last, cos, sin, attention_mask):
-    """The last decoder layer, computed only where the score is read: the pooled token `last`
-    [B] attends to all keys as in eager attention (padding and keys after it masked), then the
-    MLP runs on that one token. Position-wise ops make this exact; it skips the last layer's
-    Q/O projections, MLP and attention for every other token (1/num_layers of the work).
-    h [B, S, hidden], cos/sin [S, D] -> [B, hidden]."""
+def _last_layer_at(layer, h, pool):
+    """The last decoder layer, computed only where scores are read: each pooled token
+    pool [B, K] attends to the keys its row of the attention bias allows, then the MLP runs on
+    that token. Position-wise ops make this exact; it skips the last layer's Q/O projections,
+    MLP and attention for every other token (1/num_layers of the work).
+    h [B, S, hidden] -> [B, K, hidden]."""
     attn = layer.self_attn
-    B, S = h.shape[0], h.shape[1]
+    B, S, K = h.shape[0], h.shape[1], pool.shape[1]
     H, KVH, D = attn.config.num_attention_heads, attn.config.num_key_value_heads, attn.head_dim
-    rows = torch.arange(B)
+    G = H // KVH  # query head kv*G + g uses kv head kv
+    rows = torch.arange(B)[:, None]
     x = layer.input_layernorm(h)
-    q = attn.q_proj(x[rows, last]).view(B, KVH, H // KVH, D)  # query head i uses kv head i // (H/KVH)
-    k = attn.k_proj(x).view(B, S, KVH, D).transpose(1, 2)  # [B, KVH, S, D]
+    q = _Rope.apply(attn.q_proj(x[rows, pool]), _Masks.pos[rows, pool], _Masks.cos, _Masks.sin, H)
+    q = q.view(B, K, KVH, G, D).permute(0, 2, 1, 3, 4).reshape(B, KVH, K * G, D)
+    k = _Rope.apply(attn.k_proj(x), _Masks.pos, _Masks.cos, _Masks.sin, KVH)
+    k = k.view(B, S, KVH, D).transpose(1, 2)  # [B, KVH, S, D]
     v = attn.v_proj(x).view(B, S, KVH, D).transpose(1, 2)
-    k = k * cos + _rotate_half(k) * sin
-    cq, sq = cos[last][:, None, None, :], sin[last][:, None, None, :]
-    q = q * cq + _rotate_half(q) * sq
-    keys = torch.arange(S)[None, :]
-    allowed = (attention_mask != 0) & (keys <= last[:, None])
-    bias = torch.zeros(allowed.shape, dtype=torch.float32).masked_fill(~allowed, NEG)[:, None, None, :]
+    bias = _Masks.bias[:, 0][rows, pool]  # [B, K, S]
+    bias = bias[:, None, :, None, :].expand(B, 1, K, G, S).reshape(B, 1, K * G, S)
     w = torch.softmax(q @ k.transpose(2, 3) * attn.scaling + bias, dim=-1, dtype=torch.float32)
-    out = attn.o_proj((w @ v).reshape(B, H * D))
-    hp = h[rows, last] + out
+    o = (w @ v).view(B, KVH, K, G, D).permute(0, 2, 1, 3, 4).reshape(B, K, H * D)
+    hp = h[rows, pool] + attn.o_proj(o)
     return hp + layer.mlp(layer.post_attention_layernorm(hp))
 
 

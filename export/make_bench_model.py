@@ -5,8 +5,8 @@
 
 Writes a medium Llama-style reward model with random weights (fixed seed) into OUT: a Hugging Face
 checkpoint (config.json, model.safetensors, tokenizer files) and two verified ONNX exports (via
-export_rm.export_and_verify): OUT/model.onnx with fused attention (--attention gqa, what `make
-bench` measures) and OUT/eager/model.onnx with plain ONNX ops (--attention eager, measured beside
+export_rm.export_and_verify): OUT/model.onnx with fused attention and the packed contract
+(--attention gqa, what `make bench` measures) and OUT/eager/model.onnx with plain ONNX ops (--attention eager, measured beside
 it). Shape: d=512, 8 layers, 8 heads, 4 kv heads (GQA),
 ffn 1376, 4096 positions, ~28M parameters; byte-level BPE tokenizer (8192 tokens) trained on
 /usr/share/common-licenses plus the LLMBar text; zephyr-like chat template that starts with
@@ -112,7 +112,7 @@ def is_complete(out: str) -> bool:
     if not all(os.path.exists(os.path.join(out, f)) for f in files):
         return False
     with open(os.path.join(out, MARKER)) as fh:
-        return json.load(fh).get("attention") == "gqa"  # folders from before the fused export
+        return json.load(fh).get("contract") == "packed"  # folders from before the packed export
 
 
 def main(argv=None) -> int:
@@ -154,6 +154,7 @@ def main(argv=None) -> int:
         "pad_token_id": int(tok.pad_token_id),
         "onnx_opset": 17,
         "attention": "gqa",
+        "contract": "packed",
         "onnx_vs_torch_max_abs_diff": max_diff,
         "eager_onnx_vs_torch_max_abs_diff": eager_diff,
         "versions": {

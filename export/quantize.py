@@ -27,6 +27,9 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import packing  # noqa: E402
+
 # Files the evaluator reads besides model.onnx (model.safetensors is deliberately not copied).
 SIDE_FILES = (
     "config.json",
@@ -96,13 +99,10 @@ def probe_rows(config: dict, rows: int = 4, seed: int = 0):
     return ids, mask
 
 
-def scores(path: str, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def scores(path: str, ids: np.ndarray, mask: np.ndarray, pad_id: int) -> np.ndarray:
+    """Scores of a padded batch, plain or packed export (export/packing.py)."""
     sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    names = [i.name for i in sess.get_inputs()]
-    feed = {"input_ids": ids, "attention_mask": mask}
-    feed = {k: v for k, v in feed.items() if k in names}
-    (logits,) = sess.run(["logits"], feed)
-    return np.asarray(logits, dtype=np.float32)
+    return np.asarray(packing.run_plain(sess, ids, mask, pad_id), dtype=np.float32)
 
 
 def main(argv=None) -> int:
@@ -149,7 +149,8 @@ def main(argv=None) -> int:
         with open(cfg_path, encoding="utf-8") as fh:
             config = json.load(fh)
     ids, mask = probe_rows(config)
-    ref, got = scores(src, ids, mask), scores(dst, ids, mask)
+    pad = int(config.get("pad_token_id") or 0)
+    ref, got = scores(src, ids, mask, pad), scores(dst, ids, mask, pad)
     if ref.shape != got.shape:
         raise SystemExit(f"{dst}: logits shape {got.shape} differs from the fp32 model's {ref.shape}")
     diff = float(np.max(np.abs(ref - got)))

@@ -190,6 +190,8 @@ pub struct Stats {
     pub reused_calls: usize,
     pub pad_tokens: usize,
     pub computed_tokens: usize,
+    /// Tokens not computed because texts shared a prefix in a packed row.
+    pub shared_tokens: usize,
     /// Rendering and tokenizing.
     pub prepare_seconds: f64,
     /// The session thread waiting for a padded batch.
@@ -439,12 +441,23 @@ fn parallel_map<T: Sync, R: Send>(
     })
 }
 
-/// The planned model calls for `prepared`.
-pub fn plan(prepared: &Prepared, cfg: &EvalConfig) -> Vec<batch::Plan> {
+/// The planned model calls for `prepared`. With `packed` (a packed model, sorted batching),
+/// the texts of one prompt share a row and their common prefix is computed once.
+pub fn plan(prepared: &Prepared, cfg: &EvalConfig, packed: bool) -> Vec<batch::Plan> {
     match cfg.batching {
         Batching::Sorted => {
-            let lengths: Vec<usize> = prepared.seqs.iter().map(|s| s.ids.len()).collect();
-            batch::plan_sorted(&lengths, cfg.batch_size, cfg.max_batch_tokens)
+            let seqs = &prepared.seqs;
+            let rows: Vec<Vec<usize>> = if packed {
+                let texts = prepared.seq_of.iter().enumerate().flat_map(|(i, pair)| {
+                    let key = prepared.rendered[i].prompt.as_str();
+                    pair.iter().map(move |&s| (key, s))
+                });
+                batch::pack_by_prompt(seqs, texts, prepared.model.token_cost())
+            } else {
+                (0..seqs.len()).map(|i| vec![i]).collect()
+            };
+            let lengths: Vec<usize> = rows.iter().map(|r| batch::row_len(seqs, r)).collect();
+            batch::plan_sorted(rows, &lengths, cfg.batch_size, cfg.max_batch_tokens)
         }
         Batching::Reference => batch::plan_reference(prepared.seq_of.len(), cfg.batch_size),
     }
@@ -453,8 +466,16 @@ pub fn plan(prepared: &Prepared, cfg: &EvalConfig) -> Vec<batch::Plan> {
 /// Scores prepared sequences with the model: a producer thread pads the planned batches
 /// into a bounded channel; this thread owns the ONNX Runtime session.
 pub fn run(prepared: Prepared, cfg: &EvalConfig) -> Result<Evaluation, EvalError> {
-    let plans = plan(&prepared, cfg);
-    run_planned(prepared, cfg, plans)
+    let started = Instant::now();
+    let rt = backend::runtime(cfg.ort_lib.as_deref(), cfg.device.wants_gpu())?;
+    let plain = plan(&prepared, cfg, false);
+    let session = open(rt, &prepared, cfg, &plain)?;
+    let plans = if session.packed && cfg.batching == Batching::Sorted {
+        plan(&prepared, cfg, true)
+    } else {
+        plain
+    };
+    execute(prepared, cfg, plans, rt, session, started)
 }
 
 /// [`run`] with given model calls (each sequence must appear in exactly one plan).
@@ -465,18 +486,30 @@ pub fn run_planned(
 ) -> Result<Evaluation, EvalError> {
     let started = Instant::now();
     let rt = backend::runtime(cfg.ort_lib.as_deref(), cfg.device.wants_gpu())?;
+    let session = open(rt, &prepared, cfg, &plans)?;
+    execute(prepared, cfg, plans, rt, session, started)
+}
+
+/// A call's inputs in the form the model takes.
+fn inputs(seqs: &[Encoded], plan: &batch::Plan, pad_id: i64, packed: bool) -> batch::Padded {
+    if packed {
+        batch::pack(seqs, plan, pad_id)
+    } else {
+        batch::pad(seqs, plan, pad_id)
+    }
+}
+
+/// Opens the model's session; TensorRT gets an optimization profile from the planned shapes
+/// and builds its engine on the largest call before the clock matters.
+fn open(
+    rt: &backend::Runtime,
+    prepared: &Prepared,
+    cfg: &EvalConfig,
+    plans: &[batch::Plan],
+) -> Result<RewardSession, EvalError> {
     let shapes: Vec<(usize, usize)> = plans
         .iter()
-        .map(|p| {
-            (
-                p.members.len(),
-                p.members
-                    .iter()
-                    .map(|&i| prepared.seqs[i].ids.len())
-                    .max()
-                    .unwrap_or(1),
-            )
-        })
+        .map(|p| (p.rows.len(), p.width(&prepared.seqs).max(1)))
         .collect();
     let profile = (!shapes.is_empty()).then(|| {
         let mut by_tokens = shapes.clone();
@@ -504,13 +537,25 @@ pub fn run_planned(
         eprintln!("note: {note}");
     }
     if session.device == Device::TensorRt {
-        // Build the engine before the clock matters: one warm-up on the largest batch.
         if let Some(p) = plans.first() {
-            let (ids, mask) = batch::pad(&prepared.seqs, p, prepared.pad_id);
-            session.score(&ids, &mask)?;
+            let call = inputs(&prepared.seqs, p, prepared.pad_id, session.packed);
+            session.score(&call)?;
         }
     }
+    Ok(session)
+}
+
+/// Runs the planned calls on an open session and scores the rows.
+fn execute(
+    prepared: Prepared,
+    cfg: &EvalConfig,
+    plans: Vec<batch::Plan>,
+    rt: &backend::Runtime,
+    mut session: RewardSession,
+    started: Instant,
+) -> Result<Evaluation, EvalError> {
     let (pad_tokens, computed_tokens) = batch::padding(&prepared.seqs, &plans);
+    let shared_tokens = batch::shared_tokens(&prepared.seqs, &plans);
     let mut scores: Vec<Vec<f32>> = vec![Vec::new(); prepared.seqs.len()];
     let mut cache = match &cfg.cache {
         Some(path) => Some(Cache::open(
@@ -531,8 +576,8 @@ pub fn run_planned(
     }
     for (k, p) in plans.iter().enumerate() {
         match cache.as_ref().and_then(|c| c.done.get(&k)) {
-            Some(cached) if cached.len() == p.members.len() => {
-                for (&i, sc) in p.members.iter().zip(cached) {
+            Some(cached) if cached.len() == p.len() => {
+                for (i, sc) in p.members().zip(cached) {
                     scores[i] = sc.clone();
                 }
             }
@@ -555,7 +600,7 @@ pub fn run_planned(
         );
     }
     let mut progress = Progress::new(
-        todo.iter().map(|&k| plans[k].members.len() as u64).sum(),
+        todo.iter().map(|&k| plans[k].len() as u64).sum(),
         "texts",
         cfg.quiet,
     );
@@ -564,10 +609,11 @@ pub fn run_planned(
         let (tx, rx) = std::sync::mpsc::sync_channel(2);
         let seqs = &prepared.seqs;
         let pad_id = prepared.pad_id;
+        let packed = session.packed;
         let (plans, todo) = (&plans, &todo);
         s.spawn(move || {
             for &k in todo {
-                if tx.send(batch::pad(seqs, &plans[k], pad_id)).is_err() {
+                if tx.send(inputs(seqs, &plans[k], pad_id, packed)).is_err() {
                     break; // the session thread stopped
                 }
             }
@@ -584,18 +630,18 @@ pub fn run_planned(
                 });
             }
             let t = Instant::now();
-            let Ok((ids, mask)) = rx.recv() else { break };
+            let Ok(call) = rx.recv() else { break };
             wait += t.elapsed().as_secs_f64();
             let t = Instant::now();
-            let out = session.score(&ids, &mask)?;
+            let out = session.score(&call)?;
             ort_time += t.elapsed().as_secs_f64();
             if let Some(c) = cache.as_mut() {
                 c.record(k, &out)?;
             }
-            for (&i, sc) in plans[k].members.iter().zip(out) {
+            for (i, sc) in plans[k].members().zip(out) {
                 scores[i] = sc;
             }
-            progress.inc(plans[k].members.len() as u64);
+            progress.inc(plans[k].len() as u64);
         }
         Ok(())
     })?;
@@ -633,6 +679,7 @@ pub fn run_planned(
             reused_calls,
             pad_tokens,
             computed_tokens,
+            shared_tokens,
             prepare_seconds,
             wait_seconds: wait,
             ort_seconds: ort_time,
@@ -683,19 +730,17 @@ fn fingerprint(
         fp.field("seq", &bytes);
     }
     for p in plans {
-        let bytes: Vec<u8> = p
-            .members
-            .iter()
-            .flat_map(|x| (*x as u64).to_le_bytes())
-            .collect();
-        fp.field(
-            if p.side == batch::Side::Left {
-                "left"
-            } else {
-                "right"
-            },
-            &bytes,
-        );
+        // one field per row, so packing the same sequences differently changes the fingerprint
+        let side = if p.side == batch::Side::Left {
+            "left"
+        } else {
+            "right"
+        };
+        for row in &p.rows {
+            let bytes: Vec<u8> = row.iter().flat_map(|x| (*x as u64).to_le_bytes()).collect();
+            fp.field(side, &bytes);
+        }
+        fp.field("call", &[]);
     }
     Ok(fp.hex())
 }

@@ -180,6 +180,7 @@ pub fn run_record(ev: &Evaluation) -> Value {
         "padding_ratio": if st.computed_tokens > 0 { st.pad_tokens as f64 / st.computed_tokens as f64 } else { 0.0 },
         "pad_tokens": st.pad_tokens,
         "computed_tokens": st.computed_tokens,
+        "shared_prefix_tokens": st.shared_tokens,
         "execution_provider": ev.device,
         "timings": {
             "prepare_seconds": st.prepare_seconds,

@@ -3,7 +3,9 @@
 //! `export/make_fixtures.py` computed with transformers the way RewardBench does.
 //!
 //! Tolerances: scores within 1e-4 of PyTorch (fp32 ONNX Runtime vs fp32 PyTorch), verdicts
-//! identical; batch sizes agree within 1e-5 (sorted batching is padding-invariant).
+//! identical; batch sizes agree within 1e-5 (sorted batching is padding-invariant). The `gqa/`
+//! exports take the packed contract, so their sorted runs also check shared-prefix rows
+//! (texts of one prompt in one row) against PyTorch scoring each text alone.
 
 use std::path::{Path, PathBuf};
 
@@ -181,6 +183,14 @@ fn scores_match_pytorch_at_every_batch_size() {
             let ev = eval::evaluate(&config(&model, &data, bs, Batching::Sorted)).unwrap();
             let worst = check_against(&ev, &refs, "", &what);
             eprintln!("{what}: max |ours - PyTorch| = {worst:.2e}");
+            // A packed export computes each prompt once for its answers: the rows above
+            // went through shared-prefix rows, not one text per row.
+            if model.ends_with("gqa") {
+                assert!(
+                    ev.stats.shared_tokens > 0,
+                    "{what}: the packed export shared no prefix"
+                );
+            }
             let scores: Vec<(f64, f64)> = ev
                 .rows
                 .iter()

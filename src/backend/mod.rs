@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use ndarray::Array2;
+
+use crate::batch::Padded;
 use ort::session::{builder::GraphOptimizationLevel, Session};
 use ort::value::{TensorElementType, TensorRef, ValueType};
 
@@ -317,12 +319,25 @@ fn provider_available(device: Device) -> Result<bool, String> {
     }
 }
 
-/// A reward model: `input_ids`, `attention_mask` -> `logits [batch, num_labels]`.
+/// Inputs of the packed contract; a plain export has the first two.
+const PACKED_INPUTS: [&str; 5] = [
+    "input_ids",
+    "attention_mask",
+    "position_ids",
+    "segment_ids",
+    "pool_index",
+];
+
+/// A reward model: `input_ids`, `attention_mask` -> `logits [batch, num_labels]`, or the
+/// packed contract (export/packing.py): plus `position_ids`, `segment_ids`, `pool_index
+/// [batch, texts]` -> `logits [batch, texts, num_labels]`.
 pub struct RewardSession {
     session: Session,
     path: PathBuf,
     /// Number of logits per row, when the graph states it.
     pub num_labels: Option<usize>,
+    /// The packed contract (export/packing.py): rows of texts sharing a prefix.
+    pub packed: bool,
     /// The device actually used.
     pub device: Device,
     /// What `--device auto` decided, when it fell back.
@@ -448,7 +463,14 @@ impl RewardSession {
             inputs: describe(session.inputs()),
             outputs: describe(session.outputs()),
         };
-        for want in ["input_ids", "attention_mask"] {
+        let names: Vec<&str> = session.inputs().iter().map(|o| o.name()).collect();
+        let packed = names.contains(&"pool_index");
+        let wanted: &[&str] = if packed {
+            &PACKED_INPUTS
+        } else {
+            &PACKED_INPUTS[..2]
+        };
+        for &want in wanted {
             match session.inputs().iter().find(|o| o.name() == want) {
                 None => return Err(wrong(&format!("input `{want}` is missing"))),
                 Some(o) => match o.dtype() {
@@ -461,21 +483,20 @@ impl RewardSession {
                 },
             }
         }
-        if let Some(extra) = session
-            .inputs()
-            .iter()
-            .find(|o| o.name() != "input_ids" && o.name() != "attention_mask")
-        {
+        if let Some(extra) = names.iter().find(|n| !wanted.contains(n)) {
             return Err(wrong(&format!(
-                "it needs an input `{}` this evaluator does not feed",
-                extra.name()
+                "it needs an input `{extra}` this evaluator does not feed"
             )));
         }
+        let rank = if packed { 3 } else { 2 };
         let num_labels = match session.outputs().iter().find(|o| o.name() == "logits") {
             None => return Err(wrong("output `logits` is missing")),
             Some(o) => match o.dtype() {
-                ValueType::Tensor { ty: TensorElementType::Float32, shape, .. } if shape.len() == 2 => {
-                    usize::try_from(shape[1]).ok()
+                ValueType::Tensor { ty: TensorElementType::Float32, shape, .. } if shape.len() == rank => {
+                    usize::try_from(shape[rank - 1]).ok()
+                }
+                ValueType::Tensor { ty: TensorElementType::Float32, .. } if packed => {
+                    return Err(wrong("output `logits` of a packed export is not [batch, texts, num_labels]"))
                 }
                 ValueType::Tensor { ty: TensorElementType::Float32, .. } => {
                     return Err(wrong(
@@ -489,6 +510,7 @@ impl RewardSession {
             session,
             path: path.to_path_buf(),
             num_labels,
+            packed,
             device,
             note,
         })
@@ -499,34 +521,76 @@ impl RewardSession {
         &self.path
     }
 
-    /// Runs one padded batch and returns each row's logits.
-    pub fn score(
-        &mut self,
-        ids: &Array2<i64>,
-        mask: &Array2<i64>,
-    ) -> Result<Vec<Vec<f32>>, BackendError> {
-        let (rows, cols) = ids.dim();
+    /// Runs one call (from `batch::pack` for a packed model, else `batch::pad`) and returns
+    /// the logits of each of its sequences, row by row.
+    pub fn score(&mut self, batch: &Padded) -> Result<Vec<Vec<f32>>, BackendError> {
+        let (rows, cols) = batch.ids.dim();
         let run_err = |message: String| BackendError::Run {
             rows,
             cols,
             message,
         };
-        let ids_t = TensorRef::from_array_view(ids).map_err(|e| run_err(e.to_string()))?;
-        let mask_t = TensorRef::from_array_view(mask).map_err(|e| run_err(e.to_string()))?;
+        let packing = match (&batch.packing, self.packed) {
+            (None, false) => None,
+            (Some(p), true) => Some(p),
+            (None, true) => {
+                return Err(run_err(format!(
+                    "{} is a packed export: build its calls with batch::pack",
+                    self.path.display()
+                )))
+            }
+            (Some(_), false) => {
+                return Err(run_err(format!(
+                    "{} is a plain export; packed rows need one exported with --attention gqa",
+                    self.path.display()
+                )))
+            }
+        };
+        fn view(a: &Array2<i64>) -> Result<TensorRef<'_, i64>, ort::Error> {
+            TensorRef::from_array_view(a)
+        }
+        let view = |a| view(a).map_err(|e| run_err(e.to_string()));
+        let mut inputs = ort::inputs![
+            "input_ids" => view(&batch.ids)?,
+            "attention_mask" => view(&batch.mask)?,
+        ];
+        if let Some(p) = packing {
+            inputs.push(("position_ids".into(), view(&p.positions)?.into()));
+            inputs.push(("segment_ids".into(), view(&p.segments)?.into()));
+            inputs.push(("pool_index".into(), view(&p.pool)?.into()));
+        }
         let outputs = self
             .session
-            .run(ort::inputs!["input_ids" => ids_t, "attention_mask" => mask_t])
+            .run(inputs)
             .map_err(|e| run_err(e.to_string()))?;
         let (shape, data) = outputs["logits"]
             .try_extract_tensor::<f32>()
             .map_err(|e| run_err(e.to_string()))?;
-        if shape.len() != 2 || shape[0] as usize != rows {
-            return Err(run_err(format!(
+        let bad_shape = || {
+            run_err(format!(
                 "`logits` came back with shape {:?}",
                 shape.to_vec()
-            )));
+            ))
+        };
+        let Some(p) = packing else {
+            if shape.len() != 2 || shape[0] as usize != rows {
+                return Err(bad_shape());
+            }
+            let labels = shape[1] as usize;
+            return Ok(data.chunks(labels.max(1)).map(|c| c.to_vec()).collect());
+        };
+        let k = p.pool.ncols();
+        if shape.len() != 3 || shape[0] as usize != rows || shape[1] as usize != k {
+            return Err(bad_shape());
         }
-        let labels = shape[1] as usize;
-        Ok(data.chunks(labels.max(1)).map(|c| c.to_vec()).collect())
+        let labels = (shape[2] as usize).max(1);
+        let mut out = Vec::with_capacity(p.texts.iter().sum());
+        for (r, &n) in p.texts.iter().enumerate() {
+            for t in 0..n {
+                let at = (r * k + t) * labels;
+                out.push(data[at..at + labels].to_vec());
+            }
+        }
+        Ok(out)
     }
 }
