@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """`make bench`: score the same 500 real preference pairs with three systems, side by side.
 
-    export/.venv/bin/python bench/run.py [--threads N] [--systems abce] [--pairs 500]
+    export/.venv/bin/python bench/run.py [--threads N] [--systems abcef] [--pairs 500]
 
 (a) our binary, target/release/rewardbench (its default length-sorted batching), batch size 8;
 (b) RewardBench's way in Python: transformers + PyTorch fp32 on CPU, batches of 8 rows in
     dataset order, left padding, chosen and rejected in separate calls;
 (c) onnxruntime in Python on the same model.onnx, the same batches as (b);
 (e) our binary again on the eager-attention export of the same checkpoint (MODEL/eager), to show
-    what the fused-attention export (MODEL/model.onnx, GroupQueryAttention) adds to sorting.
+    what the fused-attention export (MODEL/model.onnx, GroupQueryAttention) adds to sorting;
+(f) our binary on MODEL/model.onnx with --share_prefixes false (one text per row), to show what
+    computing each prompt once for its answers adds.
 All use the same number of threads (the cores available, cgroup-aware). pairs/s counts the time
 from the first rendered text to the last score, model loading excluded for all three; our
 binary's whole process wall-clock time is reported too. Prints the table, checks the targets,
@@ -100,8 +102,8 @@ def run_binary(binary, model, dataset, threads, batch_size, extra=()):
     return {"command": " ".join(cmd), "wall": wall, "summary": summary, "run": run, "rows": rows}
 
 
-def run_ours(binary, model, dataset, threads, batch_size):
-    r = run_binary(binary, model, dataset, threads, batch_size)
+def run_ours(binary, model, dataset, threads, batch_size, extra=()):
+    r = run_binary(binary, model, dataset, threads, batch_size, extra)
     ev = dict(r["summary"].get("evaluator", {}))
     ev.update(r["run"])
     return {"command": r["command"], "process_wall_seconds": r["wall"], "evaluator": ev,
@@ -141,7 +143,7 @@ def main(argv=None) -> int:
     ap.add_argument("--pairs", type=int, default=bench_pairs.N_PAIRS, help="number of pairs (default 500)")
     ap.add_argument("--threads", type=int, default=0, help="threads for all systems (default: cores available)")
     ap.add_argument("--batch_size", type=int, default=8)
-    ap.add_argument("--systems", default="abce", help="subset of a/b/c/e to run (default abce)")
+    ap.add_argument("--systems", default="abcef", help="subset of a/b/c/e/f to run (default abcef)")
     ap.add_argument("--results", default=RESULTS)
     a = ap.parse_args(argv)
 
@@ -172,6 +174,9 @@ def main(argv=None) -> int:
     if "e" in a.systems and os.path.exists(os.path.join(a.model, "eager", "model.onnx")):
         print("(e) our binary on the eager-attention export ...", flush=True)
         res["e"] = run_ours(a.bin, os.path.join(a.model, "eager"), PAIRS, threads, a.batch_size)
+    if "f" in a.systems:
+        print("(f) our binary without prefix sharing ...", flush=True)
+        res["f"] = run_ours(a.bin, a.model, PAIRS, threads, a.batch_size, ("--share_prefixes", "false"))
     if "b" in a.systems:
         print("(b) transformers + PyTorch (RewardBench's way) ...", flush=True)
         from python_systems import score_torch
@@ -185,7 +190,7 @@ def main(argv=None) -> int:
     # --- throughput
     pps = {}
     ours = res.get("a")
-    for k in ("a", "e"):
+    for k in ("a", "e", "f"):
         if k in res:
             ev = res[k]["evaluator"]
             tm = ev.get("timings", {})
@@ -200,14 +205,14 @@ def main(argv=None) -> int:
             res[k]["pairs_per_second_with_load"] = n / (res[k]["total_seconds"] + res[k]["load_seconds"])
 
     labels = {"a": "(a) rewardbench (ours)", "b": "(b) PyTorch, RewardBench's way", "c": "(c) onnxruntime Python",
-              "e": "(e) ours, eager-attention export"}
+              "e": "(e) ours, eager-attention export", "f": "(f) ours, no prefix sharing"}
     print()
     print(f"{'system':34s} {'pairs/s':>9s} {'seconds':>9s} {'load s':>8s} {'padding':>8s}")
-    for k in "abce":
+    for k in "abcef":
         if k not in res:
             continue
         r = res[k]
-        if k in ("a", "e"):
+        if k in ("a", "e", "f"):
             pad = r["evaluator"].get("padding_ratio")
             secs, load = r["scoring_seconds"], r["process_wall_seconds"] - r["scoring_seconds"]
         else:
@@ -226,6 +231,10 @@ def main(argv=None) -> int:
         ratios["eager_export_speedup_vs_pytorch"] = pps["e"] / pps["b"]
     if "e" in pps and "a" in pps:
         ratios["fused_vs_eager_export"] = pps["a"] / pps["e"]
+    if "f" in pps and "a" in pps:
+        ratios["prefix_sharing_gain"] = pps["a"] / pps["f"]
+    if "e" in pps and "f" in pps:
+        ratios["fused_vs_eager_export_one_text_per_row"] = pps["f"] / pps["e"]
     if ratios:
         print()
         print(f"ours vs (b): {fmt_ratio(ratios.get('speedup_vs_pytorch'))} "
@@ -235,6 +244,11 @@ def main(argv=None) -> int:
         if "fused_vs_eager_export" in ratios:
             print(f"ours on the eager export vs (b): {fmt_ratio(ratios.get('eager_export_speedup_vs_pytorch'))}; "
                   f"fused vs eager export: {fmt_ratio(ratios.get('fused_vs_eager_export'))}")
+        if "prefix_sharing_gain" in ratios:
+            shared = res["a"]["evaluator"].get("shared_prefix_tokens")
+            print(f"prefix sharing: {fmt_ratio(ratios['prefix_sharing_gain'])} ((a) vs (f); {shared} tokens not computed); "
+                  f"fused vs eager export, one text per row ((f) vs (e)): "
+                  f"{fmt_ratio(ratios.get('fused_vs_eager_export_one_text_per_row'))}")
 
     # --- our time split
     split = {}
@@ -276,7 +290,7 @@ def main(argv=None) -> int:
 
     # --- agreement
     comps = []
-    keys = [k for k in "abce" if k in res]
+    keys = [k for k in "abcef" if k in res]
     for i, x in enumerate(keys):
         for y in keys[i + 1:]:
             comps.append(compare(labels[x].split()[0], res[x], labels[y].split()[0], res[y]))

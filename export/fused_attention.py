@@ -1,20 +1,24 @@
-"""Fused-attention export for Llama reward models (`export_rm.py --attention gqa`).
+"""Fused-attention, packed export for Llama reward models (`export_rm.py --attention gqa`).
 
-Two exact rewrites of the forward pass, for CPU speed:
-1. each LlamaAttention block is one ONNX Runtime contrib op, `com.microsoft::GroupQueryAttention`
-   (RoPE inside the op, K/V heads shared as in the model, causal), instead of the ~40 plain ops of
-   the eager export (repeat_kv Expand, Q·Kᵀ, mask Add, Softmax, ...);
-2. the last decoder layer runs only at the token the score is read from (`_last_layer_at`): its
-   other positions feed nothing but their own, discarded, outputs.
-Same inputs, outputs and math: scores equal the eager export within ~1e-6. Measured with ORT
-1.31.1 on 2 CPU cores against the eager export, batches of 8: (1) 1.07x under 100 tokens and
-1.4-1.6x from 400 tokens; (2) another 1.08-1.15x on the 8-layer bench model (it saves about
-1/num_layers of the work). `make bench` has the end-to-end figure.
+Three changes to the eager export, all exact:
+1. the packed contract (export/packing.py): the texts of one prompt share a row, their common
+   token prefix computed once, each text's remaining tokens after it; `segment_ids` and
+   `attention_mask` become a tree-shaped `attention_bias` [batch, 1, S, S] (0 or float32 min),
+   `position_ids` are positions within each text, and the score of each text is read at its
+   `pool_index`. A plain batch is one text per row (k=1, positions 0..S-1), left or right padded;
+2. each LlamaAttention block is `com.microsoft::RotaryEmbedding` on q and k (it takes per-token
+   positions; GroupQueryAttention's own rotary ignores position_ids on a first prompt) and one
+   `com.microsoft::GroupQueryAttention` (K/V heads shared as in the model, causal, the bias
+   added), instead of the ~40 plain ops of the eager export;
+3. the last decoder layer runs only at the pooled tokens (`_last_layer_at`): its other
+   positions feed nothing but their own, discarded, outputs.
+Scores equal the eager export within ~1e-6. Measured with ORT 1.31.1 on 2 CPU cores against
+the eager export, batches of 8 plain rows: (2) 1.07x under 100 tokens and 1.4-1.6x from 400
+tokens; (3) another 1.08-1.15x on the 8-layer bench model (it saves about 1/num_layers of the
+work); (1) depends on how long prompts are against answers (`make bench` has the figure).
 
-How padding is carried: `seqlens_k` says every row is S tokens long and the padding (left or
-right) and a masked leading BOS come in as `attention_bias` [batch, 1, S, S] (0 or float32 min).
-So the export makes no right-padding assumption. Rotary positions are 0..S-1 for every row, as
-transformers 4.51 assigns them when no position_ids are given (RewardBench passes none).
+`seqlens_k` says every row is S tokens long; padding and the tree come in through the bias, so
+the export makes no padding-side assumption.
 
 Needs ONNX Runtime >= 1.2x with the one-output GroupQueryAttention form (1.31.1 is what
 `make setup` installs); ORT 1.22 refuses to load it. On CUDA ORT runs GroupQueryAttention only in

@@ -132,6 +132,9 @@ pub struct Args {
     /// Cap on padded tokens per model call (rows x longest row; sorted batching). 0: no cap.
     #[arg(long = "max_batch_tokens", alias = "max-batch-tokens", default_value_t = crate::eval::DEFAULT_MAX_BATCH_TOKENS)]
     pub max_batch_tokens: usize,
+    /// Packed exports (--attention gqa): compute a prompt once for its answers (sorted batching).
+    #[arg(long = "share_prefixes", alias = "share-prefixes", num_args = 0..=1, default_missing_value = "true", default_value = "true", value_parser = parse_bool, action = ArgAction::Set)]
+    pub share_prefixes: bool,
     /// Where the model runs: cpu, cuda, tensorrt, or auto (CUDA if available, else CPU, and says so).
     #[arg(long, value_enum, default_value = "cpu")]
     pub device: DeviceArg,

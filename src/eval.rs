@@ -109,6 +109,8 @@ pub struct EvalConfig {
     pub batching: Batching,
     /// Cap on padded tokens per model call (rows x longest row); sorted batching only.
     pub max_batch_tokens: usize,
+    /// Packed models, sorted batching: texts of one prompt share a row (their prefix once).
+    pub share_prefixes: bool,
     pub threads: usize,
     pub ort_lib: Option<PathBuf>,
     pub device: Device,
@@ -142,6 +144,7 @@ impl EvalConfig {
             debug: false,
             batching: Batching::Sorted,
             max_batch_tokens: DEFAULT_MAX_BATCH_TOKENS,
+            share_prefixes: true,
             threads: 0,
             ort_lib: None,
             device: Device::Cpu,
@@ -470,7 +473,7 @@ pub fn run(prepared: Prepared, cfg: &EvalConfig) -> Result<Evaluation, EvalError
     let rt = backend::runtime(cfg.ort_lib.as_deref(), cfg.device.wants_gpu())?;
     let plain = plan(&prepared, cfg, false);
     let session = open(rt, &prepared, cfg, &plain)?;
-    let plans = if session.packed && cfg.batching == Batching::Sorted {
+    let plans = if session.packed && cfg.share_prefixes && cfg.batching == Batching::Sorted {
         plan(&prepared, cfg, true)
     } else {
         plain

@@ -122,6 +122,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             BatchingArg::Reference => Batching::Reference,
         },
         max_batch_tokens: args.max_batch_tokens,
+        share_prefixes: args.share_prefixes,
         threads: args.threads,
         ort_lib: args.ort_lib.clone(),
         device: args.device.into(),

@@ -245,17 +245,29 @@ fn sorting_and_token_budget_do_not_change_scores() {
             })
             .collect();
         let dataset_order = eval::run_planned(prepared, &cfg, plans).unwrap();
-        for max_tokens in [0, 600, eval::DEFAULT_MAX_BATCH_TOKENS] {
+        for (max_tokens, share) in [
+            (0, true),
+            (600, true),
+            (eval::DEFAULT_MAX_BATCH_TOKENS, true),
+            (eval::DEFAULT_MAX_BATCH_TOKENS, false),
+        ] {
             let mut c = config(&model, &data, 8, Batching::Sorted);
             c.max_batch_tokens = max_tokens;
+            c.share_prefixes = share;
             let sorted = eval::evaluate(&c).unwrap();
+            if !share {
+                assert_eq!(
+                    sorted.stats.shared_tokens, 0,
+                    "{what}: --share_prefixes false"
+                );
+            }
             for (i, (a, b)) in dataset_order.rows.iter().zip(&sorted.rows).enumerate() {
                 let d = (scalar(&a.score_chosen) - scalar(&b.score_chosen))
                     .abs()
                     .max((scalar(&a.score_rejected) - scalar(&b.score_rejected)).abs());
                 assert!(
                     d <= BATCH_TOL,
-                    "{what} row {i} (max_batch_tokens {max_tokens}): differs by {d}"
+                    "{what} row {i} (max_batch_tokens {max_tokens}, share_prefixes {share}): differs by {d}"
                 );
             }
         }
