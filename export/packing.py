@@ -67,8 +67,12 @@ def pack(groups, pad_id: int) -> dict:
             mask += list(m[p:])
             pos += list(range(p, len(i)))
             seg += [j + 1] * (len(i) - p)
-            last = pooled_index(i, pad_id)
-            pool.append(last if last < p else start + last - p)
+            idx = np.nonzero(np.asarray(i) != pad_id)[0]
+            if not len(idx):
+                pool.append(0)  # transformers reads column 0 of the padded row (src/batch.rs too)
+            else:
+                last = int(idx[-1])
+                pool.append(last if last < p else start + last - p)
         rows.append((ids, mask, pos, seg, pool))
     S = max(len(r[0]) for r in rows)
     K = max(len(r[4]) for r in rows)

@@ -147,11 +147,13 @@ pub const MAX_ROW_TEXTS: usize = 4;
 /// own: it saves the shared prefix's tokens, but the longer row costs attention between all
 /// its tokens. Cost of a row of `n` tokens: `token_cost * n + n * n`, where `token_cost` is one
 /// token's work outside attention in units of one query-key pair of attention
-/// ([`crate::model::ModelFiles::token_cost`]).
+/// ([`crate::model::ModelFiles::token_cost`]). No row grows past `max_len` tokens (the
+/// model's positions: its rotary table is that long).
 pub fn pack_by_prompt<'a>(
     seqs: &[Encoded],
     groups: impl IntoIterator<Item = (&'a str, usize)>,
     token_cost: f64,
+    max_len: Option<usize>,
 ) -> Vec<Vec<usize>> {
     let cost = |n: usize| token_cost * n as f64 + (n * n) as f64;
     let mut seen = vec![false; seqs.len()];
@@ -164,8 +166,10 @@ pub fn pack_by_prompt<'a>(
         let joins = |row: &Vec<usize>| {
             let mut with = row.clone();
             with.push(i);
+            let len = row_len(seqs, &with);
             row.len() < MAX_ROW_TEXTS
-                && cost(row_len(seqs, &with)) < cost(row_len(seqs, row)) + cost(seqs[i].ids.len())
+                && max_len.is_none_or(|m| len <= m)
+                && cost(len) < cost(row_len(seqs, row)) + cost(seqs[i].ids.len())
         };
         match open.get(key) {
             Some(&r) if joins(&rows[r]) => rows[r].push(i),
@@ -442,7 +446,7 @@ mod tests {
         let texts = [("a", 0), ("a", 1), ("b", 2), ("b", 4), ("a", 3), ("a", 1)];
         // 4 shares no token with 2, so it stays alone; 1 is listed twice but packed once
         assert_eq!(
-            pack_by_prompt(&seqs, texts, 100.0),
+            pack_by_prompt(&seqs, texts, 100.0, None),
             vec![vec![0, 1, 3], vec![2], vec![4]]
         );
     }
@@ -455,7 +459,19 @@ mod tests {
         let b = [vec![1, 2], answer(60, 1000)].concat();
         let seqs = vec![enc_ids(&a), enc_ids(&b)];
         let texts = [("p", 0), ("p", 1)];
-        assert_eq!(pack_by_prompt(&seqs, texts, 1000.0), vec![vec![0], vec![1]]);
-        assert_eq!(pack_by_prompt(&seqs, texts, 3000.0), vec![vec![0, 1]]);
+        assert_eq!(
+            pack_by_prompt(&seqs, texts, 1000.0, None),
+            vec![vec![0], vec![1]]
+        );
+        assert_eq!(pack_by_prompt(&seqs, texts, 3000.0, None), vec![vec![0, 1]]);
+        // the packed row (102 tokens) must fit the model's positions
+        assert_eq!(
+            pack_by_prompt(&seqs, texts, 3000.0, Some(101)),
+            vec![vec![0], vec![1]]
+        );
+        assert_eq!(
+            pack_by_prompt(&seqs, texts, 3000.0, Some(102)),
+            vec![vec![0, 1]]
+        );
     }
 }

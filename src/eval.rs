@@ -455,7 +455,12 @@ pub fn plan(prepared: &Prepared, cfg: &EvalConfig, packed: bool) -> Vec<batch::P
                     let key = prepared.rendered[i].prompt.as_str();
                     pair.iter().map(move |&s| (key, s))
                 });
-                batch::pack_by_prompt(seqs, texts, prepared.model.token_cost())
+                batch::pack_by_prompt(
+                    seqs,
+                    texts,
+                    prepared.model.token_cost(),
+                    prepared.model.max_positions(),
+                )
             } else {
                 (0..seqs.len()).map(|i| vec![i]).collect()
             };

@@ -273,3 +273,61 @@ fn sorting_and_token_budget_do_not_change_scores() {
         }
     }
 }
+
+/// A prompt's texts share a row only while the row fits the model's positions (a gqa
+/// export's rotary table is `max_position_embeddings` long): texts that each fit but whose
+/// shared row would not stay apart, and still match one-text rows.
+#[test]
+fn packed_rows_fit_the_models_positions() {
+    let model = root().join("fixtures/models/tiny-llama-rm/gqa");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("long.jsonl");
+    let row = |id: u32, prompt: String, chosen: String, rejected: String| {
+        serde_json::json!({"prompt": prompt, "chosen": chosen, "rejected": rejected,
+                           "subset": "long", "id": id})
+        .to_string()
+    };
+    let rows = [
+        row(
+            0,
+            "a b ".repeat(700),
+            "the cat ".repeat(160),
+            "alpha ".repeat(120),
+        ),
+        row(
+            1,
+            "a b ".repeat(150),
+            "the cat ".repeat(15),
+            "alpha ".repeat(12),
+        ),
+    ];
+    std::fs::write(&data, rows.join("\n") + "\n").unwrap();
+    let cfg = config(&model, &data, 8, Batching::Sorted);
+    let prepared = eval::prepare(&cfg).unwrap();
+    let max = prepared.model.max_positions().unwrap();
+    let [c, r] = prepared.seq_of[0];
+    let shared = batch::row_len(&prepared.seqs, &[c, r]);
+    assert!(
+        prepared.seqs[c].ids.len() <= max && prepared.seqs[r].ids.len() <= max && shared > max,
+        "row 0 must fit alone ({} and {} tokens) but not shared ({shared} > {max})",
+        prepared.seqs[c].ids.len(),
+        prepared.seqs[r].ids.len()
+    );
+    let packed = eval::run(prepared, &cfg).unwrap();
+    assert!(
+        packed.stats.shared_tokens > 0,
+        "row 1 should share its prompt"
+    );
+    let mut c = cfg.clone();
+    c.share_prefixes = false;
+    let plain = eval::evaluate(&c).unwrap();
+    for (i, (a, b)) in packed.rows.iter().zip(&plain.rows).enumerate() {
+        let d = (scalar(&a.score_chosen) - scalar(&b.score_chosen))
+            .abs()
+            .max((scalar(&a.score_rejected) - scalar(&b.score_rejected)).abs());
+        assert!(
+            d <= BATCH_TOL,
+            "row {i}: shared vs one-text rows differ by {d}"
+        );
+    }
+}

@@ -488,6 +488,16 @@ impl RewardSession {
                 "it needs an input `{extra}` this evaluator does not feed"
             )));
         }
+        if packed && device == Device::TensorRt {
+            return Err(BackendError::Provider {
+                device: "tensorrt",
+                message: format!(
+                    "{} is a packed export (--attention gqa): TensorRT has no GroupQueryAttention; \
+                     export the model with --attention eager for GPUs",
+                    path.display()
+                ),
+            });
+        }
         let rank = if packed { 3 } else { 2 };
         let num_labels = match session.outputs().iter().find(|o| o.name() == "logits") {
             None => return Err(wrong("output `logits` is missing")),
@@ -583,7 +593,10 @@ impl RewardSession {
         if shape.len() != 3 || shape[0] as usize != rows || shape[1] as usize != k {
             return Err(bad_shape());
         }
-        let labels = (shape[2] as usize).max(1);
+        let labels = shape[2] as usize;
+        if labels == 0 {
+            return Err(bad_shape());
+        }
         let mut out = Vec::with_capacity(p.texts.iter().sum());
         for (r, &n) in p.texts.iter().enumerate() {
             for t in 0..n {
