@@ -325,8 +325,9 @@ def main(argv=None) -> int:
     ap.add_argument("--tol", type=float, default=DEFAULT_TOL)
     ap.add_argument("--attention", choices=("eager", "gqa"), default="eager",
                     help="eager: plain ONNX ops, runs on every ONNX Runtime and GPU provider (default); "
-                         "gqa: Llama attention as com.microsoft::GroupQueryAttention, faster on CPU "
-                         "(see fused_attention.py)")
+                         "gqa: Llama/Mistral/Qwen2 attention as ONNX Runtime's GroupQueryAttention and the "
+                         "packed contract (a prompt computed once for its answers), faster on CPU "
+                         "(see fused_attention.py, packing.py)")
     a = ap.parse_args(argv)
     torch.manual_seed(0)
     export_and_verify(a.model, a.out, a.opset, a.tol, attention=a.attention)

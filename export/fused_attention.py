@@ -1,4 +1,5 @@
-"""Fused-attention, packed export for Llama reward models (`export_rm.py --attention gqa`).
+"""Fused-attention, packed export for Llama-style reward models (`export_rm.py --attention gqa`;
+model types llama, mistral, qwen2).
 
 Three changes to the eager export, all exact:
 1. the packed contract (export/packing.py): the texts of one prompt share a row, their common
@@ -9,7 +10,8 @@ Three changes to the eager export, all exact:
 2. each LlamaAttention block is `com.microsoft::RotaryEmbedding` on q and k (it takes per-token
    positions; GroupQueryAttention's own rotary ignores position_ids on a first prompt) and one
    `com.microsoft::GroupQueryAttention` (K/V heads shared as in the model, causal, the bias
-   added), instead of the ~40 plain ops of the eager export;
+   added; a sliding window, as transformers 4.51 masks it for mistral/qwen2, goes into the bias
+   too), instead of the ~40 plain ops of the eager export;
 3. the last decoder layer runs only at the pooled tokens (`_last_layer_at`): its other
    positions feed nothing but their own, discarded, outputs.
 Scores equal the eager export within ~1e-6. Measured with ORT 1.31.1 on 2 CPU cores against
@@ -31,7 +33,7 @@ import types
 import torch
 
 NEG = float(torch.finfo(torch.float32).min)
-SUPPORTED_MODEL_TYPES = ("llama",)
+SUPPORTED_MODEL_TYPES = ("llama", "mistral", "qwen2")
 
 
 def check_supported(model) -> None:
@@ -156,6 +158,9 @@ class GQAWrapper(torch.nn.Module):
         causal = (idx[None, :, None] >= idx[None, None, :])
         seg_k = segment_ids[:, None, :]
         allowed = causal & (attention_mask != 0)[:, None, :] & ((seg_k == 0) | (seg_k == segment_ids[:, :, None]))
+        window = getattr(self.model.config, "sliding_window", None)
+        if window:  # transformers 4.51's mask for mistral/qwen2 (eager, sdpa): keys within `window` positions
+            allowed = allowed & ((position_ids[:, :, None] - position_ids[:, None, :]) < window)
         _Masks.bias = torch.zeros(allowed.shape, dtype=torch.float32).masked_fill(~allowed, NEG)[:, None]
         _Masks.pos = position_ids
 
