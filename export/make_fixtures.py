@@ -4,9 +4,10 @@
     export/.venv/bin/python export/make_fixtures.py [--root .]
 
 1. trains a byte-level BPE tokenizer on /usr/share/common-licenses,
-2. builds two tiny random reward models (Llama with GQA, GPT-2) and saves HF checkpoints,
-3. exports each to model.onnx with export_rm.export_and_verify (tiny-llama-rm also to gqa/ with
-   fused attention, --attention gqa),
+2. builds three tiny random reward models (Llama with GQA, GPT-2, Mistral with a 256-token
+   sliding window) and saves HF checkpoints,
+3. exports each to model.onnx with export_rm.export_and_verify (tiny-llama-rm and
+   tiny-mistral-rm also to gqa/ with fused attention, --attention gqa),
 4. writes the data files in fixtures/data/,
 5. writes PyTorch reference scores (reference.py) to fixtures/models/<name>/reference/.
 """
@@ -166,9 +167,40 @@ def build_gpt2(vocab, seed):
     return GPT2ForSequenceClassification(cfg)
 
 
+def build_mistral(vocab, seed):
+    """Mistral with a sliding window shorter than the long fixture rows, so the window matters."""
+    from transformers import MistralConfig, MistralForSequenceClassification
+
+    cfg = MistralConfig(
+        vocab_size=vocab,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        max_position_embeddings=2048,
+        sliding_window=256,
+        rope_theta=10000.0,
+        rms_norm_eps=1e-5,
+        initializer_range=0.15,
+        bos_token_id=0,
+        eos_token_id=1,
+        pad_token_id=2,
+        tie_word_embeddings=False,
+        use_cache=False,
+        num_labels=1,
+        torch_dtype="float32",
+    )
+    torch.manual_seed(seed)
+    return MistralForSequenceClassification(cfg)
+
+
+# gqa: also exported with --attention gqa into <name>/gqa (tests/parity.rs runs both exports)
 MODELS = [
-    dict(name="tiny-llama-rm", build=build_llama, template=LLAMA_TEMPLATE, pad=True, seed=1234),
-    dict(name="tiny-gpt2-rm", build=build_gpt2, template=GPT2_TEMPLATE, pad=False, seed=4321),
+    dict(name="tiny-llama-rm", build=build_llama, template=LLAMA_TEMPLATE, pad=True, seed=1234, gqa=True),
+    dict(name="tiny-gpt2-rm", build=build_gpt2, template=GPT2_TEMPLATE, pad=False, seed=4321, gqa=False),
+    dict(name="tiny-mistral-rm", build=build_mistral, template=LLAMA_TEMPLATE, pad=True, seed=2468, gqa=True),
 ]
 
 
@@ -345,7 +377,7 @@ def main(argv=None):
         save_tokenizer(tok, out)
         print(f"== {name}: {type(model).__name__}, {sum(p.numel() for p in model.parameters())} params")
         max_diff = export_rm.export_and_verify(out, out, opset=17)
-        if spec["build"] is build_llama:  # the same checkpoint with fused attention (tests/parity.rs)
+        if spec["gqa"]:  # the same checkpoint with fused attention (tests/parity.rs)
             export_rm.export_and_verify(out, os.path.join(out, "gqa"), opset=17, attention="gqa")
 
         rm, rtok = reference.load_rm(out)

@@ -80,7 +80,7 @@ def pack(groups, pad_id: int) -> dict:
     feed = {
         "input_ids": np.full((B, S), pad_id, dtype=np.int64),
         "attention_mask": np.zeros((B, S), dtype=np.int64),
-        "position_ids": np.zeros((B, S), dtype=np.int64),
+        "position_ids": np.broadcast_to(np.arange(S, dtype=np.int64), (B, S)).copy(),  # pads: column index, as src/batch.rs
         "segment_ids": np.zeros((B, S), dtype=np.int64),
         "pool_index": np.zeros((B, K), dtype=np.int64),
     }
