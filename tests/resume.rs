@@ -10,9 +10,13 @@ fn root() -> PathBuf {
 }
 
 fn command(out: &Path, extra: &[&str]) -> Command {
+    command_for("fixtures/models/tiny-llama-rm", out, extra)
+}
+
+fn command_for(model: &str, out: &Path, extra: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_rewardbench"));
     c.args(["--model"])
-        .arg(root().join("fixtures/models/tiny-llama-rm"))
+        .arg(root().join(model))
         .arg("--dataset")
         .arg(root().join("fixtures/data/llmbar.jsonl"))
         .args([
@@ -171,4 +175,41 @@ fn ctrl_c_stops_cleanly_and_the_run_resumes() {
         serde_json::from_str(&std::fs::read_to_string(out.join("tiny-llama-rm_run.json")).unwrap())
             .unwrap();
     assert!(run["reused_calls"].as_u64().unwrap() >= 2, "{run}");
+}
+
+/// A packed export (shared-prefix rows, one cache line per call of several texts) killed
+/// once it has finished some calls resumes to the files of an uninterrupted run.
+#[test]
+fn killed_packed_run_resumes_to_identical_results() {
+    let model = "fixtures/models/tiny-llama-rm/gqa";
+    let tmp = tempfile::tempdir().unwrap();
+    let (clean, resumed) = (tmp.path().join("clean"), tmp.path().join("resumed"));
+    let o = command_for(model, &clean, &[]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let cache_path = resumed.join("gqa.cache.jsonl");
+    let cached =
+        || std::fs::read_to_string(&cache_path).map_or(0, |c| c.lines().count().saturating_sub(1));
+    let mut child = command_for(model, &resumed, &[]).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while cached() < 3 && child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let killed = child.try_wait().unwrap().is_none();
+    if killed {
+        child.kill().unwrap();
+    }
+    child.wait().unwrap();
+    assert!(killed, "the run finished before it could be killed");
+    let o = command_for(model, &resumed, &[]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in ["gqa.json", "gqa_outputs.jsonl", "gqa_scores.csv"] {
+        let a = std::fs::read(clean.join(f)).unwrap();
+        let b = std::fs::read(resumed.join(f)).unwrap();
+        assert!(a == b, "{f} differs between the clean and the resumed run");
+    }
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(resumed.join("gqa_run.json")).unwrap())
+            .unwrap();
+    assert!(run["reused_calls"].as_u64().unwrap() >= 3, "{run}");
+    assert!(run["shared_prefix_tokens"].as_u64().unwrap() > 0, "{run}");
 }
