@@ -119,28 +119,31 @@ def save_tokenizer(tok, out_dir):
         fh.write("\n")
 
 
+# shared by the tiny Llama and Mistral fixtures
+TINY_DECODER = dict(
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=2048,
+    rope_theta=10000.0,
+    rms_norm_eps=1e-5,
+    initializer_range=0.15,
+    bos_token_id=0,
+    eos_token_id=1,
+    pad_token_id=2,
+    tie_word_embeddings=False,
+    use_cache=False,
+    num_labels=1,
+    torch_dtype="float32",
+)
+
+
 def build_llama(vocab, seed):
     from transformers import LlamaConfig, LlamaForSequenceClassification
 
-    cfg = LlamaConfig(
-        vocab_size=vocab,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=2048,
-        rope_theta=10000.0,
-        rms_norm_eps=1e-5,
-        initializer_range=0.15,
-        bos_token_id=0,
-        eos_token_id=1,
-        pad_token_id=2,
-        tie_word_embeddings=False,
-        use_cache=False,
-        num_labels=1,
-        torch_dtype="float32",
-    )
+    cfg = LlamaConfig(vocab_size=vocab, **TINY_DECODER)
     torch.manual_seed(seed)
     return LlamaForSequenceClassification(cfg)
 
@@ -171,27 +174,7 @@ def build_mistral(vocab, seed):
     """Mistral with a sliding window shorter than the long fixture rows, so the window matters."""
     from transformers import MistralConfig, MistralForSequenceClassification
 
-    cfg = MistralConfig(
-        vocab_size=vocab,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=16,
-        max_position_embeddings=2048,
-        sliding_window=256,
-        rope_theta=10000.0,
-        rms_norm_eps=1e-5,
-        initializer_range=0.15,
-        bos_token_id=0,
-        eos_token_id=1,
-        pad_token_id=2,
-        tie_word_embeddings=False,
-        use_cache=False,
-        num_labels=1,
-        torch_dtype="float32",
-    )
+    cfg = MistralConfig(vocab_size=vocab, head_dim=16, sliding_window=256, **TINY_DECODER)
     torch.manual_seed(seed)
     return MistralForSequenceClassification(cfg)
 

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use rewardbench::batch::{self, Batching, Side};
-use rewardbench::eval::{self, EvalConfig, Evaluation};
+use rewardbench::eval::{self, EvalConfig, Evaluation, RowResult};
 use serde_json::Value;
 
 const PARITY_TOL: f64 = 1e-4;
@@ -94,6 +94,13 @@ fn ints(v: &Value) -> Vec<i64> {
 fn scalar(s: &[f32]) -> f64 {
     assert_eq!(s.len(), 1, "fixture models have one label");
     f64::from(s[0])
+}
+
+/// Largest score difference between two results of the same row.
+fn row_diff(a: &RowResult, b: &RowResult) -> f64 {
+    (scalar(&a.score_chosen) - scalar(&b.score_chosen))
+        .abs()
+        .max((scalar(&a.score_rejected) - scalar(&b.score_rejected)).abs())
 }
 
 fn check_against(ev: &Evaluation, refs: &[Value], suffix: &str, what: &str) -> f64 {
@@ -262,9 +269,7 @@ fn sorting_and_token_budget_do_not_change_scores() {
                 );
             }
             for (i, (a, b)) in dataset_order.rows.iter().zip(&sorted.rows).enumerate() {
-                let d = (scalar(&a.score_chosen) - scalar(&b.score_chosen))
-                    .abs()
-                    .max((scalar(&a.score_rejected) - scalar(&b.score_rejected)).abs());
+                let d = row_diff(a, b);
                 assert!(
                     d <= BATCH_TOL,
                     "{what} row {i} (max_batch_tokens {max_tokens}, share_prefixes {share}): differs by {d}"
@@ -322,9 +327,7 @@ fn packed_rows_fit_the_models_positions() {
     c.share_prefixes = false;
     let plain = eval::evaluate(&c).unwrap();
     for (i, (a, b)) in packed.rows.iter().zip(&plain.rows).enumerate() {
-        let d = (scalar(&a.score_chosen) - scalar(&b.score_chosen))
-            .abs()
-            .max((scalar(&a.score_rejected) - scalar(&b.score_rejected)).abs());
+        let d = row_diff(a, b);
         assert!(
             d <= BATCH_TOL,
             "row {i}: shared vs one-text rows differ by {d}"
