@@ -6,7 +6,7 @@ num_labels]). One row holds k texts that share their leading tokens: the shared 
 (segment 0), then each text's remaining tokens (segment 1..k). A token attends to earlier tokens
 of the prefix and of its own segment only; attention_mask 0 hides a token as a key. position_ids
 are positions within each text; pool_index[b, j] is where text j's score is read: its rightmost
-token whose id is not pad_token_id (transformers' pooling), or its first token if there is none.
+token whose id is not pad_token_id (transformers' pooling), or column 0 if there is none.
 A plain batch is k=1, segment 0, positions 0..S-1. src/batch.rs builds the same rows in Rust.
 """
 from __future__ import annotations
@@ -20,10 +20,11 @@ def is_packed(sess) -> bool:
     return "pool_index" in {i.name for i in sess.get_inputs()}
 
 
-def pooled_index(ids, pad_id: int) -> int:
-    """transformers' sequence-classification pooling: the rightmost token whose id != pad."""
+def last_non_pad(ids, pad_id: int):
+    """transformers' sequence-classification pooling: the rightmost token whose id != pad, or
+    None (transformers then reads column 0 of the padded row)."""
     idx = np.nonzero(np.asarray(ids) != pad_id)[0]
-    return int(idx[-1]) if len(idx) else 0
+    return int(idx[-1]) if len(idx) else None
 
 
 def plain_feed(packed: bool, ids, mask, pad_id: int) -> dict:
@@ -34,7 +35,7 @@ def plain_feed(packed: bool, ids, mask, pad_id: int) -> dict:
         B, S = ids.shape
         feed["position_ids"] = np.broadcast_to(np.arange(S, dtype=np.int64), (B, S)).copy()
         feed["segment_ids"] = np.zeros((B, S), dtype=np.int64)
-        feed["pool_index"] = np.array([[pooled_index(r, pad_id)] for r in ids], dtype=np.int64)
+        feed["pool_index"] = np.array([[last_non_pad(r, pad_id) or 0] for r in ids], dtype=np.int64)
     return feed
 
 
@@ -46,11 +47,11 @@ def run_plain(sess, ids, mask, pad_id: int) -> np.ndarray:
 
 def common_prefix(texts) -> int:
     """Number of leading tokens (id and mask) all texts share."""
-    n = min(len(i) for i, _ in texts)
+    (i0, m0), n = texts[0], min(len(i) for i, _ in texts)
     for i, m in texts[1:]:
-        i0, m0 = texts[0]
         same = (np.asarray(i[:n]) == np.asarray(i0[:n])) & (np.asarray(m[:n]) == np.asarray(m0[:n]))
-        n = int(np.argmin(same)) if not same.all() else n
+        if not same.all():
+            n = int(np.argmin(same))
     return n
 
 
@@ -67,12 +68,8 @@ def pack(groups, pad_id: int) -> dict:
             mask += list(m[p:])
             pos += list(range(p, len(i)))
             seg += [j + 1] * (len(i) - p)
-            idx = np.nonzero(np.asarray(i) != pad_id)[0]
-            if not len(idx):
-                pool.append(0)  # transformers reads column 0 of the padded row (src/batch.rs too)
-            else:
-                last = int(idx[-1])
-                pool.append(last if last < p else start + last - p)
+            last = last_non_pad(i, pad_id)
+            pool.append(0 if last is None else last if last < p else start + last - p)
         rows.append((ids, mask, pos, seg, pool))
     S = max(len(r[0]) for r in rows)
     K = max(len(r[4]) for r in rows)

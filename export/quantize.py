@@ -78,7 +78,8 @@ def write_int8(src: str, dst: str) -> str:
 
 
 def probe_rows(config: dict, rows: int = 4, seed: int = 0):
-    """A few right-padded rows (pad id in the pad positions, mask 0), of different lengths."""
+    """A few right-padded rows (pad id in the pad positions, mask 0), of different lengths, and
+    the pad id."""
     vocab = int(config.get("vocab_size", 1000))
     pad = config.get("pad_token_id")
     pad = int(pad) if pad is not None else 0
@@ -96,7 +97,7 @@ def probe_rows(config: dict, rows: int = 4, seed: int = 0):
             row[0] = int(bos)
         ids[i, :n] = row
         mask[i, :n] = 1
-    return ids, mask
+    return ids, mask, pad
 
 
 def scores(path: str, ids: np.ndarray, mask: np.ndarray, pad_id: int) -> np.ndarray:
@@ -148,8 +149,7 @@ def main(argv=None) -> int:
     if os.path.exists(cfg_path):
         with open(cfg_path, encoding="utf-8") as fh:
             config = json.load(fh)
-    ids, mask = probe_rows(config)
-    pad = int(config.get("pad_token_id") or 0)
+    ids, mask, pad = probe_rows(config)
     ref, got = scores(src, ids, mask, pad), scores(dst, ids, mask, pad)
     if ref.shape != got.shape:
         raise SystemExit(f"{dst}: logits shape {got.shape} differs from the fp32 model's {ref.shape}")

@@ -216,44 +216,28 @@ pub struct Packing {
     pub texts: Vec<usize>,
 }
 
-/// Pads the planned sequences, one per row, into `[sequences, longest]` id and mask matrices
-/// (the plain contract).
-pub fn pad(seqs: &[Encoded], plan: &Plan, pad_id: i64) -> Padded {
-    let width = plan.members().map(|i| seqs[i].ids.len()).max().unwrap_or(0);
-    let n = plan.len();
-    let mut ids = Array2::from_elem((n, width), pad_id);
-    let mut mask = Array2::zeros((n, width));
-    for (r, i) in plan.members().enumerate() {
-        let s = &seqs[i];
-        let offset = match plan.side {
-            Side::Left => width - s.ids.len(),
-            Side::Right => 0,
-        };
-        for (j, (&id, &m)) in s.ids.iter().zip(&s.mask).enumerate() {
-            ids[[r, offset + j]] = id;
-            mask[[r, offset + j]] = m;
-        }
-    }
-    Padded {
-        ids,
-        mask,
-        packing: None,
-    }
-}
-
-/// Packs the planned rows for a packed model: each row is its shared prefix, then each
-/// sequence's remaining tokens, padded to the longest row on `plan.side`.
-pub fn pack(seqs: &[Encoded], plan: &Plan, pad_id: i64) -> Padded {
-    let width = plan.width(seqs);
-    let texts: Vec<usize> = plan.rows.iter().map(Vec::len).collect();
+/// The model inputs of a planned call, padded to its longest row on `plan.side`. `packed`
+/// (the packed contract): each row is its sequences' shared prefix, then each sequence's
+/// remaining tokens, with positions, segments and pooling indices. Otherwise one sequence
+/// per row, ids and mask only (the plain contract).
+pub fn inputs(seqs: &[Encoded], plan: &Plan, pad_id: i64, packed: bool) -> Padded {
+    let singles;
+    let rows = if packed {
+        &plan.rows
+    } else {
+        singles = Plan::singles(plan.members(), plan.side).rows;
+        &singles
+    };
+    let width = rows.iter().map(|r| row_len(seqs, r)).max().unwrap_or(0);
+    let texts: Vec<usize> = rows.iter().map(Vec::len).collect();
     let k = texts.iter().copied().max().unwrap_or(1).max(1);
-    let n = plan.rows.len();
+    let n = rows.len();
     let mut ids = Array2::from_elem((n, width), pad_id);
     let mut mask = Array2::zeros((n, width));
     let mut positions = Array2::from_shape_fn((n, width), |(_, c)| c as i64);
     let mut segments = Array2::zeros((n, width));
     let mut pool = Array2::zeros((n, k));
-    for (r, row) in plan.rows.iter().enumerate() {
+    for (r, row) in rows.iter().enumerate() {
         let p = common_prefix(seqs, row);
         let offset = match plan.side {
             Side::Left => width - row_len(seqs, row),
@@ -290,7 +274,7 @@ pub fn pack(seqs: &[Encoded], plan: &Plan, pad_id: i64) -> Padded {
     Padded {
         ids,
         mask,
-        packing: Some(Packing {
+        packing: packed.then_some(Packing {
             positions,
             segments,
             pool,
@@ -381,11 +365,12 @@ mod tests {
     #[test]
     fn padding_sides() {
         let seqs = vec![enc(1), enc(3)];
-        let p = pad(&seqs, &Plan::singles([0, 1], Side::Left), 0);
+        let p = inputs(&seqs, &Plan::singles([0, 1], Side::Left), 0, false);
         assert_eq!(p.ids.row(0).to_vec(), vec![0, 0, 1]);
         assert_eq!(p.mask.row(0).to_vec(), vec![0, 0, 1]);
         let right = Plan::singles([0, 1], Side::Right);
-        let p = pad(&seqs, &right, 9);
+        let p = inputs(&seqs, &right, 9, false);
+        assert!(p.packing.is_none());
         assert_eq!(p.ids.row(0).to_vec(), vec![1, 9, 9]);
         assert_eq!(p.mask.row(0).to_vec(), vec![1, 0, 0]);
         assert_eq!(p.ids.row(1).to_vec(), vec![1, 2, 3]);
@@ -408,7 +393,7 @@ mod tests {
             rows: vec![vec![0, 1, 2], vec![3]],
             side: Side::Right,
         };
-        let p = pack(&seqs, &plan, 0);
+        let p = inputs(&seqs, &plan, 0, true);
         let k = p.packing.unwrap();
         assert_eq!(p.ids.row(0).to_vec(), vec![5, 6, 7, 8, 9, 7, 4]);
         assert_eq!(k.segments.row(0).to_vec(), vec![0, 0, 1, 1, 1, 2, 2]);
@@ -427,7 +412,7 @@ mod tests {
     #[test]
     fn left_packed_positions_count_the_padding() {
         let seqs = vec![enc(2), enc(4)];
-        let p = pack(&seqs, &Plan::singles([0, 1], Side::Left), 0);
+        let p = inputs(&seqs, &Plan::singles([0, 1], Side::Left), 0, true);
         let k = p.packing.unwrap();
         assert_eq!(p.ids.row(0).to_vec(), vec![0, 0, 1, 2]);
         assert_eq!(k.positions.row(0).to_vec(), vec![0, 1, 2, 3]);

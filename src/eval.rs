@@ -498,15 +498,6 @@ pub fn run_planned(
     execute(prepared, cfg, plans, rt, session, started)
 }
 
-/// A call's inputs in the form the model takes.
-fn inputs(seqs: &[Encoded], plan: &batch::Plan, pad_id: i64, packed: bool) -> batch::Padded {
-    if packed {
-        batch::pack(seqs, plan, pad_id)
-    } else {
-        batch::pad(seqs, plan, pad_id)
-    }
-}
-
 /// Opens the model's session; TensorRT gets an optimization profile from the planned shapes
 /// and builds its engine on the largest call before the clock matters.
 fn open(
@@ -546,7 +537,7 @@ fn open(
     }
     if session.device == Device::TensorRt {
         if let Some(p) = plans.first() {
-            let call = inputs(&prepared.seqs, p, prepared.pad_id, session.packed);
+            let call = batch::inputs(&prepared.seqs, p, prepared.pad_id, session.packed);
             session.score(&call)?;
         }
     }
@@ -621,7 +612,10 @@ fn execute(
         let (plans, todo) = (&plans, &todo);
         s.spawn(move || {
             for &k in todo {
-                if tx.send(inputs(seqs, &plans[k], pad_id, packed)).is_err() {
+                if tx
+                    .send(batch::inputs(seqs, &plans[k], pad_id, packed))
+                    .is_err()
+                {
                     break; // the session thread stopped
                 }
             }

@@ -531,7 +531,7 @@ impl RewardSession {
         &self.path
     }
 
-    /// Runs one call (from `batch::pack` for a packed model, else `batch::pad`) and returns
+    /// Runs one call (from `batch::inputs`, packed for a packed model) and returns
     /// the logits of each of its sequences, row by row.
     pub fn score(&mut self, batch: &Padded) -> Result<Vec<Vec<f32>>, BackendError> {
         let (rows, cols) = batch.ids.dim();
@@ -545,7 +545,7 @@ impl RewardSession {
             (Some(p), true) => Some(p),
             (None, true) => {
                 return Err(run_err(format!(
-                    "{} is a packed export: build its calls with batch::pack",
+                    "{} is a packed export: build its calls with batch::inputs(.., true)",
                     self.path.display()
                 )))
             }
@@ -565,9 +565,12 @@ impl RewardSession {
             "attention_mask" => view(&batch.mask)?,
         ];
         if let Some(p) = packing {
-            inputs.push(("position_ids".into(), view(&p.positions)?.into()));
-            inputs.push(("segment_ids".into(), view(&p.segments)?.into()));
-            inputs.push(("pool_index".into(), view(&p.pool)?.into()));
+            for (name, a) in PACKED_INPUTS[2..]
+                .iter()
+                .zip([&p.positions, &p.segments, &p.pool])
+            {
+                inputs.push((name.to_string().into(), view(a)?.into()));
+            }
         }
         let outputs = self
             .session
