@@ -310,6 +310,8 @@ impl Encoder {
             strategy: TruncationStrategy::LongestFirst,
             stride: 0,
         });
+        // transformers resets a `padding` block of tokenizer.json; texts are padded per call.
+        tokenizer.with_padding(None);
         tokenizer
             .with_truncation(trunc)
             .map_err(|e| TokenizeError::Load {
