@@ -2,7 +2,9 @@
 # Seeds the fuzz corpora from the committed fixtures (corpora are git-ignored).
 set -euo pipefail
 cd "$(dirname "$0")"
-mkdir -p corpus/dataset corpus/template
+mkdir -p corpus/dataset corpus/template corpus/splits
+printf 'data/train-00000-of-00001.parquet\ndata/é-00000-of-00002.jsonl\nvalid/x.csv\n' > corpus/splits/names
+printf -- '---\nconfigs:\n- config_name: default\n  data_files:\n  - split: a\n    path: d/a-*\n---\n\0d/a-0.parquet\nd/ü.json\n' > corpus/splits/readme
 for f in ../fixtures/data/*.jsonl; do
   head -c 4000 "$f" > "corpus/dataset/$(basename "$f")"
 done

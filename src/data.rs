@@ -614,15 +614,16 @@ fn sharded_split(f: &str) -> Option<String> {
         return None;
     }
     let b = name.as_bytes();
-    // Find "-DDDDD-of-DDDDD" after a non-empty split name.
-    (1..b.len()).find_map(|i| {
-        let rest = &name[i..];
+    // Find "-DDDDD-of-DDDDD" after a non-empty split name (bytes, at char boundaries only:
+    // file names need not be ASCII).
+    name.char_indices().skip(1).find_map(|(i, _)| {
+        let rest = &b[i..];
         let ok = rest.len() >= 15
-            && rest.as_bytes()[0] == b'-'
-            && rest.as_bytes()[1..6].iter().all(u8::is_ascii_digit)
-            && &rest[6..10] == "-of-"
-            && rest.as_bytes()[10..15].iter().all(u8::is_ascii_digit)
-            && rest[15..].contains('.');
+            && rest[0] == b'-'
+            && rest[1..6].iter().all(u8::is_ascii_digit)
+            && &rest[6..10] == b"-of-"
+            && rest[10..15].iter().all(u8::is_ascii_digit)
+            && rest[15..].contains(&b'.');
         let split = &name[..i];
         (ok && split
             .chars()
