@@ -2,6 +2,8 @@
 
 - nan-rm.onnx: a reward-model signature whose logits are NaN for every row.
 - wrong-io.onnx: a graph whose output is `scores [batch, seq, 1]`, not `logits [batch, num_labels]`.
+- zero-labels-rm.onnx: `logits [batch, 0]`, declared so; zero-labels-dynamic-rm.onnx: `logits
+  [batch, labels]` that comes back with no columns at run time.
 """
 import os
 
@@ -44,6 +46,19 @@ def main():
     axes2 = helper.make_tensor("axes2", TensorProto.INT64, [1], [2])
     out = [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", "seq", 1])]
     save(helper.make_graph(nodes, "wrong_io", inputs(), out, initializer=[axes2]), "wrong-io.onnx")
+    # Zero labels: the first 0 columns of the ids, as floats.
+    zero = [
+        helper.make_tensor("starts", TensorProto.INT64, [1], [0]),
+        helper.make_tensor("ends", TensorProto.INT64, [1], [0]),
+        helper.make_tensor("axis1", TensorProto.INT64, [1], [1]),
+    ]
+    nodes = [
+        helper.make_node("Cast", ["input_ids"], ["ids_f"], to=TensorProto.FLOAT),
+        helper.make_node("Slice", ["ids_f", "starts", "ends", "axis1"], ["logits"]),
+    ]
+    for name, labels in [("zero-labels-rm.onnx", 0), ("zero-labels-dynamic-rm.onnx", "labels")]:
+        out = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", labels])]
+        save(helper.make_graph(nodes, "zero_labels", inputs(), out, initializer=zero), name)
     print("wrote", sorted(os.listdir(OUT)))
 
 

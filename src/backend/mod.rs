@@ -69,8 +69,10 @@ const LIB_NAMES: &[&str] = &[
     "libonnxruntime.dylib",
 ];
 
-/// Candidate library paths, in the documented lookup order. `gpu` puts the
-/// `onnxruntime-gpu` copy from `make setup-gpu` (`.ort/gpu/lib`) before the CPU one.
+/// Candidate library paths, in the documented lookup order, without the pip-installed
+/// onnxruntime (asking Python costs a process start: [`pip_candidates`] is tried last,
+/// only when nothing here loads). `gpu` puts the `onnxruntime-gpu` copy from `make
+/// setup-gpu` (`.ort/gpu/lib`) before the CPU one.
 fn candidates(explicit: Option<&Path>, gpu: bool) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Some(p) = explicit {
@@ -104,9 +106,24 @@ fn candidates(explicit: Option<&Path>, gpu: bool) -> Vec<PathBuf> {
     if let Ok(cwd) = std::env::current_dir() {
         dirs.push(cwd.join(".ort/lib"));
     }
-    if let Some(dir) = pip_onnxruntime_dir() {
-        dirs.push(dir);
+    libraries_in(&dirs, &mut out);
+    out
+}
+
+/// The library files of a pip-installed onnxruntime in the active Python.
+fn pip_candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let from_env = std::env::var("ORT_DYLIB_PATH").is_ok_and(|p| !p.is_empty());
+    if explicit.is_none() && !from_env {
+        if let Some(dir) = pip_onnxruntime_dir() {
+            libraries_in(&[dir], &mut out);
+        }
     }
+    out
+}
+
+/// Appends the ONNX Runtime library files in `dirs` to `out` (once each).
+fn libraries_in(dirs: &[PathBuf], out: &mut Vec<PathBuf>) {
     for d in dirs {
         for name in LIB_NAMES {
             let p = d.join(name);
@@ -132,7 +149,6 @@ fn candidates(explicit: Option<&Path>, gpu: bool) -> Vec<PathBuf> {
             }
         }
     }
-    out
 }
 
 /// `onnxruntime/capi` of a pip-installed onnxruntime in the active Python, if any.
@@ -168,7 +184,9 @@ pub fn runtime(explicit: Option<&Path>, gpu: bool) -> Result<&'static Runtime, B
         return Ok(rt);
     }
     let mut tried = Vec::new();
-    let cands = candidates(explicit, gpu);
+    let cands = candidates(explicit, gpu)
+        .into_iter()
+        .chain(std::iter::once_with(|| pip_candidates(explicit)).flatten());
     let must_exist =
         explicit.is_none() && std::env::var("ORT_DYLIB_PATH").map_or(true, |v| v.is_empty());
     for path in cands {
@@ -503,6 +521,9 @@ impl RewardSession {
             None => return Err(wrong("output `logits` is missing")),
             Some(o) => match o.dtype() {
                 ValueType::Tensor { ty: TensorElementType::Float32, shape, .. } if shape.len() == rank => {
+                    if shape[rank - 1] == 0 {
+                        return Err(wrong("output `logits` has 0 labels (a reward model needs at least one)"));
+                    }
                     usize::try_from(shape[rank - 1]).ok()
                 }
                 ValueType::Tensor { ty: TensorElementType::Float32, .. } if packed => {
@@ -590,7 +611,14 @@ impl RewardSession {
                 return Err(bad_shape());
             }
             let labels = shape[1] as usize;
-            return Ok(data.chunks(labels.max(1)).map(|c| c.to_vec()).collect());
+            if labels == 0 {
+                return Err(run_err(format!(
+                    "{}: `logits` came back with 0 labels (shape {:?}); a reward model needs at least one",
+                    self.path.display(),
+                    shape.to_vec()
+                )));
+            }
+            return Ok(data.chunks(labels).map(|c| c.to_vec()).collect());
         };
         let k = p.pool.ncols();
         if shape.len() != 3 || shape[0] as usize != rows || shape[1] as usize != k {
