@@ -23,8 +23,8 @@ use crate::data::{DataError, Dataset};
 use crate::eval::{EvalConfig, Evaluation, Prepared, RowResult, Stats};
 use crate::model::{ModelError, ModelFiles};
 use crate::progress::Progress;
-use crate::template::{ChatTemplate, JinjaTemplate, RenderedPair, TemplateError};
-use crate::tokenize::{EncodeOptions, Encoded, Encoder, TokenizeError, TokenizerConfig};
+use crate::template::{RenderedPair, TemplateError};
+use crate::tokenize::{Encoded, Encoder, TokenizeError};
 
 /// `max_length` of the reference's DPO tokenization.
 pub const MAX_LENGTH: usize = 2048;
@@ -111,6 +111,8 @@ pub enum DpoError {
         vocab: usize,
         model: PathBuf,
     },
+    #[error(transparent)]
+    Setup(Box<crate::eval::EvalError>),
     #[error(transparent)]
     Lm(#[from] LmError),
     #[error(transparent)]
@@ -352,28 +354,13 @@ pub fn evaluate(cfg: &EvalConfig, mode: &DpoMode) -> Result<Evaluation, DpoError
     if let (Some(r), DpoMode::Reference(dir)) = (&reference, mode) {
         check_same_vocab(&tokenizer_dir.join("tokenizer.json"), dir, &policy, r)?;
     }
-    let tok_cfg = TokenizerConfig::load(&tokenizer_dir)?;
-    let jinja = match &tok_cfg.chat_template {
-        Some(src) => Some(
-            JinjaTemplate::new(
-                src,
-                tok_cfg.special.clone(),
-                &cfg.model.display().to_string(),
-                &tok_cfg.chat_template_file,
-            )
-            .map_err(DpoError::Template)?,
-        ),
-        None => None,
-    };
-    let template = ChatTemplate::select(jinja, cfg.chat_template.as_deref(), &tokenizer_dir)
-        .map_err(DpoError::Template)?;
-    let mut warnings = Vec::new();
-    if let (Some(_), Some(name)) = (&tok_cfg.chat_template, &cfg.chat_template) {
-        warnings.push(format!(
-            "--chat_template {name} is ignored: the tokenizer has its own chat template, which wins (as in RewardBench)"
-        ));
-    }
-    let encoder = Encoder::load(&tokenizer_dir, &tok_cfg, EncodeOptions::default())?;
+    let crate::eval::Setup {
+        template,
+        encoder,
+        mut warnings,
+        ..
+    } = crate::eval::setup(cfg, crate::eval::Tokenization::Dpo)
+        .map_err(|e| DpoError::Setup(Box::new(e)))?;
     let eos = i64::from(
         encoder
             .eos_id
@@ -381,7 +368,7 @@ pub fn evaluate(cfg: &EvalConfig, mode: &DpoMode) -> Result<Evaluation, DpoError
     );
     let bos = encoder.bos_id.map_or(eos, i64::from); // no BOS: the reference uses EOS
 
-    let mut dataset = Dataset::load(&cfg.dataset)?;
+    let mut dataset = Dataset::open(&crate::data::DatasetSpec::from_path(&cfg.dataset))?;
     if cfg.debug {
         dataset.rows.truncate(10);
     }

@@ -218,15 +218,24 @@ pub struct Evaluation {
 }
 
 /// The model's files, its chat template and tokenizer, as both scoring paths need them.
-struct Setup {
-    model: ModelFiles,
-    tokenizer_dir: PathBuf,
-    template: ChatTemplate,
-    encoder: Encoder,
-    warnings: Vec<String>,
+pub(crate) struct Setup {
+    pub(crate) model: ModelFiles,
+    pub(crate) tokenizer_dir: PathBuf,
+    pub(crate) template: ChatTemplate,
+    pub(crate) encoder: Encoder,
+    pub(crate) warnings: Vec<String>,
 }
 
-fn setup(cfg: &EvalConfig) -> Result<Setup, EvalError> {
+/// Tokenization rule of a scoring path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tokenization {
+    /// The reward model's: special tokens, optional truncation, EOS on the fastchat path.
+    Classifier,
+    /// DPO's: plain encodes, BOS and EOS added by the row rule.
+    Dpo,
+}
+
+pub(crate) fn setup(cfg: &EvalConfig, rule: Tokenization) -> Result<Setup, EvalError> {
     let model = ModelFiles::locate(&cfg.model)?;
     let tokenizer_dir = cfg.tokenizer.clone().unwrap_or_else(|| cfg.model.clone());
     let tok_cfg = TokenizerConfig::load(&tokenizer_dir)?;
@@ -257,9 +266,12 @@ fn setup(cfg: &EvalConfig) -> Result<Setup, EvalError> {
             ));
         }
     }
-    let opts = EncodeOptions {
-        truncate_to: cfg.force_truncation.then_some(cfg.max_length),
-        append_eos: template.is_named() && Encoder::is_llama_family(&tok_cfg),
+    let opts = match rule {
+        Tokenization::Classifier => EncodeOptions {
+            truncate_to: cfg.force_truncation.then_some(cfg.max_length),
+            append_eos: template.is_named() && Encoder::is_llama_family(&tok_cfg),
+        },
+        Tokenization::Dpo => EncodeOptions::default(),
     };
     let encoder = Encoder::load(&tokenizer_dir, &tok_cfg, opts)?;
     Ok(Setup {
@@ -280,7 +292,7 @@ pub fn prepare(cfg: &EvalConfig) -> Result<Prepared, EvalError> {
         template,
         encoder,
         mut warnings,
-    } = setup(cfg)?;
+    } = setup(cfg, Tokenization::Classifier)?;
 
     let mut dataset = Dataset::open(&crate::data::DatasetSpec::from_path(&cfg.dataset))?;
     if cfg.debug {
@@ -288,16 +300,7 @@ pub fn prepare(cfg: &EvalConfig) -> Result<Prepared, EvalError> {
     }
     let path = dataset.path.clone();
     check_unique_ids(&dataset)?;
-    if let Some(v) = model.vocab_size() {
-        if encoder.vocab_size > v {
-            return Err(EvalError::VocabSizes {
-                tokenizer: encoder.path.clone(),
-                tokens: encoder.vocab_size,
-                model: model.dir.clone(),
-                vocab: v,
-            });
-        }
-    }
+    check_vocab_sizes(&model, &encoder)?;
     let workers = crate::available_cores();
     let rendered: Vec<RenderedPair> = parallel_map(&dataset.rows, workers, |row| {
         template
@@ -398,6 +401,19 @@ pub fn prepare(cfg: &EvalConfig) -> Result<Prepared, EvalError> {
         warnings,
         prepare_seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The tokenizer must not produce ids the model has no embedding for.
+fn check_vocab_sizes(model: &ModelFiles, encoder: &Encoder) -> Result<(), EvalError> {
+    match model.vocab_size() {
+        Some(v) if encoder.vocab_size > v => Err(EvalError::VocabSizes {
+            tokenizer: encoder.path.clone(),
+            tokens: encoder.vocab_size,
+            model: model.dir.clone(),
+            vocab: v,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Rows of one subset must not share an `id` (rows without an id are not checked).
@@ -768,8 +784,9 @@ pub fn score_instructions(
         tokenizer_dir,
         template,
         encoder,
-        ..
-    } = setup(cfg)?;
+        warnings,
+    } = setup(cfg, Tokenization::Classifier)?;
+    check_vocab_sizes(&model, &encoder)?;
     let mut rows = set.rows;
     if cfg.debug {
         rows.truncate(10);
@@ -836,7 +853,7 @@ pub fn score_instructions(
         seqs,
         seq_of,
         pad_id,
-        warnings: Vec::new(),
+        warnings,
         prepare_seconds: started.elapsed().as_secs_f64(),
     };
     // Each text is one sequence, so reference batching (chosen and rejected apart) would

@@ -72,6 +72,11 @@ fn run(args: Args) -> anyhow::Result<()> {
         )?),
         None => None,
     };
+    // A wrong --model is reported before the dataset is read (or downloaded).
+    rewardbench::model::ModelFiles::locate(&model_dir)?;
+    if let Some(r) = &args.ref_model {
+        rewardbench::model::ModelFiles::locate(std::path::Path::new(r))?;
+    }
     let dataset_name = if args.pref_sets {
         rewardbench::data::PREF_SETS.to_string()
     } else {
@@ -247,6 +252,9 @@ fn run_instructions(
 ) -> anyhow::Result<()> {
     let rows = set.rows.len();
     let ev = eval::score_instructions(cfg, set)?;
+    for w in &ev.prepared.warnings {
+        eprintln!("warning: {w}");
+    }
     let name = ev.prepared.model.name();
     let (outputs, csv) = report::write_instructions(&ev, &args.output_dir, &name)?;
     if args.save_all {
