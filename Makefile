@@ -6,7 +6,8 @@ ORT_DIR     ?= .ort
 PYTHON      ?= python3
 CARGO       ?= cargo
 ORT_LIB     := $(ORT_DIR)/lib/libonnxruntime.so
-BIN         := target/release/rewardbench
+# cargo's output folder: CARGO_TARGET_DIR when set, as cargo itself does.
+BIN         := $(or $(CARGO_TARGET_DIR),target)/release/rewardbench
 EXPORT_VENV ?= export/.venv
 
 .PHONY: fuzz all setup setup-gpu build demo test lint fmt clean fixtures export-venv crosscheck
@@ -88,13 +89,14 @@ bench: setup build export-venv
 	$(EXPORT_VENV)/bin/python export/make_bench_model.py
 	$(EXPORT_VENV)/bin/python bench/run.py
 
-## fuzz: cargo fuzz on the dataset reader and the template renderer, FUZZ_SECONDS each (stable toolchain via RUSTC_BOOTSTRAP)
+## fuzz: cargo fuzz on the dataset reader, the template renderer and split inference, FUZZ_SECONDS each (stable toolchain via RUSTC_BOOTSTRAP)
 FUZZ_SECONDS ?= 120
 fuzz:
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	fuzz/make_corpus.sh
 	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run dataset fuzz/corpus/dataset -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096
 	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run template fuzz/corpus/template -- -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=4096
+	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run splits fuzz/corpus/splits -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096
 
 ## bench-dpo: DPO memory benchmark: generated Llama-style policy/reference (32k and 8k vocabularies) in both
 ## export forms (git-ignored bench-models/dpo), peak RSS and pairs/s for batch 8 pairs x 1024 tokens
