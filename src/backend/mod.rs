@@ -132,7 +132,7 @@ fn libraries_in(dirs: &[PathBuf], out: &mut Vec<PathBuf>) {
             }
         }
         // pip wheels ship only the versioned file, e.g. libonnxruntime.so.1.31.1
-        if let Ok(rd) = std::fs::read_dir(&d) {
+        if let Ok(rd) = std::fs::read_dir(d) {
             let mut versioned: Vec<PathBuf> = rd
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
