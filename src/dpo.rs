@@ -12,17 +12,17 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use clap::ValueEnum;
 use ndarray::Array2;
 use serde_json::Value;
 
 use crate::backend::lm::{CacheHints, LmError, LmSession};
 use crate::backend::{self, BackendError, SessionOptions};
 use crate::batch::Batching;
+use crate::config::RunConfig;
 use crate::data::{DataError, Dataset};
-use crate::eval::{EvalConfig, Evaluation, Prepared, RowResult, Stats};
+use crate::eval::{Evaluation, Prepared, RowResult, Stats};
 use crate::model::{ModelError, ModelFiles};
-use crate::progress::Progress;
+use crate::run::progress::Progress;
 use crate::template::{RenderedPair, TemplateError};
 use crate::tokenize::{Encoded, Encoder, TokenizeError};
 
@@ -31,25 +31,7 @@ pub const MAX_LENGTH: usize = 2048;
 /// `max_prompt_length`: prompt tokens kept (the last ones) when a pair is too long.
 pub const MAX_PROMPT_LENGTH: usize = 128;
 
-/// Reference-free reduction of the policy's per-token log-probs (`--ref_free_type`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum RefFree {
-    /// Sum over the response tokens.
-    Sum,
-    /// Sum divided by the number of response tokens.
-    Avg,
-    /// Minus the L2 norm of the per-token log-probs.
-    Norm,
-}
-
-/// How rewards are computed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DpoMode {
-    /// policy sum - reference sum, the reference model in this folder.
-    Reference(PathBuf),
-    /// The policy alone.
-    RefFree(RefFree),
-}
+pub use crate::config::{DpoMode, RefFree};
 
 /// Errors of DPO evaluation, by stage.
 #[derive(Debug, thiserror::Error)]
@@ -336,9 +318,9 @@ fn pad_batch(pairs: &[DpoPair], members: &[usize], pad: i64) -> (Array2<i64>, Ar
 
 /// Scores `cfg.dataset` with the policy `cfg.model` in `mode`; the result has the shape of a
 /// reward-model evaluation (scores = rewards), so the usual reports apply.
-pub fn evaluate(cfg: &EvalConfig, mode: &DpoMode) -> Result<Evaluation, DpoError> {
+pub fn evaluate(cfg: &RunConfig, mode: &DpoMode) -> Result<Evaluation, DpoError> {
     let started = Instant::now();
-    let policy = ModelFiles::locate(&cfg.model)?;
+    let policy = ModelFiles::locate(&cfg.model.dir)?;
     let reference = match mode {
         DpoMode::Reference(dir) => {
             let r = ModelFiles::locate(dir)?;
@@ -350,7 +332,7 @@ pub fn evaluate(cfg: &EvalConfig, mode: &DpoMode) -> Result<Evaluation, DpoError
         }
         DpoMode::RefFree(_) => None,
     };
-    let tokenizer_dir = cfg.tokenizer.clone().unwrap_or_else(|| cfg.model.clone());
+    let tokenizer_dir = cfg.model.tokenizer_dir();
     if let (Some(r), DpoMode::Reference(dir)) = (&reference, mode) {
         check_same_vocab(&tokenizer_dir.join("tokenizer.json"), dir, &policy, r)?;
     }
@@ -368,9 +350,9 @@ pub fn evaluate(cfg: &EvalConfig, mode: &DpoMode) -> Result<Evaluation, DpoError
     );
     let bos = encoder.bos_id.map_or(eos, i64::from); // no BOS: the reference uses EOS
 
-    let mut dataset = Dataset::open(&crate::data::DatasetSpec::from_path(&cfg.dataset))?;
-    if cfg.debug {
-        dataset.rows.truncate(10);
+    let mut dataset = Dataset::open(&cfg.data.spec)?;
+    if cfg.data.debug {
+        dataset.rows.truncate(crate::config::DEBUG_ROWS);
     }
     let path = dataset.path.clone();
     let mut rendered = Vec::with_capacity(dataset.rows.len());
@@ -421,18 +403,18 @@ pub fn evaluate(cfg: &EvalConfig, mode: &DpoMode) -> Result<Evaluation, DpoError
     // padding makes the split invisible in the rewards.
     let mut order: Vec<usize> = (0..pairs.len()).collect();
     let longest = |i: usize| pairs[i].ids.iter().map(Vec::len).max().unwrap_or(0);
-    if cfg.batching == Batching::Sorted {
+    if cfg.batch.batching == Batching::Sorted {
         order.sort_by_key(|&i| std::cmp::Reverse(longest(i)));
     }
     let mut plans: Vec<&[usize]> = Vec::new();
-    for chunk in order.chunks(cfg.batch_size.max(1)) {
+    for chunk in order.chunks(cfg.batch.batch_size.max(1)) {
         let mut rest = chunk;
         while !rest.is_empty() {
             let mut n = 1;
             let mut width = longest(rest[0]);
             while n < rest.len() {
                 let w = width.max(longest(rest[n]));
-                if cfg.max_batch_tokens > 0 && 2 * (n + 1) * w > cfg.max_batch_tokens {
+                if cfg.batch.max_batch_tokens > 0 && 2 * (n + 1) * w > cfg.batch.max_batch_tokens {
                     break;
                 }
                 width = w;
@@ -443,13 +425,13 @@ pub fn evaluate(cfg: &EvalConfig, mode: &DpoMode) -> Result<Evaluation, DpoError
         }
     }
 
-    let rt = backend::runtime(cfg.ort_lib.as_deref(), cfg.device.wants_gpu())?;
+    let rt = backend::runtime(cfg.device.ort_lib.as_deref(), cfg.device.device.wants_gpu())?;
     let opts = SessionOptions {
-        threads: cfg.threads,
-        device: cfg.device,
-        device_id: cfg.device_id,
-        fp16: cfg.fp16,
-        trt_cache: cfg.trt_cache.clone(),
+        threads: cfg.device.threads,
+        device: cfg.device.device,
+        device_id: cfg.device.device_id,
+        fp16: cfg.device.fp16,
+        trt_cache: cfg.device.trt_cache.clone(),
         profile: None,
     };
     let mut policy_s = LmSession::open(rt, &policy.onnx, &opts, cache_hints(&policy))?;
@@ -464,7 +446,7 @@ pub fn evaluate(cfg: &EvalConfig, mode: &DpoMode) -> Result<Evaluation, DpoError
     let t_run = Instant::now();
     let mut reduced: Vec<[[(f64, f64, f64); 2]; 2]> = vec![Default::default(); pairs.len()];
     let (mut pad_tokens, mut computed_tokens, mut ort_seconds, mut calls) = (0, 0, 0.0, 0);
-    let mut progress = Progress::new(pairs.len() as u64, "pairs", cfg.quiet);
+    let mut progress = Progress::new(pairs.len() as u64, "pairs", cfg.output.quiet);
     for members in &plans {
         let (ids, mask) = pad_batch(&pairs, members, eos);
         let n = members.len();
@@ -530,7 +512,7 @@ pub fn evaluate(cfg: &EvalConfig, mode: &DpoMode) -> Result<Evaluation, DpoError
             warnings,
             prepare_seconds,
         },
-        batching: cfg.batching,
+        batching: cfg.batch.batching,
         rows,
         onnxruntime_version: rt.version.clone(),
         onnxruntime_library: rt.library.clone(),
@@ -546,14 +528,4 @@ pub fn evaluate(cfg: &EvalConfig, mode: &DpoMode) -> Result<Evaluation, DpoError
             ..Stats::default()
         },
     })
-}
-
-/// The mode the flags ask for: `--ref_model` wins; `--ref_free_type` alone is reference-free;
-/// neither is not DPO.
-pub fn mode_from_flags(ref_model: Option<&str>, ref_free: Option<RefFree>) -> Option<DpoMode> {
-    match (ref_model, ref_free) {
-        (Some(r), _) => Some(DpoMode::Reference(PathBuf::from(r))),
-        (None, Some(f)) => Some(DpoMode::RefFree(f)),
-        (None, None) => None,
-    }
 }

@@ -5,14 +5,14 @@ use std::time::Instant;
 
 use crate::backend::{self, BackendError, Device, RewardSession, SessionOptions};
 use crate::batch::{self, Batching};
-use crate::cache::{Cache, CacheError, Fingerprint};
+use crate::config::RunConfig;
 use crate::data::{DataError, Dataset};
 use crate::model::{ModelError, ModelFiles};
-use crate::progress::Progress;
+use crate::run::parallel::parallel_map;
+use crate::run::progress::Progress;
+use crate::run::store::{Cache, CacheError, Fingerprint};
 use crate::scoring;
-use crate::template::{
-    ChatTemplate, Date, JinjaOptions, JinjaTemplate, RenderedPair, TemplateError,
-};
+use crate::template::{ChatTemplate, JinjaOptions, JinjaTemplate, RenderedPair, TemplateError};
 use crate::tokenize::{EncodeOptions, Encoded, Encoder, TokenizeError, TokenizerConfig};
 
 /// Everything that can stop an evaluation, by stage.
@@ -93,74 +93,6 @@ pub enum EvalError {
     },
 }
 
-/// What to evaluate and how.
-#[derive(Debug, Clone)]
-pub struct EvalConfig {
-    pub model: PathBuf,
-    pub tokenizer: Option<PathBuf>,
-    pub dataset: PathBuf,
-    pub chat_template: Option<String>,
-    /// Date that templates' `strftime_now` reports (None: today).
-    pub date: Option<Date>,
-    pub batch_size: usize,
-    pub max_length: usize,
-    pub force_truncation: bool,
-    pub debug: bool,
-    pub batching: Batching,
-    /// Cap on padded tokens per model call (rows x longest row); sorted batching only.
-    pub max_batch_tokens: usize,
-    /// Packed models, sorted batching: texts of one prompt share a row (their prefix once).
-    pub share_prefixes: bool,
-    pub threads: usize,
-    pub ort_lib: Option<PathBuf>,
-    pub device: Device,
-    pub device_id: i32,
-    /// TensorRT fp16 engines.
-    pub fp16: bool,
-    /// TensorRT engine/timing cache folder.
-    pub trt_cache: Option<PathBuf>,
-    /// Resume cache file: finished calls are appended here and reused by a re-run.
-    pub cache: Option<PathBuf>,
-    /// Discard an existing resume cache.
-    pub overwrite: bool,
-    pub quiet: bool,
-}
-
-/// Set by a Ctrl-C handler: the run stops after the call in flight, keeping finished work.
-pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-impl EvalConfig {
-    /// Settings for `model` on `dataset` with this tool's defaults.
-    pub fn new(model: impl Into<PathBuf>, dataset: impl Into<PathBuf>) -> Self {
-        Self {
-            model: model.into(),
-            tokenizer: None,
-            dataset: dataset.into(),
-            chat_template: None,
-            date: None,
-            batch_size: 8,
-            max_length: 512,
-            force_truncation: false,
-            debug: false,
-            batching: Batching::Sorted,
-            max_batch_tokens: DEFAULT_MAX_BATCH_TOKENS,
-            share_prefixes: true,
-            threads: 0,
-            ort_lib: None,
-            device: Device::Cpu,
-            device_id: 0,
-            fp16: false,
-            trt_cache: None,
-            cache: None,
-            overwrite: false,
-            quiet: true,
-        }
-    }
-}
-
-/// Default `--max_batch_tokens`.
-pub const DEFAULT_MAX_BATCH_TOKENS: usize = 16_384;
-
 /// A dataset rendered and tokenized, ready for the model.
 pub struct Prepared {
     pub model: ModelFiles,
@@ -235,19 +167,19 @@ pub(crate) enum Tokenization {
     Dpo,
 }
 
-pub(crate) fn setup(cfg: &EvalConfig, rule: Tokenization) -> Result<Setup, EvalError> {
-    let model = ModelFiles::locate(&cfg.model)?;
-    let tokenizer_dir = cfg.tokenizer.clone().unwrap_or_else(|| cfg.model.clone());
+pub(crate) fn setup(cfg: &RunConfig, rule: Tokenization) -> Result<Setup, EvalError> {
+    let model = ModelFiles::locate(&cfg.model.dir)?;
+    let tokenizer_dir = cfg.model.tokenizer_dir();
     let tok_cfg = TokenizerConfig::load(&tokenizer_dir)?;
     let jinja = match &tok_cfg.chat_template {
         Some(src) => Some(
             JinjaTemplate::with_options(
                 src,
                 tok_cfg.special.clone(),
-                &cfg.model.display().to_string(),
+                &cfg.model.dir.display().to_string(),
                 &tok_cfg.chat_template_file,
                 JinjaOptions {
-                    date: cfg.date,
+                    date: cfg.template.date,
                     ..JinjaOptions::default()
                 },
             )
@@ -256,11 +188,12 @@ pub(crate) fn setup(cfg: &EvalConfig, rule: Tokenization) -> Result<Setup, EvalE
         ),
         None => None,
     };
-    let template = ChatTemplate::select(jinja, cfg.chat_template.as_deref(), &tokenizer_dir)
-        .map_err(EvalError::Template)?;
+    let template =
+        ChatTemplate::select(jinja, cfg.template.chat_template.as_deref(), &tokenizer_dir)
+            .map_err(EvalError::Template)?;
     let mut warnings = Vec::new();
     if tok_cfg.chat_template.is_some() {
-        if let Some(name) = &cfg.chat_template {
+        if let Some(name) = &cfg.template.chat_template {
             warnings.push(format!(
                 "--chat_template {name} is ignored: the tokenizer has its own chat template, which wins (as in RewardBench)"
             ));
@@ -268,7 +201,10 @@ pub(crate) fn setup(cfg: &EvalConfig, rule: Tokenization) -> Result<Setup, EvalE
     }
     let opts = match rule {
         Tokenization::Classifier => EncodeOptions {
-            truncate_to: cfg.force_truncation.then_some(cfg.max_length),
+            truncate_to: cfg
+                .tokenize
+                .force_truncation
+                .then_some(cfg.tokenize.max_length),
             append_eos: template.is_named() && Encoder::is_llama_family(&tok_cfg),
         },
         Tokenization::Dpo => EncodeOptions::default(),
@@ -283,8 +219,14 @@ pub(crate) fn setup(cfg: &EvalConfig, rule: Tokenization) -> Result<Setup, EvalE
     })
 }
 
-/// Renders and tokenizes the dataset (no ONNX Runtime needed).
-pub fn prepare(cfg: &EvalConfig) -> Result<Prepared, EvalError> {
+/// Reads, renders and tokenizes the dataset (no ONNX Runtime needed).
+pub fn prepare(cfg: &RunConfig) -> Result<Prepared, EvalError> {
+    let dataset = Dataset::open(&cfg.data.spec)?;
+    prepare_dataset(cfg, dataset)
+}
+
+/// Renders and tokenizes a loaded dataset.
+pub fn prepare_dataset(cfg: &RunConfig, mut dataset: Dataset) -> Result<Prepared, EvalError> {
     let started = Instant::now();
     let Setup {
         model,
@@ -294,9 +236,8 @@ pub fn prepare(cfg: &EvalConfig) -> Result<Prepared, EvalError> {
         mut warnings,
     } = setup(cfg, Tokenization::Classifier)?;
 
-    let mut dataset = Dataset::open(&crate::data::DatasetSpec::from_path(&cfg.dataset))?;
-    if cfg.debug {
-        dataset.rows.truncate(10);
+    if cfg.data.debug {
+        dataset.rows.truncate(crate::config::DEBUG_ROWS);
     }
     let path = dataset.path.clone();
     check_unique_ids(&dataset)?;
@@ -334,7 +275,7 @@ pub fn prepare(cfg: &EvalConfig) -> Result<Prepared, EvalError> {
             .into_iter()
             .enumerate()
         {
-            if cfg.batching == Batching::Sorted {
+            if cfg.batch.batching == Batching::Sorted {
                 if let Some(&j) = index.get(text.as_str()) {
                     pair[k] = j;
                     continue;
@@ -437,33 +378,10 @@ fn check_unique_ids(dataset: &Dataset) -> Result<(), EvalError> {
     Ok(())
 }
 
-/// Maps `f` over `items` on up to `workers` threads, keeping order; the first error wins.
-fn parallel_map<T: Sync, R: Send>(
-    items: &[T],
-    workers: usize,
-    f: impl Fn(&T) -> Result<R, EvalError> + Sync,
-) -> Result<Vec<R>, EvalError> {
-    let chunk = items.len().div_ceil(workers.max(1)).max(1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|c| s.spawn(|| c.iter().map(&f).collect::<Result<Vec<R>, EvalError>>()))
-            .collect();
-        let mut out = Vec::with_capacity(items.len());
-        for h in handles {
-            match h.join() {
-                Ok(part) => out.extend(part?),
-                Err(p) => std::panic::resume_unwind(p),
-            }
-        }
-        Ok(out)
-    })
-}
-
 /// The planned model calls for `prepared`. With `packed` (a packed model, sorted batching),
 /// the texts of one prompt share a row and their common prefix is computed once.
-pub fn plan(prepared: &Prepared, cfg: &EvalConfig, packed: bool) -> Vec<batch::Plan> {
-    match cfg.batching {
+pub fn plan(prepared: &Prepared, cfg: &RunConfig, packed: bool) -> Vec<batch::Plan> {
+    match cfg.batch.batching {
         Batching::Sorted => {
             let seqs = &prepared.seqs;
             let rows: Vec<Vec<usize>> = if packed {
@@ -481,35 +399,41 @@ pub fn plan(prepared: &Prepared, cfg: &EvalConfig, packed: bool) -> Vec<batch::P
                 (0..seqs.len()).map(|i| vec![i]).collect()
             };
             let lengths: Vec<usize> = rows.iter().map(|r| batch::row_len(seqs, r)).collect();
-            batch::plan_sorted(rows, &lengths, cfg.batch_size, cfg.max_batch_tokens)
+            batch::plan_sorted(
+                rows,
+                &lengths,
+                cfg.batch.batch_size,
+                cfg.batch.max_batch_tokens,
+            )
         }
-        Batching::Reference => batch::plan_reference(prepared.seq_of.len(), cfg.batch_size),
+        Batching::Reference => batch::plan_reference(prepared.seq_of.len(), cfg.batch.batch_size),
     }
 }
 
 /// Scores prepared sequences with the model: a producer thread pads the planned batches
 /// into a bounded channel; this thread owns the ONNX Runtime session.
-pub fn run(prepared: Prepared, cfg: &EvalConfig) -> Result<Evaluation, EvalError> {
+pub fn run(prepared: Prepared, cfg: &RunConfig) -> Result<Evaluation, EvalError> {
     let started = Instant::now();
-    let rt = backend::runtime(cfg.ort_lib.as_deref(), cfg.device.wants_gpu())?;
+    let rt = backend::runtime(cfg.device.ort_lib.as_deref(), cfg.device.device.wants_gpu())?;
     let plain = plan(&prepared, cfg, false);
     let session = open(rt, &prepared, cfg, &plain)?;
-    let plans = if session.packed && cfg.share_prefixes && cfg.batching == Batching::Sorted {
-        plan(&prepared, cfg, true)
-    } else {
-        plain
-    };
+    let plans =
+        if session.packed && cfg.batch.share_prefixes && cfg.batch.batching == Batching::Sorted {
+            plan(&prepared, cfg, true)
+        } else {
+            plain
+        };
     execute(prepared, cfg, plans, rt, session, started)
 }
 
 /// [`run`] with given model calls (each sequence must appear in exactly one plan).
 pub fn run_planned(
     prepared: Prepared,
-    cfg: &EvalConfig,
+    cfg: &RunConfig,
     plans: Vec<batch::Plan>,
 ) -> Result<Evaluation, EvalError> {
     let started = Instant::now();
-    let rt = backend::runtime(cfg.ort_lib.as_deref(), cfg.device.wants_gpu())?;
+    let rt = backend::runtime(cfg.device.ort_lib.as_deref(), cfg.device.device.wants_gpu())?;
     let session = open(rt, &prepared, cfg, &plans)?;
     execute(prepared, cfg, plans, rt, session, started)
 }
@@ -519,7 +443,7 @@ pub fn run_planned(
 fn open(
     rt: &backend::Runtime,
     prepared: &Prepared,
-    cfg: &EvalConfig,
+    cfg: &RunConfig,
     plans: &[batch::Plan],
 ) -> Result<RewardSession, EvalError> {
     let shapes: Vec<(usize, usize)> = plans
@@ -540,11 +464,11 @@ fn open(
         [min, by_tokens[by_tokens.len() / 2], max]
     });
     let opts = SessionOptions {
-        threads: cfg.threads,
-        device: cfg.device,
-        device_id: cfg.device_id,
-        fp16: cfg.fp16,
-        trt_cache: cfg.trt_cache.clone(),
+        threads: cfg.device.threads,
+        device: cfg.device.device,
+        device_id: cfg.device.device_id,
+        fp16: cfg.device.fp16,
+        trt_cache: cfg.device.trt_cache.clone(),
         profile,
     };
     let mut session = RewardSession::open(rt, &prepared.model.onnx, &opts)?;
@@ -563,7 +487,7 @@ fn open(
 /// Runs the planned calls on an open session and scores the rows.
 fn execute(
     prepared: Prepared,
-    cfg: &EvalConfig,
+    cfg: &RunConfig,
     plans: Vec<batch::Plan>,
     rt: &backend::Runtime,
     mut session: RewardSession,
@@ -572,17 +496,18 @@ fn execute(
     let (pad_tokens, computed_tokens) = batch::padding(&prepared.seqs, &plans);
     let shared_tokens = batch::shared_tokens(&prepared.seqs, &plans);
     let mut scores: Vec<Vec<f32>> = vec![Vec::new(); prepared.seqs.len()];
-    let mut cache = match &cfg.cache {
+    let cache_file = cache_path(cfg, &prepared.model);
+    let mut cache = match &cache_file {
         Some(path) => Some(Cache::open(
             path,
             &fingerprint(&prepared, &plans, cfg, &rt.version)?,
-            cfg.overwrite,
+            cfg.output.overwrite,
         )?),
         None => None,
     };
     let mut todo: Vec<usize> = Vec::with_capacity(plans.len());
     if let Some(c) = &cache {
-        if c.dropped_partial_line && !cfg.quiet {
+        if c.dropped_partial_line && !cfg.output.quiet {
             eprintln!(
                 "note: dropped a half-written last line of {}",
                 c.path().display()
@@ -598,7 +523,7 @@ fn execute(
             }
             Some(_) => {
                 return Err(CacheError::Corrupt {
-                    path: cfg.cache.clone().unwrap_or_default(),
+                    path: cache_file.clone().unwrap_or_default(),
                     line: k + 2,
                     problem: "its row count does not match the planned call".into(),
                 }
@@ -608,7 +533,7 @@ fn execute(
         }
     }
     let reused_calls = plans.len() - todo.len();
-    if reused_calls > 0 && !cfg.quiet {
+    if reused_calls > 0 && !cfg.output.quiet {
         eprintln!(
             "resuming: {reused_calls} of {} model calls reused from the cache",
             plans.len()
@@ -617,7 +542,7 @@ fn execute(
     let mut progress = Progress::new(
         todo.iter().map(|&k| plans[k].len() as u64).sum(),
         "texts",
-        cfg.quiet,
+        cfg.output.quiet,
     );
     let (mut wait, mut ort_time) = (0.0f64, 0.0f64);
     std::thread::scope(|s| -> Result<(), EvalError> {
@@ -637,12 +562,11 @@ fn execute(
             }
         });
         for (n, &k) in todo.iter().enumerate() {
-            if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+            if crate::run::cancel::requested() {
                 return Err(EvalError::Interrupted {
                     done: reused_calls + n,
                     total: plans.len(),
-                    cache: cfg
-                        .cache
+                    cache: cache_file
                         .as_ref()
                         .map_or_else(|| "no cache".into(), |p| p.display().to_string()),
                 });
@@ -687,7 +611,7 @@ fn execute(
     let prepare_seconds = prepared.prepare_seconds;
     Ok(Evaluation {
         prepared,
-        batching: cfg.batching,
+        batching: cfg.batch.batching,
         rows,
         onnxruntime_version: rt.version.clone(),
         onnxruntime_library: rt.library.clone(),
@@ -706,11 +630,18 @@ fn execute(
     })
 }
 
+/// The resume cache of `model`'s run, when the run keeps one: `{output}/{name}.cache.jsonl`.
+pub fn cache_path(cfg: &RunConfig, model: &ModelFiles) -> Option<PathBuf> {
+    cfg.output
+        .cache
+        .then(|| cfg.output.dir.join(format!("{}.cache.jsonl", model.name())))
+}
+
 /// Fingerprint of everything that changes the scores of the planned calls.
 fn fingerprint(
     prepared: &Prepared,
     plans: &[batch::Plan],
-    cfg: &EvalConfig,
+    cfg: &RunConfig,
     ort_version: &str,
 ) -> Result<String, CacheError> {
     let mut fp = Fingerprint::default();
@@ -731,10 +662,10 @@ fn fingerprint(
         format!(
             "{}|{ort_version}|{:?}|{}|{:?}|{}",
             env!("CARGO_PKG_VERSION"),
-            cfg.batching,
+            cfg.batch.batching,
             prepared.pad_id,
-            cfg.device,
-            cfg.fp16
+            cfg.device.device,
+            cfg.device.fp16
         )
         .as_bytes(),
     );
@@ -764,7 +695,7 @@ fn fingerprint(
 }
 
 /// Prepares and runs in one go.
-pub fn evaluate(cfg: &EvalConfig) -> Result<Evaluation, EvalError> {
+pub fn evaluate(cfg: &RunConfig) -> Result<Evaluation, EvalError> {
     let prepared = prepare(cfg)?;
     run(prepared, cfg)
 }
@@ -774,7 +705,7 @@ pub fn evaluate(cfg: &EvalConfig) -> Result<Evaluation, EvalError> {
 /// [`Evaluation`] whose rows carry the score on both sides (`correct` is meaningless) and
 /// whose `prepared.rendered[i].text_chosen` is the rendered text.
 pub fn score_instructions(
-    cfg: &EvalConfig,
+    cfg: &RunConfig,
     set: crate::data::InstructionSet,
 ) -> Result<Evaluation, EvalError> {
     use crate::data::{Pair, Prompt};
@@ -788,8 +719,8 @@ pub fn score_instructions(
     } = setup(cfg, Tokenization::Classifier)?;
     check_vocab_sizes(&model, &encoder)?;
     let mut rows = set.rows;
-    if cfg.debug {
-        rows.truncate(10);
+    if cfg.data.debug {
+        rows.truncate(crate::config::DEBUG_ROWS);
     }
     let path = set.path;
     let mut rendered = Vec::with_capacity(rows.len());
@@ -858,7 +789,10 @@ pub fn score_instructions(
     };
     // Each text is one sequence, so reference batching (chosen and rejected apart) would
     // score it twice: use sorted batching.
+    // The resume cache is named by the model alone, so instruction runs keep none (a pair
+    // run of the same model would find it and refuse it).
     let mut sorted = cfg.clone();
-    sorted.batching = Batching::Sorted;
+    sorted.batch.batching = Batching::Sorted;
+    sorted.output.cache = false;
     run(prepared, &sorted)
 }

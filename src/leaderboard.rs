@@ -9,21 +9,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use clap::Args;
 use serde_json::Value;
 
 use crate::scoring::{self, Interval, SECTION_NAMES};
-
-/// Flags of `rewardbench leaderboard`.
-#[derive(Debug, Args)]
-pub struct LeaderboardArgs {
-    /// Folders (searched recursively) or files holding summary JSON files.
-    #[arg(required = true)]
-    pub dirs: Vec<PathBuf>,
-    /// Write the leaderboard as CSV here.
-    #[arg(long)]
-    pub output: Option<PathBuf>,
-}
 
 /// Errors building a leaderboard.
 #[derive(Debug, thiserror::Error)]
@@ -323,13 +311,19 @@ pub fn to_markdown(entries: &[Entry]) -> String {
     s
 }
 
-/// Runs the subcommand.
-pub fn run(args: &LeaderboardArgs) -> Result<String, LeaderboardError> {
-    let (entries, warnings) = collect(&args.dirs)?;
+/// The leaderboard of the summaries under `dirs` as Markdown (and as CSV in `output`);
+/// files that could not be used are reported to `obs`.
+pub fn build(
+    dirs: &[PathBuf],
+    output: Option<&Path>,
+    obs: &mut dyn crate::run::observer::Observer,
+) -> Result<String, LeaderboardError> {
+    let (entries, warnings) = collect(dirs)?;
     for w in warnings {
-        eprintln!("warning: {w}");
+        obs.warn(&w);
     }
-    if let Some(out) = &args.output {
+    if let Some(out) = output {
+        let out = out.to_path_buf();
         let bytes = to_csv(&entries).map_err(|e| LeaderboardError::Write {
             path: out.clone(),
             message: e.to_string(),
@@ -340,7 +334,7 @@ pub fn run(args: &LeaderboardArgs) -> Result<String, LeaderboardError> {
                 message: e.to_string(),
             })?;
         }
-        std::fs::write(out, bytes).map_err(|e| LeaderboardError::Write {
+        std::fs::write(&out, bytes).map_err(|e| LeaderboardError::Write {
             path: out.clone(),
             message: e.to_string(),
         })?;

@@ -5,8 +5,7 @@
 
 pub mod backend;
 pub mod batch;
-pub mod cache;
-pub mod cli;
+pub mod config;
 pub mod data;
 pub mod dpo;
 pub mod eval;
@@ -14,10 +13,10 @@ pub mod hub;
 pub mod leaderboard;
 pub mod model;
 pub mod parquet_rows;
-pub mod progress;
+pub mod pipeline;
 pub mod pyjson;
-pub mod render;
 pub mod report;
+pub mod run;
 pub mod scoring;
 pub mod template;
 pub mod tokenize;

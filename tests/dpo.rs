@@ -11,8 +11,9 @@
 use std::path::{Path, PathBuf};
 
 use rewardbench::batch::Batching;
+use rewardbench::config::RunConfig;
 use rewardbench::dpo::{self, DpoMode, RefFree};
-use rewardbench::eval::{EvalConfig, Evaluation};
+use rewardbench::eval::Evaluation;
 use serde_json::Value;
 
 const ABS_TOL: f64 = 1e-3;
@@ -49,11 +50,11 @@ fn init_runtime() {
     rewardbench::backend::runtime(None, false).expect("ONNX Runtime (run `make setup`)");
 }
 
-fn config(policy: &Path, data: &Path, batch_size: usize) -> EvalConfig {
+fn config(policy: &Path, data: &Path, batch_size: usize) -> RunConfig {
     init_runtime();
-    let mut c = EvalConfig::new(policy, data);
-    c.batch_size = batch_size;
-    c.threads = 1;
+    let mut c = RunConfig::local(policy, data);
+    c.batch.batch_size = batch_size;
+    c.device.threads = 1;
     c
 }
 
@@ -164,7 +165,7 @@ fn rewards_match_pytorch_for_both_architectures_and_all_modes() {
             }
             for m in MODES {
                 let mut cfg = config(&pdir, &data, 8);
-                cfg.debug = m != "ref" && stem == "llmbar";
+                cfg.data.debug = m != "ref" && stem == "llmbar";
                 let ev = dpo::evaluate(&cfg, &mode(m, &rdir)).unwrap();
                 let n = ev.rows.len();
                 worst = worst.max(compare(&ev, &rows[..n], m, &format!("{policy}/{stem}/{m}")));
@@ -226,7 +227,7 @@ fn batch_size_and_batching_do_not_change_rewards() {
         let b8 = run(&pdir, &data, &m, 8);
         let b1 = run(&pdir, &data, &m, 1);
         let mut cfg = config(&pdir, &data, 8);
-        cfg.batching = Batching::Reference;
+        cfg.batch.batching = Batching::Reference;
         let ordered = dpo::evaluate(&cfg, &m).unwrap();
         for other in [&b1, &ordered] {
             for (i, (x, y)) in b8.rows.iter().zip(&other.rows).enumerate() {

@@ -10,7 +10,8 @@
 use std::path::{Path, PathBuf};
 
 use rewardbench::batch::{self, Batching, Side};
-use rewardbench::eval::{self, EvalConfig, Evaluation, RowResult};
+use rewardbench::config::RunConfig;
+use rewardbench::eval::{self, Evaluation, RowResult};
 use serde_json::Value;
 
 const PARITY_TOL: f64 = 1e-4;
@@ -70,11 +71,11 @@ fn cases() -> Vec<(PathBuf, PathBuf, Vec<Value>)> {
     out
 }
 
-fn config(model: &Path, data: &Path, batch_size: usize, batching: Batching) -> EvalConfig {
-    let mut c = EvalConfig::new(model, data);
-    c.batch_size = batch_size;
-    c.batching = batching;
-    c.threads = 1;
+fn config(model: &Path, data: &Path, batch_size: usize, batching: Batching) -> RunConfig {
+    let mut c = RunConfig::local(model, data);
+    c.batch.batch_size = batch_size;
+    c.batch.batching = batching;
+    c.device.threads = 1;
     c
 }
 
@@ -255,12 +256,12 @@ fn sorting_and_token_budget_do_not_change_scores() {
         for (max_tokens, share) in [
             (0, true),
             (600, true),
-            (eval::DEFAULT_MAX_BATCH_TOKENS, true),
-            (eval::DEFAULT_MAX_BATCH_TOKENS, false),
+            (RunConfig::default().batch.max_batch_tokens, true),
+            (RunConfig::default().batch.max_batch_tokens, false),
         ] {
             let mut c = config(&model, &data, 8, Batching::Sorted);
-            c.max_batch_tokens = max_tokens;
-            c.share_prefixes = share;
+            c.batch.max_batch_tokens = max_tokens;
+            c.batch.share_prefixes = share;
             let sorted = eval::evaluate(&c).unwrap();
             if !share {
                 assert_eq!(
@@ -324,7 +325,7 @@ fn packed_rows_fit_the_models_positions() {
         "row 1 should share its prompt"
     );
     let mut c = cfg.clone();
-    c.share_prefixes = false;
+    c.batch.share_prefixes = false;
     let plain = eval::evaluate(&c).unwrap();
     for (i, (a, b)) in packed.rows.iter().zip(&plain.rows).enumerate() {
         let d = row_diff(a, b);

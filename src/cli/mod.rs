@@ -1,9 +1,20 @@
 //! Command-line flags: RewardBench's names and defaults (`--flag_name` and `--flag-name`,
-//! booleans as a bare `--flag` or `--flag true|false`), plus this evaluator's own.
+//! booleans as a bare `--flag` or `--flag true|false`), plus this evaluator's own. Defaults
+//! come from [`RunConfig::default`].
+
+pub mod leaderboard;
+pub mod render;
+pub mod resolve;
 
 use std::path::PathBuf;
 
 use clap::{ArgAction, Parser, Subcommand, ValueEnum};
+use rewardbench::config::{RefFree, RunConfig};
+
+/// The one source of defaults.
+fn defaults() -> RunConfig {
+    RunConfig::default()
+}
 
 /// HfArgumentParser's boolean spellings.
 pub fn parse_bool(s: &str) -> Result<bool, String> {
@@ -23,7 +34,7 @@ pub enum DeviceArg {
     Auto,
 }
 
-impl From<DeviceArg> for crate::backend::Device {
+impl From<DeviceArg> for rewardbench::backend::Device {
     fn from(d: DeviceArg) -> Self {
         match d {
             DeviceArg::Cpu => Self::Cpu,
@@ -41,6 +52,27 @@ pub enum BatchingArg {
     Sorted,
     /// RewardBench's exact batches: dataset order, left padding, chosen and rejected apart.
     Reference,
+}
+
+/// Reference-free DPO reduction (`--ref_free_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RefFreeArg {
+    /// Sum over the response tokens.
+    Sum,
+    /// Sum divided by the number of response tokens.
+    Avg,
+    /// Minus the L2 norm of the per-token log-probs.
+    Norm,
+}
+
+impl From<RefFreeArg> for RefFree {
+    fn from(r: RefFreeArg) -> Self {
+        match r {
+            RefFreeArg::Sum => Self::Sum,
+            RefFreeArg::Avg => Self::Avg,
+            RefFreeArg::Norm => Self::Norm,
+        }
+    }
 }
 
 /// Score a reward model on preference data with ONNX Runtime (RewardBench's evaluation, in Rust).
@@ -63,7 +95,7 @@ pub struct Args {
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
     /// Dataset: a hub id (org/name[@revision]; default: the core set), or a local .json / .jsonl / .parquet / .csv file or folder.
-    #[arg(long, default_value = "allenai/reward-bench")]
+    #[arg(long, default_value = rewardbench::data::CORE_SET)]
     pub dataset: String,
     /// Read --dataset as a local JSON / JSONL file (local files are read either way).
     #[arg(long = "load_json", alias = "load-json", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
@@ -76,31 +108,31 @@ pub struct Args {
     pub chat_template: Option<String>,
     /// Date that templates' `strftime_now` reports, YYYY-MM-DD (default: today), for reproducible runs.
     #[arg(long)]
-    pub date: Option<crate::template::Date>,
+    pub date: Option<rewardbench::template::Date>,
     /// Rows per model call (each call holds at most this many texts).
-    #[arg(long = "batch_size", alias = "batch-size", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long = "batch_size", alias = "batch-size", default_value_t = defaults().batch.batch_size as u32, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_size: u32,
     /// Output folder.
-    #[arg(long = "output_dir", alias = "output-dir", default_value = "results/")]
+    #[arg(long = "output_dir", alias = "output-dir", default_value_os_t = defaults().output.dir)]
     pub output_dir: PathBuf,
     /// Token limit, applied only with --force_truncation (as in RewardBench).
-    #[arg(long = "max_length", alias = "max-length", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long = "max_length", alias = "max-length", default_value_t = defaults().tokenize.max_length as u32, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_length: u32,
     /// Truncate texts longer than --max_length, keeping their last tokens.
-    #[arg(long = "force_truncation", alias = "force-truncation", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    #[arg(long = "force_truncation", alias = "force-truncation", num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().tokenize.force_truncation, value_parser = parse_bool, action = ArgAction::Set)]
     pub force_truncation: bool,
     /// Score only the first 10 rows.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().data.debug, value_parser = parse_bool, action = ArgAction::Set)]
     pub debug: bool,
     /// Also write {name}_all.jsonl with the chosen/rejected score of every row.
-    #[arg(long = "save_all", alias = "save-all", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    #[arg(long = "save_all", alias = "save-all", num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().output.save_all, value_parser = parse_bool, action = ArgAction::Set)]
     pub save_all: bool,
     /// Reference model folder for DPO (implicit reward) evaluation; --model is then the policy.
     #[arg(long = "ref_model", alias = "ref-model")]
     pub ref_model: Option<String>,
     /// Reference-free DPO scoring of --model (without --ref_model): sum, avg or norm of the answer's log-probs.
     #[arg(long = "ref_free_type", alias = "ref-free-type", value_enum)]
-    pub ref_free_type: Option<crate::dpo::RefFree>,
+    pub ref_free_type: Option<RefFreeArg>,
 
     // --- RewardBench flags with no effect on an ONNX export (precision and attention are fixed at export).
     /// Accepted for compatibility; no effect (an ONNX export has its precision fixed).
@@ -122,7 +154,7 @@ pub struct Args {
     #[arg(long = "pref_sets", alias = "pref-sets", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
     pub pref_sets: bool,
     /// Rows with `messages` are instruction data (scored, not ranked) even if they have chosen/rejected.
-    #[arg(long = "prioritize_scoring", alias = "prioritize-scoring", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    #[arg(long = "prioritize_scoring", alias = "prioritize-scoring", num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().data.prioritize_scoring, value_parser = parse_bool, action = ArgAction::Set)]
     pub prioritize_scoring: bool,
 
     // --- This evaluator's own flags.
@@ -130,38 +162,38 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "sorted")]
     pub batching: BatchingArg,
     /// Cap on padded tokens per model call (rows x longest row; sorted batching). 0: no cap.
-    #[arg(long = "max_batch_tokens", alias = "max-batch-tokens", default_value_t = crate::eval::DEFAULT_MAX_BATCH_TOKENS)]
+    #[arg(long = "max_batch_tokens", alias = "max-batch-tokens", default_value_t = defaults().batch.max_batch_tokens)]
     pub max_batch_tokens: usize,
     /// Packed exports (--attention gqa): compute a prompt once for its answers (sorted batching).
-    #[arg(long = "share_prefixes", alias = "share-prefixes", num_args = 0..=1, default_missing_value = "true", default_value = "true", value_parser = parse_bool, action = ArgAction::Set)]
+    #[arg(long = "share_prefixes", alias = "share-prefixes", num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().batch.share_prefixes, value_parser = parse_bool, action = ArgAction::Set)]
     pub share_prefixes: bool,
     /// Where the model runs: cpu, cuda, tensorrt, or auto (CUDA if available, else CPU, and says so).
     #[arg(long, value_enum, default_value = "cpu")]
     pub device: DeviceArg,
     /// GPU index for cuda / tensorrt.
-    #[arg(long = "device_id", alias = "device-id", default_value_t = 0)]
+    #[arg(long = "device_id", alias = "device-id", default_value_t = defaults().device.device_id)]
     pub device_id: i32,
     /// TensorRT: build fp16 engines.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().device.fp16, value_parser = parse_bool, action = ArgAction::Set)]
     pub fp16: bool,
     /// TensorRT: engine and timing cache folder, kept between runs (default: ~/.cache/rewardbench/tensorrt).
     #[arg(long = "trt_cache", alias = "trt-cache")]
     pub trt_cache: Option<PathBuf>,
     /// ONNX Runtime intra-op threads (default: the cores available to this process).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = defaults().device.threads)]
     pub threads: usize,
     /// Path of libonnxruntime.so (default: ORT_DYLIB_PATH, then .ort/lib, then a pip-installed onnxruntime).
     #[arg(long = "ort_lib", alias = "ort-lib")]
     pub ort_lib: Option<PathBuf>,
     /// Keep a resume cache ({output_dir}/{name}.cache.jsonl): a re-run after a crash, kill or
     /// Ctrl-C computes only what is missing.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "true", value_parser = parse_bool, action = ArgAction::Set)]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().output.cache, value_parser = parse_bool, action = ArgAction::Set)]
     pub cache: bool,
     /// Discard an existing resume cache and start afresh.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().output.overwrite, value_parser = parse_bool, action = ArgAction::Set)]
     pub overwrite: bool,
     /// No progress lines on stderr.
-    #[arg(long, short, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    #[arg(long, short, num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().output.quiet, value_parser = parse_bool, action = ArgAction::Set)]
     pub quiet: bool,
 }
 
@@ -169,9 +201,9 @@ pub struct Args {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print exactly the text a chat template renders for a list of messages.
-    Render(crate::render::RenderArgs),
+    Render(render::RenderArgs),
     /// Build a leaderboard (CSV and Markdown) from summary JSON files of many models.
-    Leaderboard(crate::leaderboard::LeaderboardArgs),
+    Leaderboard(leaderboard::LeaderboardArgs),
 }
 
 #[cfg(test)]

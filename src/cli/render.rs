@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{ArgAction, Args};
 
-use crate::template::{ChatTemplate, Date, JinjaOptions, JinjaTemplate, Message};
-use crate::tokenize::{EncodeOptions, Encoder, TokenizerConfig};
+use rewardbench::template::{ChatTemplate, Date, JinjaOptions, JinjaTemplate, Message};
+use rewardbench::tokenize::{EncodeOptions, Encoder, TokenizerConfig};
 
 /// Flags of `rewardbench render`.
 #[derive(Debug, Args)]
@@ -21,10 +21,10 @@ pub struct RenderArgs {
     #[arg(long = "chat_template", alias = "chat-template")]
     pub chat_template: Option<String>,
     /// Append the generation prompt (Jinja templates only).
-    #[arg(long = "add_generation_prompt", alias = "add-generation-prompt", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = crate::cli::parse_bool, action = ArgAction::Set)]
+    #[arg(long = "add_generation_prompt", alias = "add-generation-prompt", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = super::parse_bool, action = ArgAction::Set)]
     pub add_generation_prompt: bool,
     /// Also print the token ids (needs --tokenizer).
-    #[arg(long = "show_tokens", alias = "show-tokens", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = crate::cli::parse_bool, action = ArgAction::Set)]
+    #[arg(long = "show_tokens", alias = "show-tokens", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = super::parse_bool, action = ArgAction::Set)]
     pub show_tokens: bool,
     /// Tokenizer folder (tokenizer.json) for --show_tokens.
     #[arg(long)]

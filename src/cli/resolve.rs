@@ -1,0 +1,238 @@
+//! Flags to a [`RunConfig`]: hub ids become snapshot folders, the dataset a typed spec, and
+//! flags that have no effect here are named in a note (ripgrep's low-level to high-level args).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::bail;
+use rewardbench::batch::Batching;
+use rewardbench::config::{
+    BatchConfig, DataConfig, DeviceConfig, DpoMode, ModelConfig, OutputConfig, RunConfig,
+    ScorerKind, TemplateConfig, TokenizeConfig,
+};
+use rewardbench::data::{self, DatasetSpec, Source};
+use rewardbench::hub::{Hub, HubError};
+use rewardbench::model::{self, ModelFiles};
+use rewardbench::report::RunInfo;
+use rewardbench::run::observer::Observer;
+
+use super::{Args, BatchingArg};
+
+/// A run, ready: its configuration and the names its summary records.
+pub struct Resolved {
+    pub config: RunConfig,
+    pub info: RunInfo,
+}
+
+/// `$XDG_CACHE_HOME/rewardbench/tensorrt`, else `~/.cache/rewardbench/tensorrt`.
+fn default_trt_cache() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("rewardbench/tensorrt"))
+}
+
+/// The DPO mode the flags ask for: `--ref_model` wins; `--ref_free_type` alone is
+/// reference-free; neither is not DPO.
+fn scorer(args: &Args, obs: &mut dyn Observer) -> ScorerKind {
+    match (&args.ref_model, args.ref_free_type) {
+        (Some(r), t) => {
+            if let Some(t) = t {
+                obs.note(&format!(
+                    "--ref_free_type {} is ignored: with --ref_model the reward is policy sum - reference sum",
+                    rewardbench::config::RefFree::from(t).label()
+                ));
+            }
+            ScorerKind::Dpo(DpoMode::Reference(PathBuf::from(r)))
+        }
+        (None, Some(t)) => ScorerKind::Dpo(DpoMode::RefFree(t.into())),
+        (None, None) => ScorerKind::Classifier,
+    }
+}
+
+/// RewardBench flags accepted for compatibility that change nothing for an ONNX export.
+fn ignored_flags(args: &Args, obs: &mut dyn Observer) {
+    let mut ignored = Vec::new();
+    if args.not_quantized {
+        ignored.push("--not_quantized");
+    }
+    if args.torch_dtype.is_some() {
+        ignored.push("--torch_dtype");
+    }
+    if args.attn_implementation.is_some() {
+        ignored.push("--attn_implementation");
+    }
+    if args.trust_remote_code {
+        ignored.push("--trust_remote_code");
+    }
+    if !ignored.is_empty() {
+        obs.note(&format!(
+            "{} have no effect here: precision and attention are fixed when the model is exported to ONNX",
+            ignored.join(", ")
+        ));
+    }
+}
+
+/// Resolves the flags of an evaluation. Hub ids become folders in the hub cache (HF_HOME /
+/// HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE); local paths are used as they are.
+pub fn resolve(args: &Args, obs: &mut dyn Observer) -> anyhow::Result<Resolved> {
+    let Some(model) = args.model.clone() else {
+        bail!("--model is required (a folder with model.onnx and the tokenizer files)");
+    };
+    let hub = std::cell::OnceCell::new();
+    let get_hub = || -> Result<Hub, HubError> {
+        if let Some(h) = hub.get() {
+            return Ok(Clone::clone(h));
+        }
+        let h = Hub::from_env()?;
+        Ok(hub.get_or_init(|| h).clone())
+    };
+    let model_dir = model::resolve(&model, args.revision.as_deref(), true, &get_hub)?;
+    let tokenizer_dir = match &args.tokenizer {
+        Some(t) => Some(model::resolve(
+            t,
+            args.revision.as_deref(),
+            false,
+            &get_hub,
+        )?),
+        None => None,
+    };
+    // A wrong --model is reported before the dataset is read (or downloaded).
+    ModelFiles::locate(&model_dir)?;
+    if let Some(r) = &args.ref_model {
+        ModelFiles::locate(Path::new(r))?;
+    }
+    let dataset_name = if args.pref_sets {
+        data::PREF_SETS.to_string()
+    } else {
+        args.dataset.clone()
+    };
+    let spec = DatasetSpec::parse(&dataset_name, args.split.as_deref());
+    let spec = match &spec.source {
+        Source::Hub { .. } => data::resolve(&spec, &get_hub()?)?,
+        Source::Local(p) => {
+            if args.split.is_some() && p.is_file() {
+                obs.note("--split is ignored for a local file (it is one split)");
+            }
+            spec
+        }
+    };
+    ignored_flags(args, obs);
+    let config = RunConfig {
+        model: ModelConfig {
+            dir: model_dir,
+            tokenizer: tokenizer_dir,
+            scorer: scorer(args, obs),
+        },
+        data: DataConfig {
+            spec,
+            debug: args.debug,
+            prioritize_scoring: args.prioritize_scoring,
+        },
+        template: TemplateConfig {
+            chat_template: args.chat_template.clone(),
+            date: args.date,
+        },
+        tokenize: TokenizeConfig {
+            max_length: args.max_length as usize,
+            force_truncation: args.force_truncation,
+        },
+        batch: BatchConfig {
+            batching: match args.batching {
+                BatchingArg::Sorted => Batching::Sorted,
+                BatchingArg::Reference => Batching::Reference,
+            },
+            batch_size: args.batch_size as usize,
+            max_batch_tokens: args.max_batch_tokens,
+            share_prefixes: args.share_prefixes,
+        },
+        device: DeviceConfig {
+            device: args.device.into(),
+            device_id: args.device_id,
+            fp16: args.fp16,
+            trt_cache: args.trt_cache.clone().or_else(default_trt_cache),
+            threads: args.threads,
+            ort_lib: args.ort_lib.clone(),
+        },
+        output: OutputConfig {
+            dir: args.output_dir.clone(),
+            cache: args.cache,
+            overwrite: args.overwrite,
+            save_all: args.save_all,
+            quiet: args.quiet,
+        },
+    };
+    let info = RunInfo {
+        model: model.display().to_string(),
+        tokenizer: args
+            .tokenizer
+            .as_ref()
+            .unwrap_or(&model)
+            .display()
+            .to_string(),
+        dataset: dataset_name,
+        batch_size: config.batch.batch_size,
+        ref_model: args.ref_model.clone(),
+    };
+    Ok(Resolved { config, info })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use rewardbench::run::observer::Collect;
+
+    /// The CLI's defaults are `RunConfig::default()`'s, field by field.
+    #[test]
+    fn cli_defaults_are_the_config_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("model.onnx"), b"").unwrap();
+        let data = dir.path().join("rows.jsonl");
+        std::fs::write(&data, b"").unwrap();
+        let args = Args::try_parse_from([
+            "rewardbench",
+            "--model",
+            dir.path().to_str().unwrap(),
+            "--dataset",
+            data.to_str().unwrap(),
+        ])
+        .unwrap();
+        let mut obs = Collect::default();
+        let got = resolve(&args, &mut obs).unwrap().config;
+        let want = RunConfig::default();
+        let debug = |c: &RunConfig| {
+            format!(
+                "{:?} {:?} {:?} {:?} {:?} {:?}",
+                c.template,
+                c.tokenize,
+                c.batch,
+                (
+                    c.device.device,
+                    c.device.device_id,
+                    c.device.fp16,
+                    c.device.threads,
+                    &c.device.ort_lib
+                ),
+                (c.data.debug, c.data.prioritize_scoring),
+                c.output
+            )
+        };
+        assert_eq!(debug(&got), debug(&want));
+        assert_eq!(got.model.scorer, ScorerKind::Classifier);
+        assert!(obs.notes.is_empty() && obs.warnings.is_empty());
+        // The default dataset is the core set.
+        let a = Args::try_parse_from(["rewardbench", "--model", "m"]).unwrap();
+        assert_eq!(a.dataset, data::CORE_SET);
+        assert!(matches!(
+            DatasetSpec::parse(&a.dataset, None).source,
+            Source::Hub { ref repo, .. } if *repo == want_repo(&want)
+        ));
+    }
+
+    fn want_repo(c: &RunConfig) -> String {
+        match &c.data.spec.source {
+            Source::Hub { repo, .. } => repo.clone(),
+            Source::Local(p) => p.display().to_string(),
+        }
+    }
+}

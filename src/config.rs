@@ -1,0 +1,227 @@
+//! Run configuration: every setting of an evaluation, typed by stage; `Default` is the one
+//! place defaults live (the CLI takes its defaults from it).
+
+use std::path::PathBuf;
+
+use crate::backend::Device;
+use crate::batch::Batching;
+use crate::data::{DatasetSpec, Source};
+use crate::template::Date;
+
+/// Reference-free reduction of the policy's per-token log-probs (`--ref_free_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefFree {
+    /// Sum over the response tokens.
+    Sum,
+    /// Sum divided by the number of response tokens.
+    Avg,
+    /// Minus the L2 norm of the per-token log-probs.
+    Norm,
+}
+
+impl RefFree {
+    /// The flag value, as RewardBench spells it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Sum => "sum",
+            Self::Avg => "avg",
+            Self::Norm => "norm",
+        }
+    }
+}
+
+/// How DPO rewards are computed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DpoMode {
+    /// policy sum - reference sum, the reference model in this folder.
+    Reference(PathBuf),
+    /// The policy alone.
+    RefFree(RefFree),
+}
+
+/// How a model's rewards are computed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ScorerKind {
+    /// A sequence classifier: the reward is its logit(s).
+    #[default]
+    Classifier,
+    /// DPO implicit rewards of a causal LM (the policy).
+    Dpo(DpoMode),
+}
+
+/// The model and its tokenizer.
+#[derive(Debug, Clone, Default)]
+pub struct ModelConfig {
+    /// Folder with model.onnx (resolved: a hub id is already a snapshot folder).
+    pub dir: PathBuf,
+    /// Tokenizer folder; `None`: the model folder.
+    pub tokenizer: Option<PathBuf>,
+    pub scorer: ScorerKind,
+}
+
+impl ModelConfig {
+    /// The folder the tokenizer files are read from.
+    pub fn tokenizer_dir(&self) -> PathBuf {
+        self.tokenizer.clone().unwrap_or_else(|| self.dir.clone())
+    }
+}
+
+/// Which rows are read.
+#[derive(Debug, Clone)]
+pub struct DataConfig {
+    pub spec: DatasetSpec,
+    /// Only the first [`DEBUG_ROWS`] rows.
+    pub debug: bool,
+    /// Rows with `messages` are instruction data even when they have chosen/rejected.
+    pub prioritize_scoring: bool,
+}
+
+/// Rows kept by `--debug`.
+pub const DEBUG_ROWS: usize = 10;
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            spec: DatasetSpec {
+                source: Source::Hub {
+                    repo: crate::data::CORE_SET.to_string(),
+                    revision: None,
+                },
+                split: None,
+            },
+            debug: false,
+            prioritize_scoring: false,
+        }
+    }
+}
+
+/// How rows become text.
+#[derive(Debug, Clone, Default)]
+pub struct TemplateConfig {
+    /// fastchat template name, used when the tokenizer has no chat template.
+    pub chat_template: Option<String>,
+    /// Date that `strftime_now` reports (`None`: today).
+    pub date: Option<Date>,
+}
+
+/// How text becomes tokens.
+#[derive(Debug, Clone)]
+pub struct TokenizeConfig {
+    /// Token limit, applied only with `force_truncation`.
+    pub max_length: usize,
+    pub force_truncation: bool,
+}
+
+impl Default for TokenizeConfig {
+    fn default() -> Self {
+        Self {
+            max_length: 512,
+            force_truncation: false,
+        }
+    }
+}
+
+/// How texts are grouped into model calls.
+#[derive(Debug, Clone)]
+pub struct BatchConfig {
+    pub batching: Batching,
+    /// Rows per model call.
+    pub batch_size: usize,
+    /// Cap on padded tokens per call (rows x longest row); 0: no cap.
+    pub max_batch_tokens: usize,
+    /// Packed exports: texts of one prompt share a row.
+    pub share_prefixes: bool,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self {
+            batching: Batching::Sorted,
+            batch_size: 8,
+            max_batch_tokens: 16_384,
+            share_prefixes: true,
+        }
+    }
+}
+
+/// Where the model runs.
+#[derive(Debug, Clone)]
+pub struct DeviceConfig {
+    pub device: Device,
+    pub device_id: i32,
+    /// TensorRT fp16 engines.
+    pub fp16: bool,
+    /// TensorRT engine and timing cache folder.
+    pub trt_cache: Option<PathBuf>,
+    /// ONNX Runtime intra-op threads; 0: the available cores.
+    pub threads: usize,
+    /// Path of libonnxruntime.so; `None`: the documented lookup.
+    pub ort_lib: Option<PathBuf>,
+}
+
+impl Default for DeviceConfig {
+    fn default() -> Self {
+        Self {
+            device: Device::Cpu,
+            device_id: 0,
+            fp16: false,
+            trt_cache: None,
+            threads: 0,
+            ort_lib: None,
+        }
+    }
+}
+
+/// Where results go and how the run treats earlier work.
+#[derive(Debug, Clone)]
+pub struct OutputConfig {
+    pub dir: PathBuf,
+    /// Keep a resume cache in the output folder.
+    pub cache: bool,
+    /// Discard an existing resume cache.
+    pub overwrite: bool,
+    /// Also write `{name}_all.jsonl`.
+    pub save_all: bool,
+    /// No progress lines.
+    pub quiet: bool,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("results/"),
+            cache: true,
+            overwrite: false,
+            save_all: false,
+            quiet: false,
+        }
+    }
+}
+
+/// Everything an evaluation needs, by stage.
+#[derive(Debug, Clone, Default)]
+pub struct RunConfig {
+    pub model: ModelConfig,
+    pub data: DataConfig,
+    pub template: TemplateConfig,
+    pub tokenize: TokenizeConfig,
+    pub batch: BatchConfig,
+    pub device: DeviceConfig,
+    pub output: OutputConfig,
+}
+
+impl RunConfig {
+    /// The defaults for `model` on a local dataset file or folder (quiet, no resume cache):
+    /// the form tests and library users start from.
+    pub fn local(model: impl Into<PathBuf>, data: impl Into<PathBuf>) -> Self {
+        let mut c = Self::default();
+        c.model.dir = model.into();
+        c.data.spec = DatasetSpec {
+            source: Source::Local(data.into()),
+            split: None,
+        };
+        c.output.cache = false;
+        c.output.quiet = true;
+        c
+    }
+}

@@ -1,0 +1,165 @@
+//! One evaluation, end to end: read the rows, score them with the scorer the configuration
+//! names (reward model, DPO, instruction rows), write the reports.
+
+use std::path::PathBuf;
+
+use crate::config::{DpoMode, RunConfig, ScorerKind};
+use crate::data::{self, DataError, Dataset, InstructionSet, Loaded};
+use crate::dpo::{self, DpoError};
+use crate::eval::{self, EvalError, Evaluation};
+use crate::report::{self, ReportError, RunInfo};
+use crate::run::observer::Observer;
+
+/// Everything that can stop a run, by stage.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Eval(#[from] EvalError),
+    #[error(transparent)]
+    Dpo(#[from] DpoError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+}
+
+impl PipelineError {
+    /// True when the run stopped because a Ctrl-C asked it to (its work is in the cache).
+    pub fn is_interrupted(&self) -> bool {
+        matches!(self, Self::Eval(EvalError::Interrupted { .. }))
+    }
+}
+
+/// What a finished run leaves.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    /// For stdout: the results table, or a line for instruction data.
+    pub table: String,
+    /// Files written, in order.
+    pub written: Vec<PathBuf>,
+}
+
+/// Runs `cfg`: the summary records `info` (the names as the user gave them).
+pub fn run(
+    cfg: &RunConfig,
+    info: &RunInfo,
+    obs: &mut dyn Observer,
+) -> Result<Finished, PipelineError> {
+    // Fail on an unwritable output folder before any compute.
+    report::check_writable(&cfg.output.dir)?;
+    if let ScorerKind::Dpo(mode) = &cfg.model.scorer {
+        return run_dpo(cfg, info, mode, obs);
+    }
+    match data::load(&cfg.data.spec, cfg.data.prioritize_scoring)? {
+        Loaded::Instructions(set) => run_instructions(cfg, set, obs),
+        Loaded::Preference(dataset) => run_pairs(cfg, info, dataset, obs),
+    }
+}
+
+/// A hub model's name (`org/name`) is a subfolder of the output folder.
+fn make_parent(cfg: &RunConfig, name: &str) -> Result<(), ReportError> {
+    let sub = cfg.output.dir.join(name);
+    match sub.parent() {
+        Some(parent) => {
+            std::fs::create_dir_all(parent).map_err(|source| ReportError::NotWritable {
+                path: parent.to_path_buf(),
+                source,
+            })
+        }
+        None => Ok(()),
+    }
+}
+
+fn warn_ties(ev: &Evaluation, obs: &mut dyn Observer) {
+    let ties = report::ties(ev);
+    if ties > 0 {
+        obs.warn(&format!(
+            "{ties} row(s) scored chosen == rejected; a tie counts as wrong (as in RewardBench)"
+        ));
+    }
+}
+
+/// Writes the pair reports (and `--save_all`) and the table.
+fn finish_pairs(
+    cfg: &RunConfig,
+    info: &RunInfo,
+    ev: &Evaluation,
+    obs: &mut dyn Observer,
+) -> Result<Finished, PipelineError> {
+    warn_ties(ev, obs);
+    let name = ev.prepared.model.name();
+    let w = report::write(ev, info, &cfg.output.dir, &name)?;
+    let mut written = vec![w.summary, w.outputs, w.csv, w.run];
+    if cfg.output.save_all {
+        written.push(report::write_all_scores(
+            ev,
+            &cfg.output.dir,
+            &name,
+            report::AllScores::Pairs,
+        )?);
+    }
+    Ok(Finished {
+        table: report::table(ev, info),
+        written,
+    })
+}
+
+fn run_pairs(
+    cfg: &RunConfig,
+    info: &RunInfo,
+    dataset: Dataset,
+    obs: &mut dyn Observer,
+) -> Result<Finished, PipelineError> {
+    let prepared = eval::prepare_dataset(cfg, dataset)?;
+    for w in &prepared.warnings {
+        obs.warn(w);
+    }
+    make_parent(cfg, &prepared.model.name())?;
+    let ev = eval::run(prepared, cfg)?;
+    finish_pairs(cfg, info, &ev, obs)
+}
+
+/// DPO (implicit reward) evaluation: `--ref_model`, or `--ref_free_type` alone.
+fn run_dpo(
+    cfg: &RunConfig,
+    info: &RunInfo,
+    mode: &DpoMode,
+    obs: &mut dyn Observer,
+) -> Result<Finished, PipelineError> {
+    let ev = dpo::evaluate(cfg, mode)?;
+    for w in &ev.prepared.warnings {
+        obs.warn(w);
+    }
+    finish_pairs(cfg, info, &ev, obs)
+}
+
+/// Instruction data (`messages`, no pairs): every row scored, scores written, no accuracy.
+fn run_instructions(
+    cfg: &RunConfig,
+    set: InstructionSet,
+    obs: &mut dyn Observer,
+) -> Result<Finished, PipelineError> {
+    let rows = set.rows.len();
+    let ev = eval::score_instructions(cfg, set)?;
+    for w in &ev.prepared.warnings {
+        obs.warn(w);
+    }
+    let name = ev.prepared.model.name();
+    let (outputs, csv) = report::write_instructions(&ev, &cfg.output.dir, &name)?;
+    let mut written = vec![outputs, csv];
+    if cfg.output.save_all {
+        written.push(report::write_all_scores(
+            &ev,
+            &cfg.output.dir,
+            &name,
+            report::AllScores::Single,
+        )?);
+    }
+    Ok(Finished {
+        table: format!(
+            "instruction data: scored {} of {rows} rows (no accuracy: rows have no chosen/rejected)\n",
+            ev.rows.len()
+        ),
+        written,
+    })
+}
