@@ -1,12 +1,10 @@
 //! Datasets through the stand-in hub and from local files: the core set, the pref sets,
 //! split inference, instruction data, format parity; end-to-end runs; the leaderboard.
 
-mod hub_server;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use hub_server::HubServer;
+use crate::util::hub_server::HubServer;
 use rewardbench::data::{self, Dataset, DatasetSpec, Loaded, Prompt, Source};
 use rewardbench::hub::{Hub, HubConfig};
 use serde_json::Value;
