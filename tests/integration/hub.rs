@@ -4,12 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::util::hub_server::{commit_of, HubServer};
+use crate::util::root;
 use rewardbench::hub::{Hub, HubConfig, HubError, RepoKind, RepoRef};
 use rewardbench::model;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// The tiny Llama reward model in Optimum's layout (onnx/model.onnx, tokenizer at the root),
 /// and a flat copy with an external-data file beside the graph.
