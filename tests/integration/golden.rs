@@ -162,7 +162,14 @@ fn run_case(name: &str, flags: &[&str], out: &Path) -> Vec<(String, String)> {
     let o = Command::new(env!("CARGO_BIN_EXE_rewardbench"))
         .current_dir(root())
         .args(flags)
-        .args(["--date", "2025-07-10", "--quiet", "--cache", "false", "--output_dir"])
+        .args([
+            "--date",
+            "2025-07-10",
+            "--quiet",
+            "--cache",
+            "false",
+            "--output_dir",
+        ])
         .arg(out)
         .env_remove("RUST_BACKTRACE")
         .output()
@@ -236,7 +243,9 @@ fn v1_results_are_byte_identical_to_the_golden_files() {
                     .zip(golden.lines())
                     .position(|(a, b)| a != b)
                     .map_or(0, |i| i + 1);
-                failures.push(format!("{name}/{n}: differs from the golden file at line {line}"));
+                failures.push(format!(
+                    "{name}/{n}: differs from the golden file at line {line}"
+                ));
             }
         }
     }
