@@ -1,19 +1,14 @@
 //! Datasets through the stand-in hub and from local files: the core set, the pref sets,
 //! split inference, instruction data, format parity; end-to-end runs; the leaderboard.
 
-mod hub_server;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use hub_server::HubServer;
+use crate::util::hub_server::HubServer;
+use crate::util::{rewardbench_command, root, stderr};
 use rewardbench::data::{self, Dataset, DatasetSpec, Loaded, Prompt, Source};
 use rewardbench::hub::{Hub, HubConfig};
 use serde_json::Value;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn server() -> HubServer {
     let srv = HubServer::start();
@@ -250,15 +245,12 @@ fn local_formats_give_identical_rows() {
 // ---- End to end, through the binary.
 
 fn rewardbench(args: &[&str], srv: &HubServer, hf_home: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rewardbench"))
-        .args(args)
-        .args(["--threads", "1", "--quiet"])
+    rewardbench_command(args)
         .env("HF_ENDPOINT", &srv.endpoint)
         .env("HF_HOME", hf_home)
         .env_remove("HF_HUB_CACHE")
         .env_remove("HF_TOKEN")
         .env_remove("HF_HUB_OFFLINE")
-        .env_remove("RUST_BACKTRACE")
         .output()
         .expect("binary runs")
 }
@@ -268,10 +260,6 @@ fn json(p: &Path) -> Value {
         &std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
     )
     .unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[test]

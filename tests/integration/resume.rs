@@ -1,13 +1,11 @@
 //! Resumable runs: a run killed with SIGKILL at random moments, then re-run, must end with
 //! files byte-identical to a run that was never interrupted.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::util::root;
 
 fn command(out: &Path, extra: &[&str]) -> Command {
     command_for("fixtures/models/tiny-llama-rm", out, extra)

@@ -1,17 +1,12 @@
-//! Hub access against a stand-in hub (tests/hub_server): downloads into a temporary cache in
-//! the standard layout, cache reuse, offline mode, the token header, and error messages.
-
-mod hub_server;
+//! Hub access against a stand-in hub (tests/util/hub_server.rs): downloads into a temporary
+//! cache in the standard layout, cache reuse, offline mode, the token header, and error messages.
 
 use std::path::{Path, PathBuf};
 
-use hub_server::{commit_of, HubServer};
+use crate::util::hub_server::{commit_of, HubServer};
+use crate::util::root;
 use rewardbench::hub::{Hub, HubConfig, HubError, RepoKind, RepoRef};
 use rewardbench::model;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// The tiny Llama reward model in Optimum's layout (onnx/model.onnx, tokenizer at the root),
 /// and a flat copy with an external-data file beside the graph.

@@ -7,12 +7,10 @@
 //! the test still requires every non-numeric byte to match and numbers to agree within 1e-5,
 //! and says that it ran in that mode.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::util::root;
 
 /// (case name, flags); every case runs from the repository root with relative paths.
 const CASES: &[(&str, &[&str])] = &[

@@ -14,12 +14,10 @@ use rewardbench::config::RunConfig;
 use rewardbench::eval::{self, Evaluation, RowResult};
 use serde_json::Value;
 
+use crate::util::{ints, root};
+
 const PARITY_TOL: f64 = 1e-4;
 const BATCH_TOL: f64 = 1e-5;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// (model folder, data file, reference rows) for every committed reference file.
 fn cases() -> Vec<(PathBuf, PathBuf, Vec<Value>)> {
@@ -82,14 +80,6 @@ fn config(model: &Path, data: &Path, batch_size: usize, batching: Batching) -> R
 fn score(v: &Value) -> f64 {
     v.as_f64()
         .unwrap_or_else(|| panic!("reference score is not a number: {v}"))
-}
-
-fn ints(v: &Value) -> Vec<i64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_i64().unwrap())
-        .collect()
 }
 
 fn scalar(s: &[f32]) -> f64 {

@@ -1,33 +1,13 @@
 //! End-to-end tests of the `rewardbench` binary: outputs, and bad input failing cleanly.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn llama() -> PathBuf {
-    root().join("fixtures/models/tiny-llama-rm")
-}
-
-fn rewardbench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rewardbench"))
-        .args(args)
-        .args(["--threads", "1", "--quiet"])
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .expect("binary runs")
-}
+use crate::util::{llama, rewardbench, root, stderr};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[test]

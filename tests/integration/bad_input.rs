@@ -6,13 +6,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn llama() -> PathBuf {
-    root().join("fixtures/models/tiny-llama-rm")
-}
+use crate::util::{llama, root};
 
 /// A copy of the llama fixture's folder with `model.onnx` and files replaced.
 fn model_dir(base: &Path, name: &str, onnx: Option<&[u8]>, edit: impl Fn(&Path)) -> PathBuf {

@@ -7,7 +7,6 @@
 //!
 //! Every request is recorded (path and `Authorization` header). Failures can be injected: a
 //! required token (401 without it) and paths answered with a 500.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -16,6 +16,8 @@ use rewardbench::dpo::{self, DpoMode, RefFree};
 use rewardbench::eval::Evaluation;
 use serde_json::Value;
 
+use crate::util::{ints as ids, root};
+
 const ABS_TOL: f64 = 1e-3;
 const REL_TOL: f64 = 1e-6;
 const PAIRS: [(&str, &str); 2] = [
@@ -23,10 +25,6 @@ const PAIRS: [(&str, &str); 2] = [
     ("tiny-gpt2-policy", "tiny-gpt2-ref"),
 ];
 const MODES: [&str; 4] = ["ref", "sum", "avg", "norm"];
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn models() -> PathBuf {
     root().join("fixtures/models")
@@ -89,14 +87,6 @@ fn references(policy: &str) -> Vec<(String, Vec<Value>)> {
 
 fn f(v: &Value) -> f64 {
     v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
-
-fn ids(v: &Value) -> Vec<i64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_i64().unwrap())
-        .collect()
 }
 
 /// The magnitude of the log-prob sums behind a reward (for the float32 term of the tolerance).

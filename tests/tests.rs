@@ -1,0 +1,27 @@
+//! The one integration test binary (as ripgrep does it): every suite is a module here, so
+//! `cargo test` links and starts one executable instead of one per file. Cargo.toml sets
+//! `autotests = false` and names this file as the only `[[test]]` target; the suites live
+//! in tests/integration/, the shared helpers in tests/util/.
+//!
+//! Run one suite with a filter on its module path, e.g. `cargo test --release parity::`.
+
+mod util;
+
+#[path = "integration/bad_input.rs"]
+mod bad_input;
+#[path = "integration/cli.rs"]
+mod cli;
+#[path = "integration/datasets.rs"]
+mod datasets;
+#[path = "integration/dpo.rs"]
+mod dpo;
+#[path = "integration/golden.rs"]
+mod golden;
+#[path = "integration/hub.rs"]
+mod hub;
+#[path = "integration/parity.rs"]
+mod parity;
+#[path = "integration/resume.rs"]
+mod resume;
+#[path = "integration/templates.rs"]
+mod templates;

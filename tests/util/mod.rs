@@ -1,0 +1,47 @@
+//! Helpers shared by the integration suites.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+pub mod hub_server;
+
+/// The repository root: fixtures/ is below it, and the tests run from it.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The tiny Llama reward model fixture.
+pub fn llama() -> PathBuf {
+    root().join("fixtures/models/tiny-llama-rm")
+}
+
+/// The `rewardbench` binary with `args`, then `--threads 1 --quiet`, without
+/// `RUST_BACKTRACE`; a suite adds its own environment before running it.
+pub fn rewardbench_command(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rewardbench"));
+    c.args(args)
+        .args(["--threads", "1", "--quiet"])
+        .env_remove("RUST_BACKTRACE");
+    c
+}
+
+/// Runs [`rewardbench_command`] to the end.
+pub fn rewardbench(args: &[&str]) -> Output {
+    rewardbench_command(args).output().expect("binary runs")
+}
+
+/// The run's standard error, as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A JSON array of integers (token ids, attention masks).
+pub fn ints(v: &Value) -> Vec<i64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_i64().unwrap())
+        .collect()
+}
