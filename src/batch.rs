@@ -104,30 +104,69 @@ pub fn plan_sorted(
     batch_size: usize,
     max_tokens: usize,
 ) -> Vec<Plan> {
-    let mut order: Vec<usize> = (0..rows.len()).collect();
-    // Longest first: a batch that does not fit in memory fails at once. Ties keep input order.
-    order.sort_by(|&a, &b| lengths[b].cmp(&lengths[a]).then(a.cmp(&b)));
+    plan_units(
+        rows,
+        lengths,
+        batch_size,
+        max_tokens,
+        Order::LongestFirst,
+        |_| 1,
+    )
+}
+
+/// The order units are planned in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Longest first (a batch that does not fit in memory fails at once); ties keep input order.
+    LongestFirst,
+    /// As given (the dataset's order).
+    AsGiven,
+}
+
+/// Groups units (each a list of sequences that must share a call) of the given lengths into
+/// right-padded calls in `order`: each call holds at most `batch_size` units and at most
+/// `max_tokens` padded tokens (padded rows x longest; a single larger unit gets a call of its
+/// own; 0 means no cap). `padded_rows(unit)` is the rows a unit takes: 1 for a packed row,
+/// its sequence count when each sequence is a row of its own (DPO's chosen and rejected).
+pub fn plan_units(
+    units: Vec<Vec<usize>>,
+    lengths: &[usize],
+    batch_size: usize,
+    max_tokens: usize,
+    order: Order,
+    padded_rows: impl Fn(&[usize]) -> usize,
+) -> Vec<Plan> {
+    let mut sequence: Vec<usize> = (0..units.len()).collect();
+    if order == Order::LongestFirst {
+        sequence.sort_by(|&a, &b| lengths[b].cmp(&lengths[a]).then(a.cmp(&b)));
+    }
     let cap = if max_tokens == 0 {
         usize::MAX
     } else {
         max_tokens
     };
-    let mut slots: Vec<Option<Vec<usize>>> = rows.into_iter().map(Some).collect();
+    let mut slots: Vec<Option<Vec<usize>>> = units.into_iter().map(Some).collect();
     let mut plans: Vec<Plan> = Vec::new();
     let mut current: Vec<Vec<usize>> = Vec::new();
-    let mut width = 0;
-    for i in order {
-        // Sorted descending, so the first row sets the batch width.
-        if current.is_empty() {
-            width = lengths[i].max(1);
-        } else if current.len() >= batch_size.max(1) || (current.len() + 1) * width > cap {
+    let (mut width, mut rows) = (0, 0);
+    for i in sequence {
+        let Some(unit) = slots[i].take() else {
+            continue;
+        };
+        let n = padded_rows(&unit);
+        let w = width.max(lengths[i].max(1));
+        if !current.is_empty()
+            && (current.len() >= batch_size.max(1) || (rows + n).saturating_mul(w) > cap)
+        {
             plans.push(Plan {
                 rows: std::mem::take(&mut current),
                 side: Side::Right,
             });
-            width = lengths[i].max(1);
+            (width, rows) = (0, 0);
         }
-        current.extend(slots[i].take());
+        width = width.max(lengths[i].max(1));
+        rows += n;
+        current.push(unit);
     }
     if !current.is_empty() {
         plans.push(Plan {
@@ -352,6 +391,20 @@ mod tests {
             let width = p.iter().map(|&i| lengths[i]).max().unwrap();
             assert!(p.len() == 1 || p.len() * width <= 10);
         }
+    }
+
+    #[test]
+    fn units_of_several_rows_count_each_row_against_the_cap() {
+        // Pairs as units (2 padded rows each), DPO's rule: 2 x pairs x longest <= cap.
+        let units = vec![vec![0, 1], vec![2, 3], vec![4, 5]];
+        let lengths = [10, 6, 4];
+        let plans = plan_units(units.clone(), &lengths, 8, 24, Order::AsGiven, |u| u.len());
+        let members: Vec<Vec<usize>> = plans.iter().map(|p| p.members().collect()).collect();
+        // [0,1] alone (2 x 2 x 10 = 40 > 24 with the next), then 2 x 2 x 6 = 24 fits
+        assert_eq!(members, vec![vec![0, 1], vec![2, 3, 4, 5]]);
+        let sorted = plan_units(units, &[4, 10, 6], 2, 0, Order::LongestFirst, |u| u.len());
+        let members: Vec<Vec<usize>> = sorted.iter().map(|p| p.members().collect()).collect();
+        assert_eq!(members, vec![vec![2, 3, 4, 5], vec![0, 1]]);
     }
 
     #[test]

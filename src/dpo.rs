@@ -17,12 +17,15 @@ use serde_json::Value;
 
 use crate::backend::lm::{CacheHints, LmError, LmSession};
 use crate::backend::{self, BackendError, SessionOptions};
+use crate::batch;
 use crate::batch::Batching;
 use crate::config::RunConfig;
 use crate::data::{DataError, Dataset};
 use crate::eval::{Evaluation, Prepared, RowResult, Stats};
 use crate::model::{ModelError, ModelFiles};
-use crate::run::progress::Progress;
+use crate::run::execute::{self as executor, ExecuteError};
+use crate::run::parallel::parallel_map;
+use crate::run::store::{Cache, CacheError, Fingerprint};
 use crate::template::{RenderedPair, TemplateError};
 use crate::tokenize::{Encoded, Encoder, TokenizeError};
 
@@ -97,6 +100,17 @@ pub enum DpoError {
     Setup(Box<crate::eval::EvalError>),
     #[error(transparent)]
     Lm(#[from] LmError),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    #[error(
+        "interrupted after {done} of {total} model calls; finished work is kept in {cache}: run the same \
+         command again to resume"
+    )]
+    Interrupted {
+        done: usize,
+        total: usize,
+        cache: String,
+    },
     #[error(transparent)]
     Backend(#[from] BackendError),
     #[error("{path}: {place}: the {side} reward is not finite ({value})")]
@@ -299,21 +313,101 @@ fn check_same_vocab(
     Ok(())
 }
 
-/// Pads `members` (pair indices) into one `[chosen...; rejected...]` batch with `pad`.
-fn pad_batch(pairs: &[DpoPair], members: &[usize], pad: i64) -> (Array2<i64>, Array2<i64>) {
-    let seqs: Vec<&Vec<i64>> = (0..2)
-        .flat_map(|side| members.iter().map(move |&i| &pairs[i].ids[side]))
-        .collect();
-    let cols = seqs.iter().map(|s| s.len()).max().unwrap_or(2).max(2);
-    let mut ids = Array2::from_elem((seqs.len(), cols), pad);
-    let mut mask = Array2::zeros((seqs.len(), cols));
-    for (r, s) in seqs.iter().enumerate() {
+/// The planned call's sequences, one right-padded row each (pad = EOS), at least 2 wide.
+fn pad_rows(seqs: &[&Vec<i64>], plan: &batch::Plan, pad: i64) -> (Array2<i64>, Array2<i64>) {
+    let rows: Vec<&Vec<i64>> = plan.members().map(|i| seqs[i]).collect();
+    let cols = rows.iter().map(|s| s.len()).max().unwrap_or(2).max(2);
+    let mut ids = Array2::from_elem((rows.len(), cols), pad);
+    let mut mask = Array2::zeros((rows.len(), cols));
+    for (r, s) in rows.iter().enumerate() {
         for (t, &id) in s.iter().enumerate() {
             ids[[r, t]] = id;
             mask[[r, t]] = 1;
         }
     }
     (ids, mask)
+}
+
+/// Fails when a sequence is longer than a model's positions or holds an id outside its vocabulary.
+fn check_pair(
+    pair: &DpoPair,
+    models: &[&ModelFiles],
+    path: &Path,
+    place: &str,
+) -> Result<(), DpoError> {
+    for (k, side) in ["chosen", "rejected"].into_iter().enumerate() {
+        let ids = &pair.ids[k];
+        for m in models {
+            if let Some(max) = m.max_positions().filter(|&max| ids.len() > max) {
+                return Err(DpoError::TooLong {
+                    path: path.to_path_buf(),
+                    place: place.to_string(),
+                    side,
+                    len: ids.len(),
+                    max,
+                    model: m.dir.clone(),
+                });
+            }
+            if let (Some(v), Some(&id)) = (m.vocab_size(), ids.iter().max()) {
+                if id >= v as i64 {
+                    return Err(DpoError::Vocab {
+                        path: path.to_path_buf(),
+                        place: place.to_string(),
+                        id,
+                        vocab: v,
+                        model: m.dir.clone(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Fingerprint of everything that changes a DPO run's per-sequence sums.
+#[allow(clippy::too_many_arguments)]
+fn fingerprint(
+    policy: &ModelFiles,
+    reference: Option<&ModelFiles>,
+    encoder: &Encoder,
+    mode: &DpoMode,
+    seqs: &[&Vec<i64>],
+    pairs: &[DpoPair],
+    plans: &[batch::Plan],
+    ort_version: &str,
+) -> Result<String, CacheError> {
+    let mut fp = Fingerprint::default();
+    for (label, m) in std::iter::once(("policy", policy)).chain(reference.map(|r| ("reference", r)))
+    {
+        fp.file(&format!("{label} model.onnx"), &m.onnx)?;
+        fp.file(
+            &format!("{label} model.onnx_data"),
+            &m.onnx.with_extension("onnx_data"),
+        )?;
+        fp.file(&format!("{label} config.json"), &m.dir.join("config.json"))?;
+    }
+    fp.file("tokenizer.json", &encoder.path)?;
+    fp.field(
+        "settings",
+        format!("dpo|{}|{ort_version}|{mode:?}", env!("CARGO_PKG_VERSION")).as_bytes(),
+    );
+    for s in seqs {
+        let bytes: Vec<u8> = s.iter().flat_map(|x| x.to_le_bytes()).collect();
+        fp.field("seq", &bytes);
+    }
+    for p in pairs {
+        let bytes: Vec<u8> = p
+            .prompt_len
+            .iter()
+            .flat_map(|x| (*x as u64).to_le_bytes())
+            .collect();
+        fp.field("prompt", &bytes);
+    }
+    for p in plans {
+        let bytes: Vec<u8> = p.members().flat_map(|x| (x as u64).to_le_bytes()).collect();
+        fp.field("call", &bytes);
+    }
+    Ok(fp.hex())
 }
 
 /// Scores `cfg.dataset` with the policy `cfg.model` in `mode`; the result has the shape of a
@@ -355,75 +449,50 @@ pub fn evaluate(cfg: &RunConfig, mode: &DpoMode) -> Result<Evaluation, DpoError>
         dataset.rows.truncate(crate::config::DEBUG_ROWS);
     }
     let path = dataset.path.clone();
-    let mut rendered = Vec::with_capacity(dataset.rows.len());
-    let mut pairs = Vec::with_capacity(dataset.rows.len());
     let models: Vec<&ModelFiles> = std::iter::once(&policy).chain(reference.as_ref()).collect();
-    for row in &dataset.rows {
-        let r = template
+    let workers = crate::available_cores();
+    // The shared row rules, then DPO's tokenization rule (TRL's tokenize_row) per row.
+    let rendered: Vec<RenderedPair> = parallel_map(&dataset.rows, workers, |row| {
+        template
             .render_pair(row)
             .map_err(|source| DpoError::RowTemplate {
                 path: path.clone(),
                 place: row.place.clone(),
                 source,
-            })?;
-        let pair = tokenize_row(&encoder, bos, eos, &r, &path, &row.place)?;
-        for (k, side) in ["chosen", "rejected"].into_iter().enumerate() {
-            let ids = &pair.ids[k];
-            for m in &models {
-                if let Some(max) = m.max_positions().filter(|&max| ids.len() > max) {
-                    return Err(DpoError::TooLong {
-                        path: path.clone(),
-                        place: row.place.clone(),
-                        side,
-                        len: ids.len(),
-                        max,
-                        model: m.dir.clone(),
-                    });
-                }
-                if let (Some(v), Some(&id)) = (m.vocab_size(), ids.iter().max()) {
-                    if id >= v as i64 {
-                        return Err(DpoError::Vocab {
-                            path: path.clone(),
-                            place: row.place.clone(),
-                            id,
-                            vocab: v,
-                            model: m.dir.clone(),
-                        });
-                    }
-                }
-            }
-        }
-        rendered.push(r);
-        pairs.push(pair);
-    }
+            })
+    })?;
+    let items: Vec<(&RenderedPair, &str)> = rendered
+        .iter()
+        .zip(&dataset.rows)
+        .map(|(r, row)| (r, row.place.as_str()))
+        .collect();
+    let pairs: Vec<DpoPair> = parallel_map(&items, workers, |&(r, place)| {
+        let pair = tokenize_row(&encoder, bos, eos, r, &path, place)?;
+        check_pair(&pair, &models, &path, place)?;
+        Ok::<_, DpoError>(pair)
+    })?;
     let prepare_seconds = started.elapsed().as_secs_f64();
 
-    // Model calls: up to batch_size pairs each, in dataset order or sorted longest first, and
-    // at most max_batch_tokens padded tokens (2 x pairs x longest) when that is set. Right
-    // padding makes the split invisible in the rewards.
-    let mut order: Vec<usize> = (0..pairs.len()).collect();
-    let longest = |i: usize| pairs[i].ids.iter().map(Vec::len).max().unwrap_or(0);
-    if cfg.batch.batching == Batching::Sorted {
-        order.sort_by_key(|&i| std::cmp::Reverse(longest(i)));
-    }
-    let mut plans: Vec<&[usize]> = Vec::new();
-    for chunk in order.chunks(cfg.batch.batch_size.max(1)) {
-        let mut rest = chunk;
-        while !rest.is_empty() {
-            let mut n = 1;
-            let mut width = longest(rest[0]);
-            while n < rest.len() {
-                let w = width.max(longest(rest[n]));
-                if cfg.batch.max_batch_tokens > 0 && 2 * (n + 1) * w > cfg.batch.max_batch_tokens {
-                    break;
-                }
-                width = w;
-                n += 1;
-            }
-            plans.push(&rest[..n]);
-            rest = &rest[n..];
-        }
-    }
+    // Model calls: a pair's chosen and rejected run in the same call, each its own row;
+    // right padding (pad = EOS) makes the grouping invisible in the rewards.
+    let seqs: Vec<&Vec<i64>> = pairs.iter().flat_map(|p| p.ids.iter()).collect();
+    let units: Vec<Vec<usize>> = (0..pairs.len()).map(|i| vec![2 * i, 2 * i + 1]).collect();
+    let longest: Vec<usize> = pairs
+        .iter()
+        .map(|p| p.ids.iter().map(Vec::len).max().unwrap_or(0))
+        .collect();
+    let order = match cfg.batch.batching {
+        Batching::Sorted => batch::Order::LongestFirst,
+        Batching::Reference => batch::Order::AsGiven,
+    };
+    let plans = batch::plan_units(
+        units,
+        &longest,
+        cfg.batch.batch_size,
+        cfg.batch.max_batch_tokens,
+        order,
+        |u| u.len(),
+    );
 
     let rt = backend::runtime(cfg.device.ort_lib.as_deref(), cfg.device.device.wants_gpu())?;
     let opts = SessionOptions {
@@ -444,36 +513,86 @@ pub fn evaluate(cfg: &RunConfig, mode: &DpoMode) -> Result<Evaluation, DpoError>
     }
 
     let t_run = Instant::now();
-    let mut reduced: Vec<[[(f64, f64, f64); 2]; 2]> = vec![Default::default(); pairs.len()];
-    let (mut pad_tokens, mut computed_tokens, mut ort_seconds, mut calls) = (0, 0, 0.0, 0);
-    let mut progress = Progress::new(pairs.len() as u64, "pairs", cfg.output.quiet);
-    for members in &plans {
-        let (ids, mask) = pad_batch(&pairs, members, eos);
-        let n = members.len();
+    let cache_file = crate::eval::cache_path(cfg, &policy);
+    let mut cache = match &cache_file {
+        Some(p) => Some(Cache::open(
+            p,
+            &fingerprint(
+                &policy,
+                reference.as_ref(),
+                &encoder,
+                mode,
+                &seqs,
+                &pairs,
+                &plans,
+                &rt.version,
+            )?,
+            cfg.output.overwrite,
+        )?),
+        None => None,
+    };
+    let (mut pad_tokens, mut computed_tokens) = (0, 0);
+    for p in &plans {
+        let (ids, mask) = pad_rows(&seqs, p, eos);
         computed_tokens += ids.len();
         pad_tokens += mask.iter().filter(|&&m| m == 0).count();
-        let sessions = std::iter::once(&mut policy_s).chain(ref_s.as_mut());
-        for (which, s) in sessions.enumerate() {
-            let t = Instant::now();
-            let lp = s.token_logprobs(&ids, &mask)?;
-            ort_seconds += t.elapsed().as_secs_f64();
-            calls += 1;
-            for (k, &i) in members.iter().enumerate() {
-                let p = &pairs[i];
-                for (side, slot) in reduced[i][which].iter_mut().enumerate() {
-                    *slot = reduce(lp.row(side * n + k), p.ids[side].len(), p.prompt_len[side]);
+    }
+    let sizes: Vec<usize> = plans.iter().map(batch::Plan::len).collect();
+    let has_ref = ref_s.is_some();
+    let executed = executor::execute(
+        &sizes,
+        cache.as_mut(),
+        |k| pad_rows(&seqs, &plans[k], eos),
+        |k, (ids, mask)| {
+            // Per sequence: the policy's (sum, count, sum of squares), then the reference's.
+            let mut out: Vec<Vec<f64>> = vec![Vec::with_capacity(6); sizes[k]];
+            let sessions = std::iter::once(&mut policy_s).chain(ref_s.as_mut());
+            for s in sessions {
+                let lp = s.token_logprobs(&ids, &mask)?;
+                for (row, i) in plans[k].members().enumerate() {
+                    let (sum, n, sq) =
+                        reduce(lp.row(row), seqs[i].len(), pairs[i / 2].prompt_len[i % 2]);
+                    out[row].extend([sum, n, sq]);
                 }
             }
+            Ok::<_, DpoError>(out)
+        },
+        "texts",
+        cfg.output.quiet,
+        &mut crate::run::observer::Stderr,
+    )
+    .map_err(|e| match e {
+        ExecuteError::Call(e) => e,
+        ExecuteError::Store(e) => DpoError::Cache(e),
+        ExecuteError::Interrupted { done, total, cache } => {
+            DpoError::Interrupted { done, total, cache }
         }
-        progress.inc(n as u64);
+    })?;
+    let mut reduced: Vec<Vec<f64>> = vec![Vec::new(); seqs.len()];
+    for (p, out) in plans.iter().zip(executed.outputs) {
+        for (i, r) in p.members().zip(out) {
+            reduced[i] = r;
+        }
     }
-    progress.finish();
 
     let mut rows = Vec::with_capacity(pairs.len());
-    for (row, red) in dataset.rows.iter().zip(&reduced) {
-        let has_ref = ref_s.is_some();
-        let score = |side: usize| reward(mode, red[0][side], has_ref.then_some(red[1][side]));
-        let (c, r) = (score(0), score(1));
+    for (i, row) in dataset.rows.iter().enumerate() {
+        let score = |side: usize| -> Result<f32, DpoError> {
+            let r = &reduced[2 * i + side];
+            let triple = |at: usize| -> Result<(f64, f64, f64), DpoError> {
+                match r.get(at..at + 3) {
+                    Some(&[a, b, c]) => Ok((a, b, c)),
+                    _ => Err(DpoError::Cache(CacheError::Corrupt {
+                        path: cache_file.clone().unwrap_or_default(),
+                        line: 0,
+                        problem: "a DPO record has too few values".into(),
+                    })),
+                }
+            };
+            let reference = if has_ref { Some(triple(3)?) } else { None };
+            Ok(reward(mode, triple(0)?, reference))
+        };
+        let (c, r) = (score(0)?, score(1)?);
         for (side, v) in [("chosen", c), ("rejected", r)] {
             if !v.is_finite() {
                 return Err(DpoError::NonFinite {
@@ -490,15 +609,15 @@ pub fn evaluate(cfg: &RunConfig, mode: &DpoMode) -> Result<Evaluation, DpoError>
             correct: c > r,
         });
     }
-    let seqs: Vec<Encoded> = pairs
+    let seqs: Vec<Encoded> = seqs
         .iter()
-        .flat_map(|p| p.ids.iter())
         .map(|ids| Encoded {
-            ids: ids.clone(),
+            ids: (*ids).clone(),
             mask: vec![1; ids.len()],
         })
         .collect();
     let seq_of = (0..pairs.len()).map(|i| [2 * i, 2 * i + 1]).collect();
+    let model_count = models.len();
     Ok(Evaluation {
         prepared: Prepared {
             model: policy,
@@ -518,12 +637,13 @@ pub fn evaluate(cfg: &RunConfig, mode: &DpoMode) -> Result<Evaluation, DpoError>
         onnxruntime_library: rt.library.clone(),
         device: backend::device_name(policy_s.device),
         stats: Stats {
-            model_calls: calls,
+            model_calls: plans.len() * model_count,
+            reused_calls: executed.reused * model_count,
             pad_tokens,
             computed_tokens,
             prepare_seconds,
-            wait_seconds: 0.0,
-            ort_seconds,
+            wait_seconds: executed.wait_seconds,
+            ort_seconds: executed.call_seconds,
             total_seconds: prepare_seconds + t_run.elapsed().as_secs_f64(),
             ..Stats::default()
         },

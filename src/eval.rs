@@ -8,8 +8,8 @@ use crate::batch::{self, Batching};
 use crate::config::RunConfig;
 use crate::data::{DataError, Dataset};
 use crate::model::{ModelError, ModelFiles};
+use crate::run::execute::{self as executor, ExecuteError};
 use crate::run::parallel::parallel_map;
-use crate::run::progress::Progress;
 use crate::run::store::{Cache, CacheError, Fingerprint};
 use crate::scoring;
 use crate::template::{ChatTemplate, JinjaOptions, JinjaTemplate, RenderedPair, TemplateError};
@@ -505,89 +505,39 @@ fn execute(
         )?),
         None => None,
     };
-    let mut todo: Vec<usize> = Vec::with_capacity(plans.len());
-    if let Some(c) = &cache {
-        if c.dropped_partial_line && !cfg.output.quiet {
-            eprintln!(
-                "note: dropped a half-written last line of {}",
-                c.path().display()
-            );
-        }
-    }
-    for (k, p) in plans.iter().enumerate() {
-        match cache.as_ref().and_then(|c| c.done.get(&k)) {
-            Some(cached) if cached.len() == p.len() => {
-                for (i, sc) in p.members().zip(cached) {
-                    scores[i] = sc.clone();
-                }
-            }
-            Some(_) => {
-                return Err(CacheError::Corrupt {
-                    path: cache_file.clone().unwrap_or_default(),
-                    line: k + 2,
-                    problem: "its row count does not match the planned call".into(),
-                }
-                .into())
-            }
-            None => todo.push(k),
-        }
-    }
-    let reused_calls = plans.len() - todo.len();
-    if reused_calls > 0 && !cfg.output.quiet {
-        eprintln!(
-            "resuming: {reused_calls} of {} model calls reused from the cache",
-            plans.len()
-        );
-    }
-    let mut progress = Progress::new(
-        todo.iter().map(|&k| plans[k].len() as u64).sum(),
+    let sizes: Vec<usize> = plans.iter().map(batch::Plan::len).collect();
+    let (seqs, pad_id, packed) = (&prepared.seqs, prepared.pad_id, session.packed);
+    let executed = executor::execute(
+        &sizes,
+        cache.as_mut(),
+        |k| batch::inputs(seqs, &plans[k], pad_id, packed),
+        |_, call| {
+            let out = session.score(&call)?;
+            Ok::<_, BackendError>(
+                out.into_iter()
+                    .map(|s| s.into_iter().map(f64::from).collect())
+                    .collect(),
+            )
+        },
         "texts",
         cfg.output.quiet,
-    );
-    let (mut wait, mut ort_time) = (0.0f64, 0.0f64);
-    std::thread::scope(|s| -> Result<(), EvalError> {
-        let (tx, rx) = std::sync::mpsc::sync_channel(2);
-        let seqs = &prepared.seqs;
-        let pad_id = prepared.pad_id;
-        let packed = session.packed;
-        let (plans, todo) = (&plans, &todo);
-        s.spawn(move || {
-            for &k in todo {
-                if tx
-                    .send(batch::inputs(seqs, &plans[k], pad_id, packed))
-                    .is_err()
-                {
-                    break; // the session thread stopped
-                }
-            }
-        });
-        for (n, &k) in todo.iter().enumerate() {
-            if crate::run::cancel::requested() {
-                return Err(EvalError::Interrupted {
-                    done: reused_calls + n,
-                    total: plans.len(),
-                    cache: cache_file
-                        .as_ref()
-                        .map_or_else(|| "no cache".into(), |p| p.display().to_string()),
-                });
-            }
-            let t = Instant::now();
-            let Ok(call) = rx.recv() else { break };
-            wait += t.elapsed().as_secs_f64();
-            let t = Instant::now();
-            let out = session.score(&call)?;
-            ort_time += t.elapsed().as_secs_f64();
-            if let Some(c) = cache.as_mut() {
-                c.record(k, &out)?;
-            }
-            for (i, sc) in plans[k].members().zip(out) {
-                scores[i] = sc;
-            }
-            progress.inc(plans[k].len() as u64);
+        &mut crate::run::observer::Stderr,
+    )
+    .map_err(|e| match e {
+        ExecuteError::Call(e) => EvalError::Backend(e),
+        ExecuteError::Store(e) => EvalError::Cache(e),
+        ExecuteError::Interrupted { done, total, cache } => {
+            EvalError::Interrupted { done, total, cache }
         }
-        Ok(())
     })?;
-    progress.finish();
+    let reused_calls = executed.reused;
+    let (wait, ort_time) = (executed.wait_seconds, executed.call_seconds);
+    for (p, out) in plans.iter().zip(executed.outputs) {
+        for (i, sc) in p.members().zip(out) {
+            // Scores are f32 from the model, and f32 -> f64 -> f32 is exact.
+            scores[i] = sc.into_iter().map(|x| x as f32).collect();
+        }
+    }
 
     let path = &prepared.dataset.path;
     let mut rows = Vec::with_capacity(prepared.seq_of.len());

@@ -26,7 +26,10 @@ pub enum PipelineError {
 impl PipelineError {
     /// True when the run stopped because a Ctrl-C asked it to (its work is in the cache).
     pub fn is_interrupted(&self) -> bool {
-        matches!(self, Self::Eval(EvalError::Interrupted { .. }))
+        matches!(
+            self,
+            Self::Eval(EvalError::Interrupted { .. }) | Self::Dpo(DpoError::Interrupted { .. })
+        )
     }
 }
 

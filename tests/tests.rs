@@ -21,6 +21,8 @@ mod golden;
 mod hub;
 #[path = "integration/parity.rs"]
 mod parity;
+#[path = "integration/regressions.rs"]
+mod regressions;
 #[path = "integration/resume.rs"]
 mod resume;
 #[path = "integration/templates.rs"]

@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-/// Cache format version; bump when the line layout changes.
-const VERSION: u64 = 1;
+/// Cache format version; bump when the line layout changes (2: outputs are f64 vectors, so
+/// DPO's sums are kept exactly).
+const VERSION: u64 = 2;
 /// Files larger than this are fingerprinted by size, head and tail instead of every byte.
 const FULL_HASH_LIMIT: u64 = 512 << 20;
 const EDGE_BYTES: u64 = 16 << 20;
@@ -115,7 +116,7 @@ pub struct Cache {
     path: PathBuf,
     file: File,
     /// Scores of finished calls, by call index.
-    pub done: BTreeMap<usize, Vec<Vec<f32>>>,
+    pub done: BTreeMap<usize, Vec<Vec<f64>>>,
     /// A damaged last line (a write cut off by a kill) was dropped.
     pub dropped_partial_line: bool,
 }
@@ -199,10 +200,10 @@ impl Cache {
     }
 
     /// Appends the scores of finished call `call`, one write, flushed.
-    pub fn record(&mut self, call: usize, scores: &[Vec<f32>]) -> Result<(), CacheError> {
+    pub fn record(&mut self, call: usize, scores: &[Vec<f64>]) -> Result<(), CacheError> {
         let line = json!({
             "call": call,
-            "scores": scores.iter().map(|s| s.iter().map(|x| f64::from(*x)).collect::<Vec<_>>()).collect::<Vec<_>>(),
+            "scores": scores,
         });
         let mut bytes = serde_json::to_vec(&line).unwrap_or_default();
         bytes.push(b'\n');
@@ -220,20 +221,15 @@ impl Cache {
     }
 }
 
-fn parse_line(line: &[u8]) -> Option<(usize, Vec<Vec<f32>>)> {
+fn parse_line(line: &[u8]) -> Option<(usize, Vec<Vec<f64>>)> {
     let v: Value = serde_json::from_slice(line).ok()?;
     let call = usize::try_from(v.get("call")?.as_u64()?).ok()?;
     let scores = v
         .get("scores")?
         .as_array()?
         .iter()
-        .map(|row| {
-            row.as_array()?
-                .iter()
-                .map(|x| x.as_f64().map(|f| f as f32))
-                .collect()
-        })
-        .collect::<Option<Vec<Vec<f32>>>>()?;
+        .map(|row| row.as_array()?.iter().map(Value::as_f64).collect())
+        .collect::<Option<Vec<Vec<f64>>>>()?;
     Some((call, scores))
 }
 
@@ -258,8 +254,8 @@ mod tests {
         assert_eq!(c.done.keys().copied().collect::<Vec<_>>(), vec![0, 2]);
         assert_eq!(
             c.done[&0],
-            vec![vec![0.1f32, -2.5], vec![3.0e-7]],
-            "f32 scores round-trip exactly"
+            vec![vec![0.1f64, -2.5], vec![3.0e-7]],
+            "scores round-trip exactly"
         );
         c.record(3, &[vec![4.0]]).unwrap();
         drop(c);

@@ -211,3 +211,66 @@ fn killed_packed_run_resumes_to_identical_results() {
     assert!(run["reused_calls"].as_u64().unwrap() >= 3, "{run}");
     assert!(run["shared_prefix_tokens"].as_u64().unwrap() > 0, "{run}");
 }
+
+/// DPO runs share the resume store and Ctrl-C: a killed run resumes to the files of an
+/// uninterrupted one, and an interrupt exits with 130 and keeps the finished calls.
+#[test]
+fn dpo_runs_resume_and_stop_on_ctrl_c() {
+    let model = "fixtures/models/tiny-llama-policy";
+    let reference = root().join("fixtures/models/tiny-llama-ref");
+    let extra = ["--ref_model", reference.to_str().unwrap()];
+    let tmp = tempfile::tempdir().unwrap();
+    let (clean, resumed) = (tmp.path().join("clean"), tmp.path().join("resumed"));
+    let o = command_for(model, &clean, &extra).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let cache_path = resumed.join("tiny-llama-policy.cache.jsonl");
+    let cached =
+        || std::fs::read_to_string(&cache_path).map_or(0, |c| c.lines().count().saturating_sub(1));
+
+    // Ctrl-C once some calls are cached.
+    let child = command_for(model, &resumed, &extra).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while cached() < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("interrupted") && err.contains("resume"),
+        "{err}"
+    );
+    assert!(!resumed.join("tiny-llama-policy.json").exists());
+    let kept = cached();
+    assert!(kept >= 3, "the interrupted run kept {kept} calls");
+
+    // SIGKILL a little later, then finish.
+    let mut child = command_for(model, &resumed, &extra).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while cached() < kept + 2 && child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let _ = child.kill();
+    child.wait().unwrap();
+    let o = command_for(model, &resumed, &extra).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in [
+        "tiny-llama-policy.json",
+        "tiny-llama-policy_outputs.jsonl",
+        "tiny-llama-policy_scores.csv",
+    ] {
+        let a = std::fs::read(clean.join(f)).unwrap();
+        let b = std::fs::read(resumed.join(f)).unwrap();
+        assert!(a == b, "{f} differs between the clean and the resumed run");
+    }
+    let run: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(resumed.join("tiny-llama-policy_run.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(run["reused_calls"].as_u64().unwrap() >= 3, "{run}");
+}

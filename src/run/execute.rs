@@ -1,0 +1,131 @@
+//! Runs planned model calls: calls finished in the resume store are reused, the others are
+//! built on a producer thread into a bounded channel and run on this thread (which owns the
+//! ONNX Runtime sessions), each recorded in the store as it finishes; a cancel request stops
+//! the run after the call in flight.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use super::observer::Observer;
+use super::progress::Progress;
+use super::store::{Cache, CacheError};
+
+/// Why planned calls did not all run.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecuteError<E: std::error::Error + 'static> {
+    #[error(transparent)]
+    Call(E),
+    #[error(transparent)]
+    Store(#[from] CacheError),
+    #[error(
+        "interrupted after {done} of {total} model calls; finished work is kept in {cache}: run the same \
+         command again to resume"
+    )]
+    Interrupted {
+        done: usize,
+        total: usize,
+        cache: String,
+    },
+}
+
+/// What running the calls gave.
+#[derive(Debug, Clone, Default)]
+pub struct Executed {
+    /// Per call, one output vector per sequence of the call (in the call's member order).
+    pub outputs: Vec<Vec<Vec<f64>>>,
+    /// Calls taken from the store.
+    pub reused: usize,
+    /// This thread waiting for the producer.
+    pub wait_seconds: f64,
+    /// Inside the model calls.
+    pub call_seconds: f64,
+}
+
+/// Runs calls `0..sizes.len()` (call `k` has `sizes[k]` sequences): `build(k)` on the
+/// producer thread, `call(k, built)` here. `unit` names what the progress line counts.
+pub fn execute<B: Send, E: std::error::Error + 'static>(
+    sizes: &[usize],
+    mut store: Option<&mut Cache>,
+    build: impl Fn(usize) -> B + Sync,
+    mut call: impl FnMut(usize, B) -> Result<Vec<Vec<f64>>, E>,
+    unit: &'static str,
+    quiet: bool,
+    obs: &mut dyn Observer,
+) -> Result<Executed, ExecuteError<E>> {
+    let mut outputs: Vec<Option<Vec<Vec<f64>>>> = vec![None; sizes.len()];
+    if let Some(c) = store.as_deref() {
+        if c.dropped_partial_line && !quiet {
+            obs.note(&format!(
+                "dropped a half-written last line of {}",
+                c.path().display()
+            ));
+        }
+        for (k, &n) in sizes.iter().enumerate() {
+            match c.done.get(&k) {
+                Some(cached) if cached.len() == n => outputs[k] = Some(cached.clone()),
+                Some(_) => {
+                    return Err(CacheError::Corrupt {
+                        path: c.path().to_path_buf(),
+                        line: k + 2,
+                        problem: "its row count does not match the planned call".into(),
+                    }
+                    .into())
+                }
+                None => {}
+            }
+        }
+    }
+    let todo: Vec<usize> = (0..sizes.len()).filter(|&k| outputs[k].is_none()).collect();
+    let reused = sizes.len() - todo.len();
+    if reused > 0 && !quiet {
+        // On stderr as a progress line, not a notice: it says where the run starts.
+        eprintln!(
+            "resuming: {reused} of {} model calls reused from the cache",
+            sizes.len()
+        );
+    }
+    let cache_name: Option<PathBuf> = store.as_deref().map(|c| c.path().to_path_buf());
+    let mut progress = Progress::new(todo.iter().map(|&k| sizes[k] as u64).sum(), unit, quiet);
+    let (mut wait, mut in_calls) = (0.0f64, 0.0f64);
+    std::thread::scope(|s| -> Result<(), ExecuteError<E>> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(2);
+        let (todo, build) = (&todo, &build);
+        s.spawn(move || {
+            for &k in todo {
+                if tx.send(build(k)).is_err() {
+                    break; // this thread stopped
+                }
+            }
+        });
+        for (n, &k) in todo.iter().enumerate() {
+            if super::cancel::requested() {
+                return Err(ExecuteError::Interrupted {
+                    done: reused + n,
+                    total: sizes.len(),
+                    cache: cache_name
+                        .as_ref()
+                        .map_or_else(|| "no cache".into(), |p| p.display().to_string()),
+                });
+            }
+            let t = Instant::now();
+            let Ok(built) = rx.recv() else { break };
+            wait += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let out = call(k, built).map_err(ExecuteError::Call)?;
+            in_calls += t.elapsed().as_secs_f64();
+            if let Some(c) = store.as_deref_mut() {
+                c.record(k, &out)?;
+            }
+            outputs[k] = Some(out);
+            progress.inc(sizes[k] as u64);
+        }
+        Ok(())
+    })?;
+    progress.finish();
+    Ok(Executed {
+        outputs: outputs.into_iter().map(Option::unwrap_or_default).collect(),
+        reused,
+        wait_seconds: wait,
+        call_seconds: in_calls,
+    })
+}
