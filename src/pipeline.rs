@@ -28,7 +28,7 @@ impl PipelineError {
     pub fn is_interrupted(&self) -> bool {
         matches!(
             self,
-            Self::Eval(EvalError::Interrupted { .. }) | Self::Dpo(DpoError::Interrupted { .. })
+            Self::Eval(EvalError::Interrupted(_)) | Self::Dpo(DpoError::Interrupted(_))
         )
     }
 }

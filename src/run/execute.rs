@@ -17,15 +17,20 @@ pub enum ExecuteError<E: std::error::Error + 'static> {
     Call(E),
     #[error(transparent)]
     Store(#[from] CacheError),
-    #[error(
-        "interrupted after {done} of {total} model calls; finished work is kept in {cache}: run the same \
-         command again to resume"
-    )]
-    Interrupted {
-        done: usize,
-        total: usize,
-        cache: String,
-    },
+    #[error(transparent)]
+    Interrupted(#[from] Interrupted),
+}
+
+/// A run stopped by a cancel request; its finished calls are in the store.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "interrupted after {done} of {total} model calls; finished work is kept in {cache}: run the same \
+     command again to resume"
+)]
+pub struct Interrupted {
+    pub done: usize,
+    pub total: usize,
+    pub cache: String,
 }
 
 /// What running the calls gave.
@@ -99,13 +104,14 @@ pub fn execute<B: Send, E: std::error::Error + 'static>(
         });
         for (n, &k) in todo.iter().enumerate() {
             if super::cancel::requested() {
-                return Err(ExecuteError::Interrupted {
+                return Err(Interrupted {
                     done: reused + n,
                     total: sizes.len(),
                     cache: cache_name
                         .as_ref()
                         .map_or_else(|| "no cache".into(), |p| p.display().to_string()),
-                });
+                }
+                .into());
             }
             let t = Instant::now();
             let Ok(built) = rx.recv() else { break };

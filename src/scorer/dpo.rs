@@ -15,18 +15,19 @@ use std::time::Instant;
 use ndarray::Array2;
 use serde_json::Value;
 
+use super::rm::{Evaluation, Prepared, RowResult, Stats};
+use super::{check_sequence, RowError, RowProblem, SetupError};
 use crate::backend::lm::{CacheHints, LmError, LmSession};
 use crate::backend::{self, BackendError, SessionOptions};
 use crate::batch;
 use crate::batch::Batching;
 use crate::config::RunConfig;
 use crate::data::{DataError, Dataset};
-use crate::eval::{Evaluation, Prepared, RowResult, Stats};
 use crate::model::{ModelError, ModelFiles};
-use crate::run::execute::{self as executor, ExecuteError};
+use crate::run::execute::{self as executor, ExecuteError, Interrupted};
 use crate::run::parallel::parallel_map;
 use crate::run::store::{Cache, CacheError, Fingerprint};
-use crate::template::{RenderedPair, TemplateError};
+use crate::template::RenderedPair;
 use crate::tokenize::{Encoded, Encoder, TokenizeError};
 
 /// `max_length` of the reference's DPO tokenization.
@@ -44,15 +45,11 @@ pub enum DpoError {
     #[error(transparent)]
     Data(#[from] DataError),
     #[error(transparent)]
+    Setup(#[from] SetupError),
+    #[error(transparent)]
     Tokenize(#[from] TokenizeError),
     #[error(transparent)]
-    Template(TemplateError),
-    #[error("{path}: {place}: {source}")]
-    RowTemplate {
-        path: PathBuf,
-        place: String,
-        source: TemplateError,
-    },
+    Row(#[from] RowError),
     #[error("--ref_model {0} is the policy model itself; the reference must be a different model")]
     SameModel(PathBuf),
     #[error(
@@ -66,60 +63,24 @@ pub enum DpoError {
     },
     #[error("the tokenizer at {0} has no eos token, which DPO scoring appends to every answer")]
     NoEos(PathBuf),
-    #[error(
-        "{path}: {place}: the rendered prompt has {prompt} tokens but prompt + {side} answer only {full} \
-         (the reference raises `Prompt input ids and answer input ids should have the same length`)"
-    )]
-    Boundary {
-        path: PathBuf,
-        place: String,
-        side: &'static str,
-        prompt: usize,
-        full: usize,
-    },
-    #[error("{path}: {place}: the {side} sequence is {len} tokens, more than the {max} positions of {model}")]
-    TooLong {
-        path: PathBuf,
-        place: String,
-        side: &'static str,
-        len: usize,
-        max: usize,
-        model: PathBuf,
-    },
-    #[error(
-        "{path}: {place}: token id {id} is outside the vocabulary of {model} ({vocab} tokens)"
-    )]
-    Vocab {
-        path: PathBuf,
-        place: String,
-        id: i64,
-        vocab: usize,
-        model: PathBuf,
-    },
-    #[error(transparent)]
-    Setup(Box<crate::eval::EvalError>),
     #[error(transparent)]
     Lm(#[from] LmError),
     #[error(transparent)]
-    Cache(#[from] CacheError),
-    #[error(
-        "interrupted after {done} of {total} model calls; finished work is kept in {cache}: run the same \
-         command again to resume"
-    )]
-    Interrupted {
-        done: usize,
-        total: usize,
-        cache: String,
-    },
-    #[error(transparent)]
     Backend(#[from] BackendError),
-    #[error("{path}: {place}: the {side} reward is not finite ({value})")]
-    NonFinite {
-        path: PathBuf,
-        place: String,
-        side: &'static str,
-        value: f32,
-    },
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    #[error(transparent)]
+    Interrupted(#[from] Interrupted),
+}
+
+impl From<ExecuteError<DpoError>> for DpoError {
+    fn from(e: ExecuteError<DpoError>) -> Self {
+        match e {
+            ExecuteError::Call(e) => e,
+            ExecuteError::Store(e) => Self::Cache(e),
+            ExecuteError::Interrupted(i) => Self::Interrupted(i),
+        }
+    }
 }
 
 /// The model input of one row: chosen and rejected sequences and where their responses start.
@@ -178,12 +139,16 @@ pub fn tokenize_row(
             &response,
             &format!("{what}: {side} text"),
         )?
-        .map_err(|full| DpoError::Boundary {
-            path: path.to_path_buf(),
-            place: place.to_string(),
-            side,
-            prompt: prompt_ids.len(),
-            full,
+        .map_err(|full| {
+            RowError::new(
+                path,
+                place,
+                RowProblem::Boundary {
+                    side,
+                    prompt: prompt_ids.len(),
+                    full,
+                },
+            )
         })?;
         let mut prompt = Vec::with_capacity(p.len() + 1);
         prompt.push(bos);
@@ -336,29 +301,9 @@ fn check_pair(
     place: &str,
 ) -> Result<(), DpoError> {
     for (k, side) in ["chosen", "rejected"].into_iter().enumerate() {
-        let ids = &pair.ids[k];
         for m in models {
-            if let Some(max) = m.max_positions().filter(|&max| ids.len() > max) {
-                return Err(DpoError::TooLong {
-                    path: path.to_path_buf(),
-                    place: place.to_string(),
-                    side,
-                    len: ids.len(),
-                    max,
-                    model: m.dir.clone(),
-                });
-            }
-            if let (Some(v), Some(&id)) = (m.vocab_size(), ids.iter().max()) {
-                if id >= v as i64 {
-                    return Err(DpoError::Vocab {
-                        path: path.to_path_buf(),
-                        place: place.to_string(),
-                        id,
-                        vocab: v,
-                        model: m.dir.clone(),
-                    });
-                }
-            }
+            check_sequence(&pair.ids[k], side, m, "", String::new)
+                .map_err(|p| RowError::new(path, place, p))?;
         }
     }
     Ok(())
@@ -430,13 +375,12 @@ pub fn evaluate(cfg: &RunConfig, mode: &DpoMode) -> Result<Evaluation, DpoError>
     if let (Some(r), DpoMode::Reference(dir)) = (&reference, mode) {
         check_same_vocab(&tokenizer_dir.join("tokenizer.json"), dir, &policy, r)?;
     }
-    let crate::eval::Setup {
+    let super::Setup {
         template,
         encoder,
         mut warnings,
         ..
-    } = crate::eval::setup(cfg, crate::eval::Tokenization::Dpo)
-        .map_err(|e| DpoError::Setup(Box::new(e)))?;
+    } = super::setup(cfg, super::Tokenization::Dpo)?;
     let eos = i64::from(
         encoder
             .eos_id
@@ -455,11 +399,7 @@ pub fn evaluate(cfg: &RunConfig, mode: &DpoMode) -> Result<Evaluation, DpoError>
     let rendered: Vec<RenderedPair> = parallel_map(&dataset.rows, workers, |row| {
         template
             .render_pair(row)
-            .map_err(|source| DpoError::RowTemplate {
-                path: path.clone(),
-                place: row.place.clone(),
-                source,
-            })
+            .map_err(|e| DpoError::from(RowError::new(&path, &row.place, e)))
     })?;
     let items: Vec<(&RenderedPair, &str)> = rendered
         .iter()
@@ -513,7 +453,7 @@ pub fn evaluate(cfg: &RunConfig, mode: &DpoMode) -> Result<Evaluation, DpoError>
     }
 
     let t_run = Instant::now();
-    let cache_file = crate::eval::cache_path(cfg, &policy);
+    let cache_file = super::cache_path(cfg, &policy);
     let mut cache = match &cache_file {
         Some(p) => Some(Cache::open(
             p,
@@ -560,14 +500,7 @@ pub fn evaluate(cfg: &RunConfig, mode: &DpoMode) -> Result<Evaluation, DpoError>
         "texts",
         cfg.output.quiet,
         &mut crate::run::observer::Stderr,
-    )
-    .map_err(|e| match e {
-        ExecuteError::Call(e) => e,
-        ExecuteError::Store(e) => DpoError::Cache(e),
-        ExecuteError::Interrupted { done, total, cache } => {
-            DpoError::Interrupted { done, total, cache }
-        }
-    })?;
+    )?;
     let mut reduced: Vec<Vec<f64>> = vec![Vec::new(); seqs.len()];
     for (p, out) in plans.iter().zip(executed.outputs) {
         for (i, r) in p.members().zip(out) {
@@ -595,12 +528,12 @@ pub fn evaluate(cfg: &RunConfig, mode: &DpoMode) -> Result<Evaluation, DpoError>
         let (c, r) = (score(0)?, score(1)?);
         for (side, v) in [("chosen", c), ("rejected", r)] {
             if !v.is_finite() {
-                return Err(DpoError::NonFinite {
-                    path: path.clone(),
-                    place: row.place.clone(),
-                    side,
-                    value: v,
-                });
+                return Err(RowError::new(
+                    &path,
+                    &row.place,
+                    RowProblem::NonFinite { side, value: v },
+                )
+                .into());
             }
         }
         rows.push(RowResult {

@@ -8,12 +8,15 @@ use crate::batch::{self, Batching};
 use crate::config::RunConfig;
 use crate::data::{DataError, Dataset};
 use crate::model::{ModelError, ModelFiles};
-use crate::run::execute::{self as executor, ExecuteError};
+use crate::run::execute::{self as executor, ExecuteError, Interrupted};
 use crate::run::parallel::parallel_map;
 use crate::run::store::{Cache, CacheError, Fingerprint};
+use crate::scorer::{
+    cache_path, check_sequence, setup, RowError, RowProblem, Setup, SetupError, Tokenization,
+};
 use crate::scoring;
-use crate::template::{ChatTemplate, JinjaOptions, JinjaTemplate, RenderedPair, TemplateError};
-use crate::tokenize::{EncodeOptions, Encoded, Encoder, TokenizeError, TokenizerConfig};
+use crate::template::RenderedPair;
+use crate::tokenize::{Encoded, Encoder, TokenizeError};
 
 /// Everything that can stop an evaluation, by stage.
 #[derive(Debug, thiserror::Error)]
@@ -23,50 +26,17 @@ pub enum EvalError {
     #[error(transparent)]
     Data(#[from] DataError),
     #[error(transparent)]
+    Setup(#[from] SetupError),
+    #[error(transparent)]
     Tokenize(#[from] TokenizeError),
     #[error(transparent)]
-    Template(TemplateError),
-    #[error("{path}: {place}: {source}")]
-    RowTemplate {
-        path: PathBuf,
-        place: String,
-        source: TemplateError,
-    },
-    #[error(
-        "{path}: {place}: the {side} text is {len} tokens, more than the model's {max} positions; \
-         pass --force_truncation (with --max_length) to keep its last tokens"
-    )]
-    TooLong {
-        path: PathBuf,
-        place: String,
-        side: &'static str,
-        len: usize,
-        max: usize,
-    },
-    #[error(
-        "{path}: {place}: token id {id} is outside the model's vocabulary of {vocab}: the tokenizer \
-         ({tokenizer}) does not belong to this model"
-    )]
-    Vocab {
-        path: PathBuf,
-        place: String,
-        id: i64,
-        vocab: usize,
-        tokenizer: PathBuf,
-    },
+    Row(#[from] RowError),
     #[error(transparent)]
     Backend(#[from] BackendError),
     #[error(transparent)]
     Cache(#[from] CacheError),
-    #[error(
-        "interrupted after {done} of {total} model calls; finished work is kept in {cache}: run the same \
-         command again to resume"
-    )]
-    Interrupted {
-        done: usize,
-        total: usize,
-        cache: String,
-    },
+    #[error(transparent)]
+    Interrupted(#[from] Interrupted),
     #[error(
         "the tokenizer {tokenizer} has {tokens} tokens but the model in {model} only {vocab}: they do not \
          belong together"
@@ -77,21 +47,21 @@ pub enum EvalError {
         model: PathBuf,
         vocab: usize,
     },
-    #[error("{path}: {place} and {other} have the same id {id} in the same subset")]
-    DuplicateId {
-        path: PathBuf,
-        place: String,
-        other: String,
-        id: String,
-    },
-    #[error("{path}: {place}: the model gave a non-finite score ({value}) for the {side} text")]
-    NonFinite {
-        path: PathBuf,
-        place: String,
-        side: &'static str,
-        value: f32,
-    },
 }
+
+impl From<ExecuteError<BackendError>> for EvalError {
+    fn from(e: ExecuteError<BackendError>) -> Self {
+        match e {
+            ExecuteError::Call(e) => Self::Backend(e),
+            ExecuteError::Store(e) => Self::Cache(e),
+            ExecuteError::Interrupted(i) => Self::Interrupted(i),
+        }
+    }
+}
+
+/// What `--force_truncation` offers for a text that is too long.
+const TRUNCATION_HINT: &str =
+    "; pass --force_truncation (with --max_length) to keep its last tokens";
 
 /// A dataset rendered and tokenized, ready for the model.
 pub struct Prepared {
@@ -149,76 +119,6 @@ pub struct Evaluation {
     pub stats: Stats,
 }
 
-/// The model's files, its chat template and tokenizer, as both scoring paths need them.
-pub(crate) struct Setup {
-    pub(crate) model: ModelFiles,
-    pub(crate) tokenizer_dir: PathBuf,
-    pub(crate) template: ChatTemplate,
-    pub(crate) encoder: Encoder,
-    pub(crate) warnings: Vec<String>,
-}
-
-/// Tokenization rule of a scoring path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Tokenization {
-    /// The reward model's: special tokens, optional truncation, EOS on the fastchat path.
-    Classifier,
-    /// DPO's: plain encodes, BOS and EOS added by the row rule.
-    Dpo,
-}
-
-pub(crate) fn setup(cfg: &RunConfig, rule: Tokenization) -> Result<Setup, EvalError> {
-    let model = ModelFiles::locate(&cfg.model.dir)?;
-    let tokenizer_dir = cfg.model.tokenizer_dir();
-    let tok_cfg = TokenizerConfig::load(&tokenizer_dir)?;
-    let jinja = match &tok_cfg.chat_template {
-        Some(src) => Some(
-            JinjaTemplate::with_options(
-                src,
-                tok_cfg.special.clone(),
-                &cfg.model.dir.display().to_string(),
-                &tok_cfg.chat_template_file,
-                JinjaOptions {
-                    date: cfg.template.date,
-                    ..JinjaOptions::default()
-                },
-            )
-            .map_err(EvalError::Template)?
-            .with_additional_special_tokens(&tok_cfg.additional_special_tokens),
-        ),
-        None => None,
-    };
-    let template =
-        ChatTemplate::select(jinja, cfg.template.chat_template.as_deref(), &tokenizer_dir)
-            .map_err(EvalError::Template)?;
-    let mut warnings = Vec::new();
-    if tok_cfg.chat_template.is_some() {
-        if let Some(name) = &cfg.template.chat_template {
-            warnings.push(format!(
-                "--chat_template {name} is ignored: the tokenizer has its own chat template, which wins (as in RewardBench)"
-            ));
-        }
-    }
-    let opts = match rule {
-        Tokenization::Classifier => EncodeOptions {
-            truncate_to: cfg
-                .tokenize
-                .force_truncation
-                .then_some(cfg.tokenize.max_length),
-            append_eos: template.is_named() && Encoder::is_llama_family(&tok_cfg),
-        },
-        Tokenization::Dpo => EncodeOptions::default(),
-    };
-    let encoder = Encoder::load(&tokenizer_dir, &tok_cfg, opts)?;
-    Ok(Setup {
-        model,
-        tokenizer_dir,
-        template,
-        encoder,
-        warnings,
-    })
-}
-
 /// Reads, renders and tokenizes the dataset (no ONNX Runtime needed).
 pub fn prepare(cfg: &RunConfig) -> Result<Prepared, EvalError> {
     let dataset = Dataset::open(&cfg.data.spec)?;
@@ -246,11 +146,7 @@ pub fn prepare_dataset(cfg: &RunConfig, mut dataset: Dataset) -> Result<Prepared
     let rendered: Vec<RenderedPair> = parallel_map(&dataset.rows, workers, |row| {
         template
             .render_pair(row)
-            .map_err(|source| EvalError::RowTemplate {
-                path: path.clone(),
-                place: row.place.clone(),
-                source,
-            })
+            .map_err(|e| EvalError::from(RowError::new(&path, &row.place, e)))
     })?;
     for row in &dataset.rows {
         for (side, text) in [("chosen", &row.chosen), ("rejected", &row.rejected)] {
@@ -287,34 +183,17 @@ pub fn prepare_dataset(cfg: &RunConfig, mut dataset: Dataset) -> Result<Prepared
         }
         seq_of.push(pair);
     }
-    let max_pos = model.max_positions();
-    let vocab = model.vocab_size();
     let seqs: Vec<Encoded> = parallel_map(&texts, workers, |&(text, i, side)| {
         let place = &dataset.rows[i].place;
         let enc = encoder.encode(text, &format!("{} {place}: {side} text", path.display()))?;
-        if let Some(max) = max_pos {
-            if enc.ids.len() > max {
-                return Err(EvalError::TooLong {
-                    path: path.clone(),
-                    place: place.clone(),
-                    side,
-                    len: enc.ids.len(),
-                    max,
-                });
-            }
-        }
-        if let (Some(v), Some(&id)) = (vocab, enc.ids.iter().max()) {
-            if id >= v as i64 {
-                return Err(EvalError::Vocab {
-                    path: path.clone(),
-                    place: place.clone(),
-                    id,
-                    vocab: v,
-                    tokenizer: encoder.path.clone(),
-                });
-            }
-        }
-        Ok(enc)
+        check_sequence(&enc.ids, side, &model, TRUNCATION_HINT, || {
+            format!(
+                ": the tokenizer ({}) does not belong to this model",
+                encoder.path.display()
+            )
+        })
+        .map_err(|p| RowError::new(&path, place, p))?;
+        Ok::<_, EvalError>(enc)
     })?;
 
     // The export's pooling finds the last token whose id is not config.pad_token_id, so pad with that id.
@@ -367,12 +246,15 @@ fn check_unique_ids(dataset: &Dataset) -> Result<(), EvalError> {
         };
         let id = id.as_str().map_or_else(|| id.to_string(), str::to_string);
         if let Some(other) = seen.insert((row.subset(), id.clone()), &row.place) {
-            return Err(EvalError::DuplicateId {
-                path: dataset.path.clone(),
-                place: row.place.clone(),
-                other: other.to_string(),
-                id,
-            });
+            return Err(RowError::new(
+                &dataset.path,
+                &row.place,
+                RowProblem::DuplicateId {
+                    id,
+                    other: other.to_string(),
+                },
+            )
+            .into());
         }
     }
     Ok(())
@@ -522,14 +404,7 @@ fn execute(
         "texts",
         cfg.output.quiet,
         &mut crate::run::observer::Stderr,
-    )
-    .map_err(|e| match e {
-        ExecuteError::Call(e) => EvalError::Backend(e),
-        ExecuteError::Store(e) => EvalError::Cache(e),
-        ExecuteError::Interrupted { done, total, cache } => {
-            EvalError::Interrupted { done, total, cache }
-        }
-    })?;
+    )?;
     let reused_calls = executed.reused;
     let (wait, ort_time) = (executed.wait_seconds, executed.call_seconds);
     for (p, out) in plans.iter().zip(executed.outputs) {
@@ -544,12 +419,9 @@ fn execute(
     for (row, [c, r]) in prepared.dataset.rows.iter().zip(&prepared.seq_of) {
         for (side, s) in [("chosen", &scores[*c]), ("rejected", &scores[*r])] {
             if let Some(&value) = s.iter().find(|v| !v.is_finite()) {
-                return Err(EvalError::NonFinite {
-                    path: path.clone(),
-                    place: row.place.clone(),
-                    side,
-                    value,
-                });
+                return Err(
+                    RowError::new(path, &row.place, RowProblem::NonFinite { side, value }).into(),
+                );
             }
         }
         rows.push(RowResult {
@@ -578,13 +450,6 @@ fn execute(
             total_seconds: prepare_seconds + started.elapsed().as_secs_f64(),
         },
     })
-}
-
-/// The resume cache of `model`'s run, when the run keeps one: `{output}/{name}.cache.jsonl`.
-pub fn cache_path(cfg: &RunConfig, model: &ModelFiles) -> Option<PathBuf> {
-    cfg.output
-        .cache
-        .then(|| cfg.output.dir.join(format!("{}.cache.jsonl", model.name())))
 }
 
 /// Fingerprint of everything that changes the scores of the planned calls.
@@ -677,29 +542,22 @@ pub fn score_instructions(
     let mut seqs: Vec<Encoded> = Vec::new();
     let mut seq_of = Vec::with_capacity(rows.len());
     let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    let max_pos = model.max_positions();
     for row in &rows {
         let text = template
             .render(&row.messages)
-            .map_err(|source| EvalError::RowTemplate {
-                path: path.clone(),
-                place: row.place.clone(),
-                source,
-            })?;
+            .map_err(|e| RowError::new(&path, &row.place, e))?;
         let j = match index.get(&text) {
             Some(&j) => j,
             None => {
                 let enc =
                     encoder.encode(&text, &format!("{} {}: text", path.display(), row.place))?;
-                if let Some(max) = max_pos.filter(|m| enc.ids.len() > *m) {
-                    return Err(EvalError::TooLong {
-                        path: path.clone(),
-                        place: row.place.clone(),
-                        side: "instruction",
-                        len: enc.ids.len(),
-                        max,
-                    });
-                }
+                check_sequence(&enc.ids, "instruction", &model, TRUNCATION_HINT, || {
+                    format!(
+                        ": the tokenizer ({}) does not belong to this model",
+                        encoder.path.display()
+                    )
+                })
+                .map_err(|p| RowError::new(&path, &row.place, p))?;
                 seqs.push(enc);
                 index.insert(text.clone(), seqs.len() - 1);
                 seqs.len() - 1

@@ -1,0 +1,205 @@
+//! Scorers: what turns rendered rows into per-text rewards. A sequence classifier
+//! ([`rm`]) and DPO's implicit rewards ([`dpo`]) share the template and tokenizer setup, the
+//! row checks and their error type here.
+
+pub mod dpo;
+pub mod rm;
+
+use std::path::{Path, PathBuf};
+
+use crate::config::RunConfig;
+use crate::model::{ModelError, ModelFiles};
+use crate::template::{ChatTemplate, JinjaOptions, JinjaTemplate, TemplateError};
+use crate::tokenize::{EncodeOptions, Encoder, TokenizeError, TokenizerConfig};
+
+/// Where a row is: its file and its place in the file (`line 7`, `data/x.parquet row 2`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowRef {
+    pub path: PathBuf,
+    pub place: String,
+}
+
+impl RowRef {
+    pub fn new(path: &Path, place: &str) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            place: place.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for RowRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.place)
+    }
+}
+
+/// What is wrong with one row.
+#[derive(Debug, thiserror::Error)]
+pub enum RowProblem {
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error("the {side} text is {len} tokens, more than the {max} positions of {model}{hint}", model = model.display())]
+    TooLong {
+        side: &'static str,
+        len: usize,
+        max: usize,
+        model: PathBuf,
+        /// What to do about it, when there is something (`; pass --force_truncation ...`).
+        hint: &'static str,
+    },
+    #[error("token id {id} is outside the vocabulary of {model} ({vocab} tokens){detail}", model = model.display())]
+    Vocab {
+        id: i64,
+        vocab: usize,
+        model: PathBuf,
+        detail: String,
+    },
+    #[error("it has the same id {id} as {other} in the same subset")]
+    DuplicateId { id: String, other: String },
+    #[error("the model gave a non-finite score ({value}) for the {side} text")]
+    NonFinite { side: &'static str, value: f32 },
+    #[error(
+        "the rendered prompt has {prompt} tokens but prompt + {side} answer only {full} \
+         (the reference raises `Prompt input ids and answer input ids should have the same length`)"
+    )]
+    Boundary {
+        side: &'static str,
+        prompt: usize,
+        full: usize,
+    },
+}
+
+/// A row that cannot be scored: the file, the row, and what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{at}: {problem}")]
+pub struct RowError {
+    pub at: RowRef,
+    pub problem: RowProblem,
+}
+
+impl RowError {
+    pub fn new(path: &Path, place: &str, problem: impl Into<RowProblem>) -> Self {
+        Self {
+            at: RowRef::new(path, place),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Errors setting up the template and tokenizer.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Tokenize(#[from] TokenizeError),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+}
+
+/// Fails when a sequence is longer than `model`'s positions or holds an id outside its
+/// vocabulary. `hint` follows the length message; `detail` the vocabulary one.
+pub fn check_sequence(
+    ids: &[i64],
+    side: &'static str,
+    model: &ModelFiles,
+    hint: &'static str,
+    detail: impl FnOnce() -> String,
+) -> Result<(), RowProblem> {
+    if let Some(max) = model.max_positions().filter(|&max| ids.len() > max) {
+        return Err(RowProblem::TooLong {
+            side,
+            len: ids.len(),
+            max,
+            model: model.dir.clone(),
+            hint,
+        });
+    }
+    if let (Some(v), Some(&id)) = (model.vocab_size(), ids.iter().max()) {
+        if id >= v as i64 {
+            return Err(RowProblem::Vocab {
+                id,
+                vocab: v,
+                model: model.dir.clone(),
+                detail: detail(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The model's files, its chat template and tokenizer, as both scoring paths need them.
+pub struct Setup {
+    pub model: ModelFiles,
+    pub tokenizer_dir: PathBuf,
+    pub template: ChatTemplate,
+    pub encoder: Encoder,
+    pub warnings: Vec<String>,
+}
+
+/// Tokenization rule of a scoring path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tokenization {
+    /// The reward model's: special tokens, optional truncation, EOS on the fastchat path.
+    Classifier,
+    /// DPO's: plain encodes, BOS and EOS added by the row rule.
+    Dpo,
+}
+
+pub fn setup(cfg: &RunConfig, rule: Tokenization) -> Result<Setup, SetupError> {
+    let model = ModelFiles::locate(&cfg.model.dir)?;
+    let tokenizer_dir = cfg.model.tokenizer_dir();
+    let tok_cfg = TokenizerConfig::load(&tokenizer_dir)?;
+    let jinja = match &tok_cfg.chat_template {
+        Some(src) => Some(
+            JinjaTemplate::with_options(
+                src,
+                tok_cfg.special.clone(),
+                &cfg.model.dir.display().to_string(),
+                &tok_cfg.chat_template_file,
+                JinjaOptions {
+                    date: cfg.template.date,
+                    ..JinjaOptions::default()
+                },
+            )?
+            .with_additional_special_tokens(&tok_cfg.additional_special_tokens),
+        ),
+        None => None,
+    };
+    let template =
+        ChatTemplate::select(jinja, cfg.template.chat_template.as_deref(), &tokenizer_dir)?;
+    let mut warnings = Vec::new();
+    if tok_cfg.chat_template.is_some() {
+        if let Some(name) = &cfg.template.chat_template {
+            warnings.push(format!(
+                "--chat_template {name} is ignored: the tokenizer has its own chat template, which wins (as in RewardBench)"
+            ));
+        }
+    }
+    let opts = match rule {
+        Tokenization::Classifier => EncodeOptions {
+            truncate_to: cfg
+                .tokenize
+                .force_truncation
+                .then_some(cfg.tokenize.max_length),
+            append_eos: template.is_named() && Encoder::is_llama_family(&tok_cfg),
+        },
+        Tokenization::Dpo => EncodeOptions::default(),
+    };
+    let encoder = Encoder::load(&tokenizer_dir, &tok_cfg, opts)?;
+    Ok(Setup {
+        model,
+        tokenizer_dir,
+        template,
+        encoder,
+        warnings,
+    })
+}
+
+/// The resume cache of `model`'s run, when the run keeps one: `{output}/{name}.cache.jsonl`.
+pub fn cache_path(cfg: &RunConfig, model: &ModelFiles) -> Option<PathBuf> {
+    cfg.output
+        .cache
+        .then(|| cfg.output.dir.join(format!("{}.cache.jsonl", model.name())))
+}
