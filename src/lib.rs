@@ -13,7 +13,6 @@ pub mod eval;
 pub mod hub;
 pub mod leaderboard;
 pub mod model;
-pub mod parquet_rows;
 pub mod progress;
 pub mod pyjson;
 pub mod render;
@@ -21,6 +20,9 @@ pub mod report;
 pub mod scoring;
 pub mod template;
 pub mod tokenize;
+
+/// The parquet reader's old path (it lives in [`data::parquet`] now).
+pub use data::parquet as parquet_rows;
 
 /// Cores available to this process (respects cgroup limits and affinity).
 pub fn available_cores() -> usize {

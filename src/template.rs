@@ -7,8 +7,8 @@ use std::path::Path;
 
 use minijinja::value::{Kwargs, Value};
 use minijinja::{Environment, Error as JinjaError, ErrorKind};
-use serde::Serialize;
 
+pub use crate::data::Message;
 use crate::data::{Pair, Prompt};
 use crate::pyjson::PyJson;
 
@@ -29,22 +29,6 @@ pub enum TemplateError {
     PromptNotUserLast { len: usize },
     #[error("the prompt is an empty message list")]
     EmptyPrompt,
-}
-
-/// One chat message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Message {
-    pub role: String,
-    pub content: String,
-}
-
-impl Message {
-    pub fn new(role: &str, content: &str) -> Self {
-        Self {
-            role: role.to_string(),
-            content: content.to_string(),
-        }
-    }
 }
 
 /// Steps a template may take (minijinja fuel), bounding runaway templates.
