@@ -14,6 +14,7 @@ pub mod hub;
 pub mod leaderboard;
 pub mod model;
 pub mod progress;
+pub mod prompt;
 pub mod pyjson;
 pub mod render;
 pub mod report;
