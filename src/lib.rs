@@ -1,7 +1,8 @@
 //! rewardbench: RewardBench's reward-model evaluation on ONNX Runtime.
 //!
-//! The modules follow the data: [`data`] -> [`template`] -> [`tokenize`] -> [`batch`] ->
-//! [`backend`] -> [`scoring`] -> [`report`]; [`eval`] runs the pipeline.
+//! The modules follow the data: [`data`] -> [`prompt`] (rendered by [`template`]) ->
+//! [`tokenize`] -> [`batch`] -> [`backend`] -> [`scoring`] -> [`report`]; [`eval`] runs the
+//! pipeline.
 
 pub mod backend;
 pub mod batch;
