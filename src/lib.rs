@@ -1,7 +1,9 @@
 //! rewardbench: RewardBench's reward-model evaluation on ONNX Runtime.
 //!
-//! The modules follow the data: [`data`] -> [`template`] -> [`tokenize`] -> [`batch`] ->
-//! [`backend`] -> [`scoring`] -> [`report`]; [`eval`] runs the pipeline.
+//! The modules follow the data: [`data`] -> [`prompt`] (rendered by [`template`]) ->
+//! [`tokenize`] -> [`batch`] -> [`backend`] -> [`scorer`] -> [`scoring`] -> [`report`];
+//! [`config`] holds the settings, [`run`] the machinery of a run (resume store, executor,
+//! cancellation, notices) and [`pipeline`] runs it all.
 
 pub mod backend;
 pub mod batch;
@@ -10,8 +12,8 @@ pub mod data;
 pub mod hub;
 pub mod leaderboard;
 pub mod model;
-pub mod parquet_rows;
 pub mod pipeline;
+pub mod prompt;
 pub mod pyjson;
 pub mod report;
 pub mod run;
@@ -22,6 +24,8 @@ pub mod tokenize;
 
 // The scorers by their earlier names (tests and library users import them so).
 pub use scorer::{dpo, rm as eval};
+/// The parquet reader's old path (it lives in [`data::parquet`] now).
+pub use data::parquet as parquet_rows;
 
 /// Cores available to this process (respects cgroup limits and affinity).
 pub fn available_cores() -> usize {

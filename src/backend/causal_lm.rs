@@ -17,7 +17,8 @@ use ndarray::Array2;
 use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session, SessionInputValue};
 use ort::value::{Tensor, TensorElementType, TensorRef, ValueType};
 
-use super::{describe, BackendError, Device, Runtime, SessionOptions};
+use super::session::{describe, open_session};
+use super::{BackendError, Device, Runtime, SessionOptions};
 
 /// Errors specific to causal-LM sessions.
 #[derive(Debug, thiserror::Error)]
@@ -99,7 +100,7 @@ impl LmSession {
             profile: None,
             ..opts.clone()
         };
-        let (session, device, note) = super::open_session(rt, path, &no_profile)?;
+        let (session, device, note) = open_session(rt, path, &no_profile)?;
         let wrong = |problem: String| LmError::NotCausalLm {
             path: path.to_path_buf(),
             problem,

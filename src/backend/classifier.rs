@@ -1,0 +1,207 @@
+//! Reward-model sessions: the plain and packed input contracts, checked at open, and one
+//! padded call scored into per-sequence logits.
+
+use std::path::{Path, PathBuf};
+
+use ndarray::Array2;
+use ort::session::Session;
+use ort::value::{TensorElementType, TensorRef, ValueType};
+
+use super::session::{describe, open_session};
+use super::{BackendError, Device, Runtime, SessionOptions};
+use crate::batch::Padded;
+
+/// Inputs of the packed contract; a plain export has the first two.
+const PACKED_INPUTS: [&str; 5] = [
+    "input_ids",
+    "attention_mask",
+    "position_ids",
+    "segment_ids",
+    "pool_index",
+];
+
+/// A reward model: `input_ids`, `attention_mask` -> `logits [batch, num_labels]`, or the
+/// packed contract (export/packing.py): plus `position_ids`, `segment_ids`, `pool_index
+/// [batch, texts]` -> `logits [batch, texts, num_labels]`.
+pub struct RewardSession {
+    session: Session,
+    path: PathBuf,
+    /// Number of logits per row, when the graph states it.
+    pub num_labels: Option<usize>,
+    /// The packed contract (export/packing.py): rows of texts sharing a prefix.
+    pub packed: bool,
+    /// The device actually used.
+    pub device: Device,
+    /// What `--device auto` decided, when it fell back.
+    pub note: Option<String>,
+}
+
+impl RewardSession {
+    /// Opens `path` on the requested device and checks that it has the inputs and output
+    /// of a reward model.
+    pub fn open(rt: &Runtime, path: &Path, opts: &SessionOptions) -> Result<Self, BackendError> {
+        let (session, device, note) = open_session(rt, path, opts)?;
+
+        let wrong = |problem: &str| BackendError::WrongKind {
+            path: path.to_path_buf(),
+            problem: problem.to_string(),
+            inputs: describe(session.inputs()),
+            outputs: describe(session.outputs()),
+        };
+        let names: Vec<&str> = session.inputs().iter().map(|o| o.name()).collect();
+        let packed = names.contains(&"pool_index");
+        let wanted: &[&str] = if packed {
+            &PACKED_INPUTS
+        } else {
+            &PACKED_INPUTS[..2]
+        };
+        for &want in wanted {
+            match session.inputs().iter().find(|o| o.name() == want) {
+                None => return Err(wrong(&format!("input `{want}` is missing"))),
+                Some(o) => match o.dtype() {
+                    ValueType::Tensor {
+                        ty: TensorElementType::Int64,
+                        shape,
+                        ..
+                    } if shape.len() == 2 => {}
+                    _ => return Err(wrong(&format!("input `{want}` is not an int64 matrix"))),
+                },
+            }
+        }
+        if let Some(extra) = names.iter().find(|n| !wanted.contains(n)) {
+            return Err(wrong(&format!(
+                "it needs an input `{extra}` this evaluator does not feed"
+            )));
+        }
+        if packed && device == Device::TensorRt {
+            return Err(BackendError::Provider {
+                device: "tensorrt",
+                message: format!(
+                    "{} is a packed export (--attention gqa): TensorRT has no GroupQueryAttention; \
+                     export the model with --attention eager for GPUs",
+                    path.display()
+                ),
+            });
+        }
+        let rank = if packed { 3 } else { 2 };
+        let num_labels = match session.outputs().iter().find(|o| o.name() == "logits") {
+            None => return Err(wrong("output `logits` is missing")),
+            Some(o) => match o.dtype() {
+                ValueType::Tensor { ty: TensorElementType::Float32, shape, .. } if shape.len() == rank => {
+                    if shape[rank - 1] == 0 {
+                        return Err(wrong("output `logits` has 0 labels (a reward model needs at least one)"));
+                    }
+                    usize::try_from(shape[rank - 1]).ok()
+                }
+                ValueType::Tensor { ty: TensorElementType::Float32, .. } if packed => {
+                    return Err(wrong("output `logits` of a packed export is not [batch, texts, num_labels]"))
+                }
+                ValueType::Tensor { ty: TensorElementType::Float32, .. } => {
+                    return Err(wrong(
+                        "output `logits` is not [batch, num_labels] (a causal-LM export? DPO models take --ref_model)",
+                    ))
+                }
+                _ => return Err(wrong("output `logits` is not float32")),
+            },
+        };
+        Ok(Self {
+            session,
+            path: path.to_path_buf(),
+            num_labels,
+            packed,
+            device,
+            note,
+        })
+    }
+
+    /// Path of the ONNX file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs one call (from `batch::inputs`, packed for a packed model) and returns
+    /// the logits of each of its sequences, row by row.
+    pub fn score(&mut self, batch: &Padded) -> Result<Vec<Vec<f32>>, BackendError> {
+        let (rows, cols) = batch.ids.dim();
+        let run_err = |message: String| BackendError::Run {
+            rows,
+            cols,
+            message,
+        };
+        let packing = match (&batch.packing, self.packed) {
+            (None, false) => None,
+            (Some(p), true) => Some(p),
+            (None, true) => {
+                return Err(run_err(format!(
+                    "{} is a packed export: build its calls with batch::inputs(.., true)",
+                    self.path.display()
+                )))
+            }
+            (Some(_), false) => {
+                return Err(run_err(format!(
+                    "{} is a plain export; packed rows need one exported with --attention gqa",
+                    self.path.display()
+                )))
+            }
+        };
+        fn view(a: &Array2<i64>) -> Result<TensorRef<'_, i64>, ort::Error> {
+            TensorRef::from_array_view(a)
+        }
+        let view = |a| view(a).map_err(|e| run_err(e.to_string()));
+        let mut inputs = ort::inputs![
+            "input_ids" => view(&batch.ids)?,
+            "attention_mask" => view(&batch.mask)?,
+        ];
+        if let Some(p) = packing {
+            for (name, a) in PACKED_INPUTS[2..]
+                .iter()
+                .zip([&p.positions, &p.segments, &p.pool])
+            {
+                inputs.push((name.to_string().into(), view(a)?.into()));
+            }
+        }
+        let outputs = self
+            .session
+            .run(inputs)
+            .map_err(|e| run_err(e.to_string()))?;
+        let (shape, data) = outputs["logits"]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| run_err(e.to_string()))?;
+        let bad_shape = || {
+            run_err(format!(
+                "`logits` came back with shape {:?}",
+                shape.to_vec()
+            ))
+        };
+        let Some(p) = packing else {
+            if shape.len() != 2 || shape[0] as usize != rows {
+                return Err(bad_shape());
+            }
+            let labels = shape[1] as usize;
+            if labels == 0 {
+                return Err(run_err(format!(
+                    "{}: `logits` came back with 0 labels (shape {:?}); a reward model needs at least one",
+                    self.path.display(),
+                    shape.to_vec()
+                )));
+            }
+            return Ok(data.chunks(labels).map(|c| c.to_vec()).collect());
+        };
+        let k = p.pool.ncols();
+        if shape.len() != 3 || shape[0] as usize != rows || shape[1] as usize != k {
+            return Err(bad_shape());
+        }
+        let labels = shape[2] as usize;
+        if labels == 0 {
+            return Err(bad_shape());
+        }
+        let mut out = Vec::with_capacity(p.texts.iter().sum());
+        for (r, &n) in p.texts.iter().enumerate() {
+            for t in 0..n {
+                let at = (r * k + t) * labels;
+                out.push(data[at..at + labels].to_vec());
+            }
+        }
+        Ok(out)
+    }
+}

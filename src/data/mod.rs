@@ -1,0 +1,332 @@
+//! Datasets: preference rows in the three shapes RewardBench accepts, and instruction rows,
+//! from local JSON / JSONL / parquet / CSV files, local folders of such files, and hub
+//! datasets (parquet shards per split, downloaded into the hub cache).
+//!
+//! * core set: `prompt` string, `chosen` / `rejected` strings;
+//! * pref sets: `prompt` a list of messages, `chosen` / `rejected` strings;
+//! * conversations: `chosen` / `rejected` message lists, the prompt being all but the last;
+//! * instruction data: a `messages` list and no `chosen` / `rejected` (scored, not ranked).
+//!
+//! Splits are found as the `datasets` library finds them: the README's `configs` (first
+//! config), else file names (`data/{split}-00000-of-00001.parquet`, then train / validation /
+//! test keywords, else everything is `train`). No split asked for means all splits, in order.
+//!
+//! `spec` says where rows come from, `splits` which files make each split, `read` turns
+//! files into raw JSON objects and `rows` turns those into [`Pair`]s and [`InstructionRow`]s.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::hub::{Hub, HubError};
+
+pub mod parquet;
+mod read;
+mod rows;
+mod spec;
+mod splits;
+
+use self::parquet::ParquetError;
+use read::read_rows;
+pub use spec::{looks_like_hub_id, resolve, DatasetSpec, Source};
+pub use splits::{glob_match, split_files};
+
+/// The core set's hub id; its default split is `filtered`.
+pub const CORE_SET: &str = "allenai/reward-bench";
+/// The prior preference sets' hub id (`--pref_sets`).
+pub const PREF_SETS: &str = "allenai/pref-test-sets";
+/// The pref sets' other name, used by the reference loader.
+const PREF_SETS_ALIAS: &str = "allenai/preference-test-sets";
+/// Pref-set splits the reference drops.
+const PREF_SETS_DROPPED: &[&str] = &["pku_better", "pku_safer"];
+
+/// Errors of the data stage; each names the file and, where there is one, the line and field.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("cannot read dataset {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {place}: invalid JSON: {message}")]
+    Json {
+        path: PathBuf,
+        place: String,
+        message: String,
+    },
+    #[error("{path}: {place}: not valid UTF-8")]
+    Utf8 { path: PathBuf, place: String },
+    #[error("{path}: {place}: field `{field}`: {problem}")]
+    Field {
+        path: PathBuf,
+        place: String,
+        field: String,
+        problem: String,
+    },
+    #[error("{path}: {place}: {problem}")]
+    Row {
+        path: PathBuf,
+        place: String,
+        problem: String,
+    },
+    #[error("{path}: the dataset has no rows")]
+    Empty { path: PathBuf },
+    #[error("{path}: invalid CSV: {message}")]
+    Csv { path: PathBuf, message: String },
+    #[error(transparent)]
+    Parquet(#[from] ParquetError),
+    #[error("dataset {name}: {source}")]
+    Hub { name: String, source: HubError },
+    #[error("{path}: no data files (.parquet, .json, .jsonl, .csv) found")]
+    NoDataFiles { path: PathBuf },
+    #[error("{path}: split `{split}` not found; available splits: {available}")]
+    NoSplit {
+        path: PathBuf,
+        split: String,
+        available: String,
+    },
+    #[error(
+        "{path}: dataset format not recognized: a preference dataset needs `chosen` and `rejected` columns, \
+         an instruction dataset a `messages` column; found columns: {columns}"
+    )]
+    Format { path: PathBuf, columns: String },
+    #[error("{path}: this is instruction data (`messages`, no `chosen`/`rejected`): it is scored row by row, not as preference pairs")]
+    Instructions { path: PathBuf },
+}
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Message {
+    pub role: String,
+    pub content: String,
+}
+
+impl Message {
+    pub fn new(role: &str, content: &str) -> Self {
+        Self {
+            role: role.to_string(),
+            content: content.to_string(),
+        }
+    }
+}
+
+/// The prompt of a preference row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prompt {
+    Text(String),
+    Messages(Vec<Message>),
+}
+
+/// One preference row.
+#[derive(Debug, Clone)]
+pub struct Pair {
+    pub prompt: Prompt,
+    pub chosen: String,
+    pub rejected: String,
+    /// Every other column, in file order (the original `chosen`/`rejected` as strings).
+    pub metadata: Map<String, Value>,
+    /// Where the row came from, for messages (e.g. `line 7`).
+    pub place: String,
+}
+
+/// A loaded preference dataset.
+#[derive(Debug)]
+pub struct Dataset {
+    pub path: PathBuf,
+    pub rows: Vec<Pair>,
+}
+
+/// One instruction row: a conversation scored as a whole.
+#[derive(Debug, Clone)]
+pub struct InstructionRow {
+    pub messages: Vec<Message>,
+    /// `messages[0].content`, as the reference records it.
+    pub prompt: String,
+    /// Every column but `prompt`, in file order.
+    pub metadata: Map<String, Value>,
+    pub place: String,
+}
+
+/// A loaded instruction dataset.
+#[derive(Debug)]
+pub struct InstructionSet {
+    pub path: PathBuf,
+    pub rows: Vec<InstructionRow>,
+}
+
+/// A dataset of either kind.
+#[derive(Debug)]
+pub enum Loaded {
+    Preference(Dataset),
+    Instructions(InstructionSet),
+}
+
+/// Data file extensions read (as `datasets` would, by extension).
+const DATA_EXTENSIONS: &[&str] = &["parquet", "jsonl", "json", "csv"];
+
+fn is_data_file(name: &str) -> bool {
+    Path::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| DATA_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// Loads a dataset of either kind. Hub specs are resolved with the environment's hub
+/// settings. `prioritize_scoring`: rows with `messages` are instruction data even when they
+/// also have `chosen`/`rejected` (the reference's `--prioritize_scoring`).
+pub fn load(spec: &DatasetSpec, prioritize_scoring: bool) -> Result<Loaded, DataError> {
+    let local = match &spec.source {
+        Source::Local(_) => spec.clone(),
+        Source::Hub { repo, .. } => {
+            let hub = Hub::from_env().map_err(|source| DataError::Hub {
+                name: repo.clone(),
+                source,
+            })?;
+            resolve(spec, &hub)?
+        }
+    };
+    let (path, raw) = read_rows(&local)?;
+    let Some((_, first)) = raw.first() else {
+        return Err(DataError::Empty { path });
+    };
+    let columns: Vec<String> = first.keys().cloned().collect();
+    let has = |c: &str| columns.iter().any(|k| k == c);
+    let has_pref = has("chosen") && has("rejected");
+    let has_instr = has("messages");
+    let instructions = if prioritize_scoring && has_instr {
+        true
+    } else if has_pref {
+        false
+    } else if has_instr {
+        true
+    } else if has("chosen") || has("rejected") {
+        false // a preference row missing a field: the row's error names it
+    } else {
+        return Err(DataError::Format {
+            path,
+            columns: columns.join(", "),
+        });
+    };
+    if instructions {
+        let rows = raw
+            .into_iter()
+            .map(|(place, obj)| InstructionRow::from_json(&path, place, obj))
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(Loaded::Instructions(InstructionSet { path, rows }));
+    }
+    let rows = raw
+        .into_iter()
+        .map(|(place, obj)| Pair::from_json(&path, place, Value::Object(obj)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Loaded::Preference(Dataset { path, rows }))
+}
+
+impl Dataset {
+    /// Loads preference data from a spec (hub specs with the environment's hub settings).
+    pub fn open(spec: &DatasetSpec) -> Result<Self, DataError> {
+        match load(spec, false)? {
+            Loaded::Preference(d) => Ok(d),
+            Loaded::Instructions(set) => Err(DataError::Instructions { path: set.path }),
+        }
+    }
+
+    /// Loads a local JSON (array of objects, or JSON lines), JSONL, parquet or CSV file, or a
+    /// folder of them.
+    pub fn load(path: &Path) -> Result<Self, DataError> {
+        Self::open(&DatasetSpec {
+            source: Source::Local(path.to_path_buf()),
+            split: None,
+        })
+    }
+}
+
+impl Pair {
+    /// The `subset` column, if the row has one.
+    pub fn subset(&self) -> Option<&str> {
+        self.metadata.get("subset").and_then(Value::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn load(text: &str, ext: &str) -> Result<Dataset, DataError> {
+        let mut f = tempfile::Builder::new().suffix(ext).tempfile().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        Dataset::load(f.path())
+    }
+
+    #[test]
+    fn three_shapes() {
+        let d = load(
+            concat!(
+                r#"{"prompt": "P", "chosen": "a", "rejected": "b", "subset": "s", "id": 1}"#, "\n",
+                r#"{"prompt": [{"role": "system", "content": "S"}], "chosen": "a", "rejected": "b"}"#, "\n",
+                r#"{"chosen": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}], "rejected": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "B"}], "id": 3}"#, "\n",
+            ),
+            ".jsonl",
+        )
+        .unwrap();
+        assert_eq!(d.rows.len(), 3);
+        assert_eq!(d.rows[0].prompt, Prompt::Text("P".into()));
+        assert_eq!(
+            d.rows[0].metadata.keys().collect::<Vec<_>>(),
+            ["chosen", "rejected", "subset", "id"]
+        );
+        assert_eq!(
+            d.rows[1].prompt,
+            Prompt::Messages(vec![Message::new("system", "S")])
+        );
+        assert_eq!(
+            d.rows[2].prompt,
+            Prompt::Messages(vec![Message::new("user", "Q")])
+        );
+        assert_eq!(
+            (d.rows[2].chosen.as_str(), d.rows[2].rejected.as_str()),
+            ("A", "B")
+        );
+        assert_eq!(d.rows[2].metadata["chosen"], "A");
+    }
+
+    #[test]
+    fn json_array_and_question_rename() {
+        let d = load(
+            r#"[{"question": "Q", "chosen": "a", "rejected": "b"}]"#,
+            ".json",
+        )
+        .unwrap();
+        assert_eq!(d.rows[0].prompt, Prompt::Text("Q".into()));
+    }
+
+    #[test]
+    fn errors_name_line_and_field() {
+        let e = load(
+            "{\"prompt\": \"p\", \"chosen\": \"a\", \"rejected\": \"b\"}\n{oops\n",
+            ".jsonl",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("line 2") && e.contains("invalid JSON"), "{e}");
+        let e = load("{\"prompt\": \"p\", \"rejected\": \"b\"}\n", ".jsonl")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 1") && e.contains("`chosen`"), "{e}");
+        let e = load(
+            "{\"prompt\": \"p\", \"chosen\": 3, \"rejected\": \"b\"}\n",
+            ".jsonl",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`chosen`") && e.contains("a number"), "{e}");
+        let e = load("\n\n", ".jsonl").unwrap_err().to_string();
+        assert!(e.contains("no rows"), "{e}");
+        let e = load(
+            "{\"prompt\": \"p\", \"chosen\": \"\u{0}\", \"rejected\": \"b\"}\n\u{ff}",
+            ".jsonl",
+        );
+        assert!(e.is_err());
+    }
+}

@@ -1,0 +1,184 @@
+//! Where a dataset comes from: a local path or a hub id (`org/name@revision`), the split
+//! wanted, and hub resolution to a local snapshot.
+
+use std::path::{Path, PathBuf};
+
+use crate::hub::{self, Hub, RepoKind, RepoRef};
+
+use super::splits::{select_splits, split_files};
+use super::{is_data_file, DataError, CORE_SET, PREF_SETS, PREF_SETS_ALIAS};
+
+/// Where rows come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A file, or a folder of data files (a hub snapshot is one).
+    Local(PathBuf),
+    /// A hub dataset at a revision (default `main`).
+    Hub {
+        repo: String,
+        revision: Option<String>,
+    },
+}
+
+/// A dataset and the split wanted (`None`: all splits, concatenated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasetSpec {
+    pub source: Source,
+    pub split: Option<String>,
+}
+
+/// True for a name that reads as a hub dataset id (`org/name`, `org/name@revision` or
+/// `hf://datasets/org/name`) rather than a local file.
+pub fn looks_like_hub_id(name: &str) -> bool {
+    matches!(DatasetSpec::parse(name, None).source, Source::Hub { .. })
+}
+
+impl DatasetSpec {
+    /// Reads `--dataset`: an existing local path, `hf://datasets/ORG/NAME[@REV]`, or
+    /// `ORG/NAME[@REV]`; a `?split=S` suffix (as [`DatasetSpec::to_path`] writes) sets the
+    /// split unless `split` is given.
+    pub fn parse(name: &str, split: Option<&str>) -> Self {
+        let with = |source, s: Option<&str>| Self {
+            source,
+            split: split.or(s).map(str::to_string),
+        };
+        if Path::new(name).exists() {
+            return with(Source::Local(PathBuf::from(name)), None);
+        }
+        let (base, from_suffix) = match name.rsplit_once("?split=") {
+            Some((b, s)) if !s.is_empty() => (b, Some(s)),
+            _ => (name, None),
+        };
+        if base != name && Path::new(base).exists() {
+            return with(Source::Local(PathBuf::from(base)), from_suffix);
+        }
+        let (id, explicit) = match base.strip_prefix("hf://datasets/") {
+            Some(rest) => (rest, true),
+            None => (base, false),
+        };
+        let (id, revision) = match id.split_once('@') {
+            Some((i, r)) if !r.is_empty() => (i, Some(r.to_string())),
+            _ => (id, None),
+        };
+        let hubby = hub::is_repo_id(id) && (explicit || (id.contains('/') && !is_data_file(id)));
+        if hubby {
+            with(
+                Source::Hub {
+                    repo: id.to_string(),
+                    revision,
+                },
+                from_suffix,
+            )
+        } else {
+            with(Source::Local(PathBuf::from(name)), None)
+        }
+    }
+
+    /// The spec as one path-like string (for `EvalConfig::dataset`); [`DatasetSpec::parse`]
+    /// reads it back.
+    pub fn to_path(&self) -> PathBuf {
+        let mut s = match &self.source {
+            Source::Local(p) => p.display().to_string(),
+            Source::Hub { repo, revision } => match revision {
+                Some(r) => format!("hf://datasets/{repo}@{r}"),
+                None => format!("hf://datasets/{repo}"),
+            },
+        };
+        if let (Some(split), false) = (&self.split, self.is_local_file()) {
+            s.push_str("?split=");
+            s.push_str(split);
+        }
+        PathBuf::from(s)
+    }
+
+    /// The spec written by [`DatasetSpec::to_path`].
+    pub fn from_path(path: &Path) -> Self {
+        Self::parse(&path.to_string_lossy(), None)
+    }
+
+    fn is_local_file(&self) -> bool {
+        matches!(&self.source, Source::Local(p) if p.is_file())
+    }
+
+    /// The hub id this data comes from: the hub source, or the repo of a hub-cache snapshot.
+    pub fn repo_id(&self) -> Option<String> {
+        match &self.source {
+            Source::Hub { repo, .. } => Some(repo.clone()),
+            Source::Local(p) => match hub::repo_of_cache_path(p) {
+                Some((RepoKind::Dataset, id)) => Some(id),
+                _ => None,
+            },
+        }
+    }
+
+    /// The split to read: the one asked for, else `filtered` for the core set, else all.
+    pub fn effective_split(&self) -> Option<String> {
+        self.split.clone().or_else(|| {
+            (self.repo_id().as_deref() == Some(CORE_SET)).then(|| "filtered".to_string())
+        })
+    }
+
+    pub(super) fn is_pref_sets(&self) -> bool {
+        matches!(self.repo_id().as_deref(), Some(PREF_SETS | PREF_SETS_ALIAS))
+    }
+}
+
+/// Downloads (or finds in the cache) the files a hub dataset spec needs and returns the
+/// equivalent local spec: the snapshot folder and the split. Local specs come back as given.
+pub fn resolve(spec: &DatasetSpec, hub: &Hub) -> Result<DatasetSpec, DataError> {
+    let Source::Hub { repo, revision } = &spec.source else {
+        return Ok(spec.clone());
+    };
+    let hub_err = |source| DataError::Hub {
+        name: repo.clone(),
+        source,
+    };
+    let r = RepoRef::new(repo, RepoKind::Dataset, revision.as_deref());
+    let snap = hub.snapshot(&r).map_err(hub_err)?;
+    let readme = match snap.files.iter().any(|f| f == "README.md") {
+        true => {
+            let p = hub.fetch(&snap, "README.md").map_err(hub_err)?;
+            std::fs::read_to_string(p).ok()
+        }
+        false => None,
+    };
+    let shown = PathBuf::from(format!("hf://datasets/{repo}"));
+    let split = spec.effective_split();
+    let splits = split_files(&snap.files, readme.as_deref());
+    let wanted = select_splits(&shown, splits, split.as_deref())?;
+    let mut dir = hub.snapshot_dir(&r, &snap.commit);
+    for (_, files) in &wanted {
+        for f in files {
+            let local = hub.fetch(&snap, f).map_err(hub_err)?;
+            // The snapshot folder the files landed in (the commit the download resolved to).
+            if let Some(d) = local.ancestors().nth(f.split('/').count()) {
+                dir = d.to_path_buf();
+            }
+        }
+    }
+    Ok(DatasetSpec {
+        source: Source::Local(dir),
+        split,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_read_back() {
+        let s = DatasetSpec::parse("allenai/reward-bench", None);
+        assert_eq!(s.effective_split().as_deref(), Some("filtered"));
+        let s = DatasetSpec::parse("org/data@v1.0", Some("test"));
+        assert_eq!(
+            s.source,
+            Source::Hub {
+                repo: "org/data".into(),
+                revision: Some("v1.0".into())
+            }
+        );
+        assert_eq!(DatasetSpec::from_path(&s.to_path()), s);
+        assert!(!looks_like_hub_id("missing/rows.jsonl") && looks_like_hub_id("hf://datasets/x"));
+    }
+}

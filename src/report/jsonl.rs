@@ -1,0 +1,60 @@
+//! Per-example JSONL, keys in RewardBench's order, written as Python's `json.dump` does.
+
+use serde_json::{json, Map, Value};
+
+use super::score_value;
+use crate::eval::{Evaluation, RowResult};
+use crate::prompt::RenderedPair;
+use crate::pyjson::PyJson;
+
+/// One JSONL line per row, keys in RewardBench's order, written as Python's `json.dump` does.
+pub fn outputs_jsonl(ev: &Evaluation) -> String {
+    jsonl_rows(ev, |rendered, r| {
+        let mut m = Map::new();
+        m.insert("prompt".into(), json!(rendered.prompt));
+        m.insert("results".into(), json!(u8::from(r.correct)));
+        m.insert("scores_chosen".into(), score_value(&r.score_chosen));
+        m.insert("scores_rejected".into(), score_value(&r.score_rejected));
+        m.insert("text_chosen".into(), json!(rendered.text_chosen));
+        m.insert("text_rejected".into(), json!(rendered.text_rejected));
+        m
+    })
+}
+
+/// One line per row: `fields` gives the leading keys, then the row's other columns follow (a
+/// column never overrides a leading key), written as Python's `json.dump` does.
+fn jsonl_rows(
+    ev: &Evaluation,
+    fields: impl Fn(&RenderedPair, &RowResult) -> Map<String, Value>,
+) -> String {
+    let py = PyJson::python_default();
+    let mut out = String::new();
+    for ((row, r), rendered) in ev
+        .prepared
+        .dataset
+        .rows
+        .iter()
+        .zip(&ev.rows)
+        .zip(&ev.prepared.rendered)
+    {
+        let mut m = fields(rendered, r);
+        for (k, v) in &row.metadata {
+            m.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        out.push_str(&py.dumps(&Value::Object(m)));
+        out.push('\n');
+    }
+    out
+}
+
+/// Instruction data (no pairs): one JSONL line per row with the reference's keys `prompt`,
+/// `results` (the raw score), `text`, then the row's other columns.
+pub fn instruction_outputs_jsonl(ev: &Evaluation) -> String {
+    jsonl_rows(ev, |rendered, r| {
+        let mut m = Map::new();
+        m.insert("prompt".into(), json!(rendered.prompt));
+        m.insert("results".into(), score_value(&r.score_chosen));
+        m.insert("text".into(), json!(rendered.text_chosen));
+        m
+    })
+}

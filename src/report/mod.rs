@@ -1,0 +1,241 @@
+//! Reports: the summary JSON, per-example JSONL and CSV (each written atomically), and the
+//! stdout table.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use crate::eval::Evaluation;
+use crate::pyjson::PyJson;
+use crate::scoring::{self, Bootstrap, Tally};
+
+mod csv;
+mod json;
+mod jsonl;
+mod table;
+
+pub use self::csv::{instruction_scores_csv, scores_csv};
+pub use json::{intervals_json, leaderboard_scores, run_record, summary};
+pub use jsonl::{instruction_outputs_jsonl, outputs_jsonl};
+pub use table::table;
+
+/// Errors writing results.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("output folder {path} cannot be written: {source}")]
+    NotWritable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("writing {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Run settings recorded in the summary.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    /// `--model` as given.
+    pub model: String,
+    /// `--tokenizer` as given, else the model.
+    pub tokenizer: String,
+    pub dataset: String,
+    pub batch_size: usize,
+    /// `--ref_model` as given (DPO), else none.
+    pub ref_model: Option<String>,
+}
+
+/// Checks, before any compute, that `dir` can be created and written.
+pub fn check_writable(dir: &Path) -> Result<(), ReportError> {
+    let err = |source| ReportError::NotWritable {
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let probe = dir.join(format!(".rewardbench-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(err)?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+/// Writes `bytes` to a temporary name beside `path`, then renames it into place.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    let err = |source| ReportError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp-{}",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let mut f = std::fs::File::create(&tmp).map_err(err)?;
+    f.write_all(bytes).map_err(err)?;
+    f.sync_all().map_err(err)?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+fn score_value(s: &[f32]) -> Value {
+    match s {
+        [x] => json!(f64::from(*x)),
+        xs => Value::Array(xs.iter().map(|x| json!(f64::from(*x))).collect()),
+    }
+}
+
+/// Per-subset tallies (rows without a `subset` column count under no subset).
+pub fn tallies(ev: &Evaluation) -> BTreeMap<String, Tally> {
+    scoring::per_subset(
+        ev.prepared
+            .dataset
+            .rows
+            .iter()
+            .zip(&ev.rows)
+            .filter_map(|(row, r)| row.subset().map(|s| (s, r.correct))),
+    )
+}
+
+/// Overall accuracy: correct / rows.
+pub fn accuracy(ev: &Evaluation) -> f64 {
+    let correct = ev.rows.iter().filter(|r| r.correct).count();
+    correct as f64 / ev.rows.len().max(1) as f64
+}
+
+/// Rows whose chosen and rejected scores are equal (counted wrong).
+pub fn ties(ev: &Evaluation) -> usize {
+    ev.rows
+        .iter()
+        .filter(|r| r.score_chosen == r.score_rejected)
+        .count()
+}
+
+/// Each row's verdict, grouped by subset (rows without one under `""`).
+pub fn verdicts(ev: &Evaluation) -> BTreeMap<String, Vec<bool>> {
+    let mut out: BTreeMap<String, Vec<bool>> = BTreeMap::new();
+    for (row, r) in ev.prepared.dataset.rows.iter().zip(&ev.rows) {
+        out.entry(row.subset().unwrap_or("").to_string())
+            .or_default()
+            .push(r.correct);
+    }
+    out
+}
+
+/// 95 % percentile-bootstrap intervals of this run (1000 resamples, fixed seed).
+pub fn bootstrap(ev: &Evaluation) -> Bootstrap {
+    scoring::bootstrap(
+        &verdicts(ev),
+        scoring::BOOTSTRAP_RESAMPLES,
+        scoring::BOOTSTRAP_SEED,
+        scoring::BOOTSTRAP_LEVEL,
+    )
+}
+
+/// Paths of the written files.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub summary: PathBuf,
+    pub outputs: PathBuf,
+    pub csv: PathBuf,
+    pub run: PathBuf,
+}
+
+/// Writes `{dir}/{name}_outputs.jsonl`, `{dir}/{name}_scores.csv`, then `{dir}/{name}.json`.
+pub fn write(
+    ev: &Evaluation,
+    info: &RunInfo,
+    dir: &Path,
+    name: &str,
+) -> Result<Written, ReportError> {
+    // A hub model's name (`org/name`) makes a subfolder, as in RewardBench.
+    let sub = dir.join(name);
+    let parent = sub.parent().unwrap_or(dir);
+    std::fs::create_dir_all(parent).map_err(|source| ReportError::NotWritable {
+        path: parent.to_path_buf(),
+        source,
+    })?;
+    let paths = Written {
+        summary: dir.join(format!("{name}.json")),
+        outputs: dir.join(format!("{name}_outputs.jsonl")),
+        csv: dir.join(format!("{name}_scores.csv")),
+        run: dir.join(format!("{name}_run.json")),
+    };
+    write_atomic(&paths.outputs, outputs_jsonl(ev).as_bytes())?;
+    let csv = scores_csv(ev).map_err(|e| ReportError::Write {
+        path: paths.csv.clone(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    write_atomic(&paths.csv, &csv)?;
+    let mut summary = serde_json::to_string_pretty(&summary(ev, info)).unwrap_or_default();
+    summary.push('\n');
+    write_atomic(&paths.summary, summary.as_bytes())?;
+    let mut run = serde_json::to_string_pretty(&run_record(ev)).unwrap_or_default();
+    run.push('\n');
+    write_atomic(&paths.run, run.as_bytes())?;
+    Ok(paths)
+}
+
+/// What `--save_all` writes per row.
+#[derive(Debug, Clone, Copy)]
+pub enum AllScores {
+    /// `{"chosen": [...], "rejected": [...]}`
+    Pairs,
+    /// `{"score": [...]}` (instruction data)
+    Single,
+}
+
+/// `--save_all`: `{dir}/{name}_all.jsonl`, one line of scores per row.
+pub fn write_all_scores(
+    ev: &Evaluation,
+    dir: &Path,
+    name: &str,
+    kind: AllScores,
+) -> Result<PathBuf, ReportError> {
+    let py = PyJson::python_default();
+    let list = |s: &[f32]| s.iter().map(|x| f64::from(*x)).collect::<Vec<_>>();
+    let lines: String = ev
+        .rows
+        .iter()
+        .map(|r| {
+            let v = match kind {
+                AllScores::Pairs => {
+                    json!({"chosen": list(&r.score_chosen), "rejected": list(&r.score_rejected)})
+                }
+                AllScores::Single => json!({"score": list(&r.score_chosen)}),
+            };
+            format!("{}\n", py.dumps(&v))
+        })
+        .collect();
+    let path = dir.join(format!("{name}_all.jsonl"));
+    write_atomic(&path, lines.as_bytes())?;
+    Ok(path)
+}
+
+/// Writes `{dir}/{name}_outputs.jsonl` and `{dir}/{name}_scores.csv` for instruction data
+/// (no summary JSON: there is no accuracy, as in RewardBench). Returns the two paths.
+pub fn write_instructions(
+    ev: &Evaluation,
+    dir: &Path,
+    name: &str,
+) -> Result<(PathBuf, PathBuf), ReportError> {
+    let sub = dir.join(name);
+    let parent = sub.parent().unwrap_or(dir);
+    std::fs::create_dir_all(parent).map_err(|source| ReportError::NotWritable {
+        path: parent.to_path_buf(),
+        source,
+    })?;
+    let outputs = dir.join(format!("{name}_outputs.jsonl"));
+    let csv_path = dir.join(format!("{name}_scores.csv"));
+    write_atomic(&outputs, instruction_outputs_jsonl(ev).as_bytes())?;
+    let csv = instruction_scores_csv(ev).map_err(|e| ReportError::Write {
+        path: csv_path.clone(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    write_atomic(&csv_path, &csv)?;
+    Ok((outputs, csv_path))
+}

@@ -1,0 +1,187 @@
+//! Tokenization as the reference does it: the rendered text re-tokenized with special
+//! tokens, the first of a doubled BOS masked out, EOS appended for Llama-family tokenizers
+//! on the fastchat path, truncation (left) only when forced.
+
+use std::path::{Path, PathBuf};
+
+use tokenizers::processors::template::TemplateProcessing;
+use tokenizers::utils::truncation::{TruncationDirection, TruncationParams, TruncationStrategy};
+use tokenizers::Tokenizer;
+
+mod tokenizer_config;
+
+pub use tokenizer_config::TokenizerConfig;
+
+/// Errors of the tokenization stage.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenizeError {
+    #[error("no tokenizer: {path} does not exist (a model folder needs tokenizer.json; or pass --tokenizer DIR)")]
+    Missing { path: PathBuf },
+    #[error("cannot load tokenizer {path}: {message}")]
+    Load { path: PathBuf, message: String },
+    #[error("{path}: {message}")]
+    Config { path: PathBuf, message: String },
+    #[error("the tokenizer at {path} has neither a pad token nor an eos token, so batches cannot be padded")]
+    NoPad { path: PathBuf },
+    #[error("tokenizing {what}: {message}")]
+    Encode { what: String, message: String },
+}
+
+/// Tokenizer classes whose `add_eos_token` the reference switches on when no chat template is used.
+const LLAMA_FAMILY: &[&str] = &[
+    "LlamaTokenizer",
+    "LlamaTokenizerFast",
+    "CodeLlamaTokenizer",
+    "CodeLlamaTokenizerFast",
+    "GemmaTokenizer",
+    "GemmaTokenizerFast",
+];
+
+/// One tokenized text: ids and attention mask, unpadded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    pub ids: Vec<i64>,
+    pub mask: Vec<i64>,
+}
+
+/// Settings that change token ids.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EncodeOptions {
+    /// Truncate from the left to this many tokens (`--force_truncation --max_length N`).
+    pub truncate_to: Option<usize>,
+    /// Append EOS (the reference's `add_eos_token` on Llama-family tokenizers without a template).
+    pub append_eos: bool,
+}
+
+/// A loaded tokenizer with its special-token ids.
+pub struct Encoder {
+    tokenizer: Tokenizer,
+    pub path: PathBuf,
+    pub bos_id: Option<u32>,
+    pub eos_id: Option<u32>,
+    /// The pad id: the pad token, else EOS (as the reference sets it).
+    pub pad_id: u32,
+    /// Largest id the tokenizer can produce, plus one.
+    pub vocab_size: usize,
+}
+
+impl Encoder {
+    /// Loads `dir/tokenizer.json` and resolves special tokens from `cfg`.
+    pub fn load(
+        dir: &Path,
+        cfg: &TokenizerConfig,
+        opts: EncodeOptions,
+    ) -> Result<Self, TokenizeError> {
+        let path = dir.join("tokenizer.json");
+        if !path.is_file() {
+            return Err(TokenizeError::Missing { path });
+        }
+        let mut tokenizer = Tokenizer::from_file(&path).map_err(|e| TokenizeError::Load {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let id_of = |name: &str| cfg.special.get(name).and_then(|t| tokenizer.token_to_id(t));
+        let bos_id = id_of("bos_token");
+        let eos_id = id_of("eos_token");
+        let pad_id = id_of("pad_token")
+            .or(eos_id)
+            .ok_or_else(|| TokenizeError::NoPad { path: path.clone() })?;
+        if opts.append_eos {
+            let mut single = String::new();
+            let mut specials = Vec::new();
+            if cfg.add_bos_token.unwrap_or(true) {
+                if let (Some(id), Some(tok)) = (bos_id, cfg.special.get("bos_token")) {
+                    single.push_str(&format!("{tok} "));
+                    specials.push((tok.clone(), id));
+                }
+            }
+            single.push_str("$A");
+            if let (Some(id), Some(tok)) = (eos_id, cfg.special.get("eos_token")) {
+                single.push_str(&format!(" {tok}"));
+                specials.push((tok.clone(), id));
+            }
+            let pp = TemplateProcessing::builder()
+                .try_single(single.as_str())
+                .and_then(|b| b.try_pair(format!("{single} $B:1").as_str()))
+                .map_err(|e| TokenizeError::Load {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?
+                .special_tokens(specials)
+                .build()
+                .map_err(|e| TokenizeError::Load {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
+            tokenizer.with_post_processor(Some(pp));
+        }
+        let trunc = opts.truncate_to.map(|max_length| TruncationParams {
+            direction: TruncationDirection::Left,
+            max_length,
+            strategy: TruncationStrategy::LongestFirst,
+            stride: 0,
+        });
+        // transformers resets a `padding` block of tokenizer.json; texts are padded per call.
+        tokenizer.with_padding(None);
+        tokenizer
+            .with_truncation(trunc)
+            .map_err(|e| TokenizeError::Load {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        let vocab_size = tokenizer.get_vocab_size(true);
+        Ok(Self {
+            tokenizer,
+            path,
+            bos_id,
+            eos_id,
+            pad_id,
+            vocab_size,
+        })
+    }
+
+    /// Whether the reference would append EOS for this tokenizer on the fastchat path.
+    pub fn is_llama_family(cfg: &TokenizerConfig) -> bool {
+        cfg.tokenizer_class
+            .as_deref()
+            .is_some_and(|c| LLAMA_FAMILY.contains(&c))
+    }
+
+    /// Token ids of `text` without special tokens (`add_special_tokens=False`; used by DPO).
+    pub fn encode_plain(&self, text: &str, what: &str) -> Result<Vec<u32>, TokenizeError> {
+        self.tokenizer
+            .encode(text, false)
+            .map(|e| e.get_ids().to_vec())
+            .map_err(|e| TokenizeError::Encode {
+                what: what.to_string(),
+                message: e.to_string(),
+            })
+    }
+
+    /// Tokenizes `text` with special tokens and applies the double-BOS mask.
+    pub fn encode(&self, text: &str, what: &str) -> Result<Encoded, TokenizeError> {
+        let enc = self
+            .tokenizer
+            .encode(text, true)
+            .map_err(|e| TokenizeError::Encode {
+                what: what.to_string(),
+                message: e.to_string(),
+            })?;
+        let ids: Vec<i64> = enc.get_ids().iter().map(|&i| i64::from(i)).collect();
+        let mut mask: Vec<i64> = enc
+            .get_attention_mask()
+            .iter()
+            .map(|&m| i64::from(m))
+            .collect();
+        // RewardBench (PR #166): when the text starts with two BOS tokens, the first one
+        // stays in the ids but is masked out. `start + 1` is clamped to the last index.
+        if let (Some(bos), false) = (self.bos_id, ids.is_empty()) {
+            let bos = i64::from(bos);
+            let next = 1.min(ids.len() - 1);
+            if ids[0] == bos && ids[next] == bos {
+                mask[0] = 0;
+            }
+        }
+        Ok(Encoded { ids, mask })
+    }
+}
