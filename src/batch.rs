@@ -221,12 +221,16 @@ pub fn pack_by_prompt<'a>(
     rows
 }
 
-/// RewardBench's batches over `rows` rows whose chosen sequence is `2 * row` and rejected `2 * row + 1`.
-pub fn plan_reference(rows: usize, batch_size: usize) -> Vec<Plan> {
-    let rows: Vec<usize> = (0..rows).collect();
-    rows.chunks(batch_size.max(1))
+/// RewardBench's batches: rows in dataset order, `batch_size` rows a chunk, and per chunk
+/// one call for each text position (all chosen texts, then all rejected ones), left-padded.
+pub fn plan_reference(seq_of: &[Vec<usize>], batch_size: usize) -> Vec<Plan> {
+    seq_of
+        .chunks(batch_size.max(1))
         .flat_map(|chunk| {
-            [0, 1].map(|side| Plan::singles(chunk.iter().map(|r| 2 * r + side), Side::Left))
+            let texts = chunk.iter().map(Vec::len).max().unwrap_or(0);
+            (0..texts).map(move |k| {
+                Plan::singles(chunk.iter().filter_map(|r| r.get(k).copied()), Side::Left)
+            })
         })
         .collect()
 }
@@ -409,7 +413,7 @@ mod tests {
 
     #[test]
     fn reference_plan_splits_chosen_and_rejected() {
-        let plans = plan_reference(3, 2);
+        let plans = plan_reference(&[vec![0, 1], vec![2, 3], vec![4, 5]], 2);
         let members: Vec<Vec<usize>> = plans.iter().map(|p| p.members().collect()).collect();
         assert_eq!(members, vec![vec![0, 2], vec![1, 3], vec![4], vec![5]]);
         assert!(plans.iter().all(|p| p.side == Side::Left));

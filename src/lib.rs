@@ -23,9 +23,9 @@ pub mod template;
 pub mod tokenize;
 
 // The scorers by their earlier names (tests and library users import them so).
-pub use scorer::{dpo, rm as eval};
 /// The parquet reader's old path (it lives in [`data::parquet`] now).
 pub use data::parquet as parquet_rows;
+pub use scorer::{dpo, rm as eval};
 
 /// Cores available to this process (respects cgroup limits and affinity).
 pub fn available_cores() -> usize {

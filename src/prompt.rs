@@ -1,14 +1,37 @@
-//! RewardBench's row rules: a preference row's roles by position, then the prompt alone and
-//! the prompt with each answer, rendered with the chat template.
+//! RewardBench's row rules: a sample's roles by position, then the prompt alone and the
+//! prompt with each completion, rendered with the chat template; an instruction row's
+//! conversation is rendered whole, as given.
 
-use crate::data::{Message, Pair, Prompt};
-pub use crate::template::RenderedPair;
+use crate::data::{Message, Prompt, Sample};
 use crate::template::{ChatTemplate, TemplateError};
 
-/// Renders a preference row as the reference does: roles by position, the prompt alone,
-/// then the prompt with each answer.
-pub fn render_pair(template: &ChatTemplate, pair: &Pair) -> Result<RenderedPair, TemplateError> {
-    let messages: Vec<Message> = match &pair.prompt {
+/// Rendered texts of one sample.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// The rendered prompt (instruction data: the first message's content, as the reference
+    /// records it).
+    pub prompt: String,
+    /// The prompt with each chosen completion (instruction data: the whole conversation).
+    pub chosen: Vec<String>,
+    /// The prompt with each rejected completion.
+    pub rejected: Vec<String>,
+}
+
+/// The earlier name of [`Rendered`].
+pub type RenderedPair = Rendered;
+
+impl Rendered {
+    /// Every text to score: the chosen ones, then the rejected ones.
+    pub fn texts(&self) -> impl Iterator<Item = &String> {
+        self.chosen.iter().chain(&self.rejected)
+    }
+}
+
+/// Renders a sample as the reference does. A preference sample: roles by position, the
+/// prompt alone, then the prompt with each completion. A conversation (instruction data):
+/// the messages as given, whole.
+pub fn render(template: &ChatTemplate, sample: &Sample) -> Result<Rendered, TemplateError> {
+    let messages: Vec<Message> = match &sample.prompt {
         Prompt::Text(p) => vec![Message::new("user", p)],
         Prompt::Messages(list) => {
             if list.is_empty() {
@@ -24,23 +47,30 @@ pub fn render_pair(template: &ChatTemplate, pair: &Pair) -> Result<RenderedPair,
                 })
                 .collect()
         }
+        Prompt::Conversation(list) => {
+            return Ok(Rendered {
+                prompt: list.first().map(|m| m.content.clone()).unwrap_or_default(),
+                chosen: vec![template.render(list)?],
+                rejected: Vec::new(),
+            })
+        }
     };
-    let with = |answer: &str| {
+    let with = |answer: &String| {
         let mut m = messages.clone();
         m.push(Message::new("assistant", answer));
         template.render(&m)
     };
-    Ok(RenderedPair {
+    Ok(Rendered {
         prompt: template.render(&messages)?,
-        text_chosen: with(&pair.chosen)?,
-        text_rejected: with(&pair.rejected)?,
+        chosen: sample.chosen.iter().map(with).collect::<Result<_, _>>()?,
+        rejected: sample.rejected.iter().map(with).collect::<Result<_, _>>()?,
     })
 }
 
 impl ChatTemplate {
-    /// Renders a preference row as the reference does (see [`render_pair`]). Defined here, not
-    /// in `template`, so that the template engine does not depend on the row types.
-    pub fn render_pair(&self, pair: &Pair) -> Result<RenderedPair, TemplateError> {
-        render_pair(self, pair)
+    /// Renders a sample as the reference does (see [`render`]). Defined here, not in
+    /// `template`, so that the template engine does not depend on the row types.
+    pub fn render_pair(&self, sample: &Sample) -> Result<Rendered, TemplateError> {
+        render(self, sample)
     }
 }

@@ -114,27 +114,35 @@ impl Message {
 /// The prompt of a preference row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Prompt {
+    /// A single user turn.
     Text(String),
+    /// Turns whose roles go by position (the last one is the user's).
     Messages(Vec<Message>),
+    /// A whole conversation, roles as given, scored as one text (instruction data).
+    Conversation(Vec<Message>),
 }
 
-/// One preference row.
+/// One sample: a prompt with its chosen and rejected completions (a v1 preference row has
+/// one of each), or a conversation scored whole (instruction data, no completions).
 #[derive(Debug, Clone)]
-pub struct Pair {
+pub struct Sample {
     pub prompt: Prompt,
-    pub chosen: String,
-    pub rejected: String,
+    pub chosen: Vec<String>,
+    pub rejected: Vec<String>,
     /// Every other column, in file order (the original `chosen`/`rejected` as strings).
     pub metadata: Map<String, Value>,
     /// Where the row came from, for messages (e.g. `line 7`).
     pub place: String,
 }
 
-/// A loaded preference dataset.
+/// The earlier name of [`Sample`].
+pub type Pair = Sample;
+
+/// A loaded dataset.
 #[derive(Debug)]
 pub struct Dataset {
     pub path: PathBuf,
-    pub rows: Vec<Pair>,
+    pub rows: Vec<Sample>,
 }
 
 /// One instruction row: a conversation scored as a whole.
@@ -146,6 +154,19 @@ pub struct InstructionRow {
     /// Every column but `prompt`, in file order.
     pub metadata: Map<String, Value>,
     pub place: String,
+}
+
+impl InstructionRow {
+    /// The row as a sample: its conversation, no completions; the columns after `prompt`.
+    pub fn into_sample(self) -> Sample {
+        Sample {
+            prompt: Prompt::Conversation(self.messages),
+            chosen: Vec::new(),
+            rejected: Vec::new(),
+            metadata: self.metadata,
+            place: self.place,
+        }
+    }
 }
 
 /// A loaded instruction dataset.
@@ -285,7 +306,7 @@ mod tests {
             Prompt::Messages(vec![Message::new("user", "Q")])
         );
         assert_eq!(
-            (d.rows[2].chosen.as_str(), d.rows[2].rejected.as_str()),
+            (d.rows[2].chosen[0].as_str(), d.rows[2].rejected[0].as_str()),
             ("A", "B")
         );
         assert_eq!(d.rows[2].metadata["chosen"], "A");

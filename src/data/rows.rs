@@ -154,8 +154,8 @@ impl Pair {
         }
         Ok(Self {
             prompt: prompt.unwrap_or(Prompt::Text(String::new())),
-            chosen,
-            rejected,
+            chosen: vec![chosen],
+            rejected: vec![rejected],
             metadata,
             place,
         })

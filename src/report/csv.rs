@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::score_value;
+use super::{completions_value, score_value};
 use crate::eval::Evaluation;
 
 fn cell(v: Option<&Value>) -> String {
@@ -24,17 +24,20 @@ pub fn scores_csv(ev: &Evaluation) -> Result<Vec<u8>, csv::Error> {
         "score_rejected",
         "result",
     ])?;
-    let fmt = |s: &[f32]| match s {
-        [x] => crate::pyjson::py_float(f64::from(*x)),
-        xs => score_value(xs).to_string(),
+    let fmt = |s: &[Vec<f32>]| match s {
+        [one] => match one.as_slice() {
+            [x] => crate::pyjson::py_float(f64::from(*x)),
+            xs => score_value(xs).to_string(),
+        },
+        many => completions_value(many).to_string(),
     };
     for (i, (row, r)) in ev.prepared.dataset.rows.iter().zip(&ev.rows).enumerate() {
         w.write_record([
             i.to_string(),
             cell(row.metadata.get("id")),
             cell(row.metadata.get("subset")),
-            fmt(&r.score_chosen),
-            fmt(&r.score_rejected),
+            fmt(&r.outcome.chosen),
+            fmt(&r.outcome.rejected),
             u8::from(r.correct).to_string(),
         ])?;
     }
@@ -46,7 +49,7 @@ pub fn instruction_scores_csv(ev: &Evaluation) -> Result<Vec<u8>, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(["index", "id", "score"])?;
     for (i, (row, r)) in ev.prepared.dataset.rows.iter().zip(&ev.rows).enumerate() {
-        let score = match r.score_chosen.as_slice() {
+        let score = match r.score_chosen() {
             [x] => crate::pyjson::py_float(f64::from(*x)),
             xs => score_value(xs).to_string(),
         };

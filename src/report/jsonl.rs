@@ -2,9 +2,9 @@
 
 use serde_json::{json, Map, Value};
 
-use super::score_value;
+use super::{completions_value, score_value, texts_value};
 use crate::eval::{Evaluation, RowResult};
-use crate::prompt::RenderedPair;
+use crate::prompt::Rendered;
 use crate::pyjson::PyJson;
 
 /// One JSONL line per row, keys in RewardBench's order, written as Python's `json.dump` does.
@@ -13,10 +13,13 @@ pub fn outputs_jsonl(ev: &Evaluation) -> String {
         let mut m = Map::new();
         m.insert("prompt".into(), json!(rendered.prompt));
         m.insert("results".into(), json!(u8::from(r.correct)));
-        m.insert("scores_chosen".into(), score_value(&r.score_chosen));
-        m.insert("scores_rejected".into(), score_value(&r.score_rejected));
-        m.insert("text_chosen".into(), json!(rendered.text_chosen));
-        m.insert("text_rejected".into(), json!(rendered.text_rejected));
+        m.insert("scores_chosen".into(), completions_value(&r.outcome.chosen));
+        m.insert(
+            "scores_rejected".into(),
+            completions_value(&r.outcome.rejected),
+        );
+        m.insert("text_chosen".into(), texts_value(&rendered.chosen));
+        m.insert("text_rejected".into(), texts_value(&rendered.rejected));
         m
     })
 }
@@ -25,7 +28,7 @@ pub fn outputs_jsonl(ev: &Evaluation) -> String {
 /// column never overrides a leading key), written as Python's `json.dump` does.
 fn jsonl_rows(
     ev: &Evaluation,
-    fields: impl Fn(&RenderedPair, &RowResult) -> Map<String, Value>,
+    fields: impl Fn(&Rendered, &RowResult) -> Map<String, Value>,
 ) -> String {
     let py = PyJson::python_default();
     let mut out = String::new();
@@ -53,8 +56,8 @@ pub fn instruction_outputs_jsonl(ev: &Evaluation) -> String {
     jsonl_rows(ev, |rendered, r| {
         let mut m = Map::new();
         m.insert("prompt".into(), json!(rendered.prompt));
-        m.insert("results".into(), score_value(&r.score_chosen));
-        m.insert("text".into(), json!(rendered.text_chosen));
+        m.insert("results".into(), score_value(r.score_chosen()));
+        m.insert("text".into(), texts_value(&rendered.chosen));
         m
     })
 }

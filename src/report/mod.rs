@@ -107,12 +107,26 @@ pub fn accuracy(ev: &Evaluation) -> f64 {
     correct as f64 / ev.rows.len().max(1) as f64
 }
 
-/// Rows whose chosen and rejected scores are equal (counted wrong).
+/// Rows where a chosen and a rejected completion score the same (counted wrong).
 pub fn ties(ev: &Evaluation) -> usize {
-    ev.rows
-        .iter()
-        .filter(|r| r.score_chosen == r.score_rejected)
-        .count()
+    ev.rows.iter().filter(|r| r.outcome.has_tie()).count()
+}
+
+/// A sample's completions' scores: one completion's score as [`score_value`] writes it (v1's
+/// format), several as a list of those.
+pub(crate) fn completions_value(list: &[Vec<f32>]) -> Value {
+    match list {
+        [one] => score_value(one),
+        many => Value::Array(many.iter().map(|s| score_value(s)).collect()),
+    }
+}
+
+/// A sample's rendered texts: one as a string, several as a list.
+pub(crate) fn texts_value(list: &[String]) -> Value {
+    match list {
+        [one] => json!(one),
+        many => json!(many),
+    }
 }
 
 /// Each row's verdict, grouped by subset (rows without one under `""`).
@@ -197,16 +211,20 @@ pub fn write_all_scores(
     kind: AllScores,
 ) -> Result<PathBuf, ReportError> {
     let py = PyJson::python_default();
-    let list = |s: &[f32]| s.iter().map(|x| f64::from(*x)).collect::<Vec<_>>();
+    let list = |s: &[f32]| json!(s.iter().map(|x| f64::from(*x)).collect::<Vec<_>>());
+    let lists = |c: &[Vec<f32>]| match c {
+        [one] => list(one),
+        many => Value::Array(many.iter().map(|s| list(s)).collect()),
+    };
     let lines: String = ev
         .rows
         .iter()
         .map(|r| {
             let v = match kind {
                 AllScores::Pairs => {
-                    json!({"chosen": list(&r.score_chosen), "rejected": list(&r.score_rejected)})
+                    json!({"chosen": lists(&r.outcome.chosen), "rejected": lists(&r.outcome.rejected)})
                 }
-                AllScores::Single => json!({"score": list(&r.score_chosen)}),
+                AllScores::Single => json!({"score": list(r.score_chosen())}),
             };
             format!("{}\n", py.dumps(&v))
         })

@@ -24,10 +24,11 @@ use crate::batch::Batching;
 use crate::config::RunConfig;
 use crate::data::{DataError, Dataset};
 use crate::model::{ModelError, ModelFiles};
+use crate::prompt::{self, Rendered};
 use crate::run::execute::{self as executor, ExecuteError, Interrupted};
 use crate::run::parallel::parallel_map;
 use crate::run::store::{Cache, CacheError, Fingerprint};
-use crate::template::RenderedPair;
+use crate::scoring::verdict::{self, Outcome};
 use crate::tokenize::{Encoded, Encoder, TokenizeError};
 
 /// `max_length` of the reference's DPO tokenization.
@@ -83,15 +84,28 @@ impl From<ExecuteError<DpoError>> for DpoError {
     }
 }
 
-/// The model input of one row: chosen and rejected sequences and where their responses start.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The model input of one row: a sequence per completion (chosen ones first) and where
+/// their responses start.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DpoPair {
-    /// `[chosen, rejected]` token ids: prompt (with BOS) then response (with EOS).
-    pub ids: [Vec<i64>; 2],
+    /// Token ids per completion: prompt (with BOS) then response (with EOS).
+    pub ids: Vec<Vec<i64>>,
     /// Prompt tokens at the start of each sequence (their labels are masked).
-    pub prompt_len: [usize; 2],
+    pub prompt_len: Vec<usize>,
     /// Whether the last prompt token merged into the response (TRL's boundary rule applied).
-    pub merged: [bool; 2],
+    pub merged: Vec<bool>,
+    /// How many of the sequences are chosen completions.
+    pub chosen: usize,
+}
+
+impl DpoPair {
+    fn side(&self, k: usize) -> &'static str {
+        if k < self.chosen {
+            "chosen"
+        } else {
+            "rejected"
+        }
+    }
 }
 
 /// Prompt ids, answer ids, and whether the last prompt token merged into the answer.
@@ -118,19 +132,21 @@ fn split_answer(
     Ok(Ok((ids[..start].to_vec(), ids[start..].to_vec(), merged)))
 }
 
-/// The reference's `tokenize_row` for one rendered row.
+/// The reference's `tokenize_row` for one rendered row: every completion (chosen, then
+/// rejected) with the prompt; truncation looks at the longest answer, as TRL does for two.
 pub fn tokenize_row(
     enc: &Encoder,
     bos: i64,
     eos: i64,
-    r: &RenderedPair,
+    r: &Rendered,
     path: &Path,
     place: &str,
 ) -> Result<DpoPair, DpoError> {
     let what = format!("{} {place}", path.display());
     let prompt_ids = enc.encode_plain(&r.prompt, &format!("{what}: prompt"))?;
-    let mut parts = Vec::with_capacity(2);
-    for (side, text) in [("chosen", &r.text_chosen), ("rejected", &r.text_rejected)] {
+    let mut parts = Vec::with_capacity(r.chosen.len() + r.rejected.len());
+    let sides = r.chosen.iter().map(|t| ("chosen", t));
+    for (side, text) in sides.chain(r.rejected.iter().map(|t| ("rejected", t))) {
         let response = text.replace(r.prompt.as_str(), "");
         let (p, mut a, merged) = split_answer(
             enc,
@@ -167,19 +183,17 @@ pub fn tokenize_row(
             answer.truncate(MAX_LENGTH - MAX_PROMPT_LENGTH);
         }
     }
-    let mut it = parts.into_iter().map(|(mut p, a, m)| {
-        let n = p.len();
-        p.extend(a);
-        (p, n, m)
-    });
-    let (Some(c), Some(j)) = (it.next(), it.next()) else {
-        unreachable!("two sides")
+    let mut out = DpoPair {
+        chosen: r.chosen.len(),
+        ..DpoPair::default()
     };
-    Ok(DpoPair {
-        ids: [c.0, j.0],
-        prompt_len: [c.1, j.1],
-        merged: [c.2, j.2],
-    })
+    for (mut p, a, m) in parts {
+        out.prompt_len.push(p.len());
+        p.extend(a);
+        out.ids.push(p);
+        out.merged.push(m);
+    }
+    Ok(out)
 }
 
 /// Sum, count and sum of squares of the response tokens' log-probs (`lp` shifted by one).
@@ -300,9 +314,9 @@ fn check_pair(
     path: &Path,
     place: &str,
 ) -> Result<(), DpoError> {
-    for (k, side) in ["chosen", "rejected"].into_iter().enumerate() {
+    for (k, ids) in pair.ids.iter().enumerate() {
         for m in models {
-            check_sequence(&pair.ids[k], side, m, "", String::new)
+            check_sequence(ids, pair.side(k), m, "", String::new)
                 .map_err(|p| RowError::new(path, place, p))?;
         }
     }
@@ -396,12 +410,11 @@ pub fn evaluate(cfg: &RunConfig, mode: &DpoMode) -> Result<Evaluation, DpoError>
     let models: Vec<&ModelFiles> = std::iter::once(&policy).chain(reference.as_ref()).collect();
     let workers = crate::available_cores();
     // The shared row rules, then DPO's tokenization rule (TRL's tokenize_row) per row.
-    let rendered: Vec<RenderedPair> = parallel_map(&dataset.rows, workers, |row| {
-        template
-            .render_pair(row)
+    let rendered: Vec<Rendered> = parallel_map(&dataset.rows, workers, |row| {
+        prompt::render(&template, row)
             .map_err(|e| DpoError::from(RowError::new(&path, &row.place, e)))
     })?;
-    let items: Vec<(&RenderedPair, &str)> = rendered
+    let items: Vec<(&Rendered, &str)> = rendered
         .iter()
         .zip(&dataset.rows)
         .map(|(r, row)| (r, row.place.as_str()))
@@ -413,10 +426,20 @@ pub fn evaluate(cfg: &RunConfig, mode: &DpoMode) -> Result<Evaluation, DpoError>
     })?;
     let prepare_seconds = started.elapsed().as_secs_f64();
 
-    // Model calls: a pair's chosen and rejected run in the same call, each its own row;
-    // right padding (pad = EOS) makes the grouping invisible in the rewards.
+    // Model calls: a row's completions run in the same call, each its own row; right
+    // padding (pad = EOS) makes the grouping invisible in the rewards.
     let seqs: Vec<&Vec<i64>> = pairs.iter().flat_map(|p| p.ids.iter()).collect();
-    let units: Vec<Vec<usize>> = (0..pairs.len()).map(|i| vec![2 * i, 2 * i + 1]).collect();
+    let prompt_lens: Vec<usize> = pairs
+        .iter()
+        .flat_map(|p| p.prompt_len.iter().copied())
+        .collect();
+    let mut units: Vec<Vec<usize>> = Vec::with_capacity(pairs.len());
+    let mut next = 0;
+    for p in &pairs {
+        units.push((next..next + p.ids.len()).collect());
+        next += p.ids.len();
+    }
+    let seq_of = units.clone();
     let longest: Vec<usize> = pairs
         .iter()
         .map(|p| p.ids.iter().map(Vec::len).max().unwrap_or(0))
@@ -490,8 +513,7 @@ pub fn evaluate(cfg: &RunConfig, mode: &DpoMode) -> Result<Evaluation, DpoError>
             for s in sessions {
                 let lp = s.token_logprobs(&ids, &mask)?;
                 for (row, i) in plans[k].members().enumerate() {
-                    let (sum, n, sq) =
-                        reduce(lp.row(row), seqs[i].len(), pairs[i / 2].prompt_len[i % 2]);
+                    let (sum, n, sq) = reduce(lp.row(row), seqs[i].len(), prompt_lens[i]);
                     out[row].extend([sum, n, sq]);
                 }
             }
@@ -509,9 +531,9 @@ pub fn evaluate(cfg: &RunConfig, mode: &DpoMode) -> Result<Evaluation, DpoError>
     }
 
     let mut rows = Vec::with_capacity(pairs.len());
-    for (i, row) in dataset.rows.iter().enumerate() {
-        let score = |side: usize| -> Result<f32, DpoError> {
-            let r = &reduced[2 * i + side];
+    for ((row, texts), pair) in dataset.rows.iter().zip(&seq_of).zip(&pairs) {
+        let score = |s: usize| -> Result<f32, DpoError> {
+            let r = &reduced[s];
             let triple = |at: usize| -> Result<(f64, f64, f64), DpoError> {
                 match r.get(at..at + 3) {
                     Some(&[a, b, c]) => Ok((a, b, c)),
@@ -525,21 +547,28 @@ pub fn evaluate(cfg: &RunConfig, mode: &DpoMode) -> Result<Evaluation, DpoError>
             let reference = if has_ref { Some(triple(3)?) } else { None };
             Ok(reward(mode, triple(0)?, reference))
         };
-        let (c, r) = (score(0)?, score(1)?);
-        for (side, v) in [("chosen", c), ("rejected", r)] {
+        let mut outcome = Outcome::default();
+        for (k, &s) in texts.iter().enumerate() {
+            let v = score(s)?;
             if !v.is_finite() {
                 return Err(RowError::new(
                     &path,
                     &row.place,
-                    RowProblem::NonFinite { side, value: v },
+                    RowProblem::NonFinite {
+                        side: pair.side(k),
+                        value: v,
+                    },
                 )
                 .into());
             }
+            match k < pair.chosen {
+                true => outcome.chosen.push(vec![v]),
+                false => outcome.rejected.push(vec![v]),
+            }
         }
         rows.push(RowResult {
-            score_chosen: vec![c],
-            score_rejected: vec![r],
-            correct: c > r,
+            correct: verdict::pairwise(&outcome),
+            outcome,
         });
     }
     let seqs: Vec<Encoded> = seqs
@@ -549,7 +578,6 @@ pub fn evaluate(cfg: &RunConfig, mode: &DpoMode) -> Result<Evaluation, DpoError>
             mask: vec![1; ids.len()],
         })
         .collect();
-    let seq_of = (0..pairs.len()).map(|i| [2 * i, 2 * i + 1]).collect();
     let model_count = models.len();
     Ok(Evaluation {
         prepared: Prepared {

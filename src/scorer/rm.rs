@@ -6,16 +6,17 @@ use std::time::Instant;
 use crate::backend::{self, BackendError, Device, RewardSession, SessionOptions};
 use crate::batch::{self, Batching};
 use crate::config::RunConfig;
+use crate::data::Prompt;
 use crate::data::{DataError, Dataset};
 use crate::model::{ModelError, ModelFiles};
+use crate::prompt::{self, Rendered};
 use crate::run::execute::{self as executor, ExecuteError, Interrupted};
 use crate::run::parallel::parallel_map;
 use crate::run::store::{Cache, CacheError, Fingerprint};
 use crate::scorer::{
     cache_path, check_sequence, setup, RowError, RowProblem, Setup, SetupError, Tokenization,
 };
-use crate::scoring;
-use crate::template::RenderedPair;
+use crate::scoring::verdict::{self, Outcome};
 use crate::tokenize::{Encoded, Encoder, TokenizeError};
 
 /// Everything that can stop an evaluation, by stage.
@@ -69,22 +70,33 @@ pub struct Prepared {
     pub tokenizer_dir: PathBuf,
     pub template_label: String,
     pub dataset: Dataset,
-    pub rendered: Vec<RenderedPair>,
-    /// Sequences to score; `seq_of[row] = [chosen, rejected]` indexes into it.
+    pub rendered: Vec<Rendered>,
+    /// Sequences to score; `seq_of[row]` lists a row's texts (chosen, then rejected) in it.
     pub seqs: Vec<Encoded>,
-    pub seq_of: Vec<[usize; 2]>,
+    pub seq_of: Vec<Vec<usize>>,
     pub pad_id: i64,
     pub warnings: Vec<String>,
     /// Seconds spent rendering and tokenizing.
     pub prepare_seconds: f64,
 }
 
-/// One scored row.
+/// One scored row: its outcome and the verdict of the scoring rule.
 #[derive(Debug, Clone)]
 pub struct RowResult {
-    pub score_chosen: Vec<f32>,
-    pub score_rejected: Vec<f32>,
+    pub outcome: Outcome,
     pub correct: bool,
+}
+
+impl RowResult {
+    /// The first chosen completion's scores (a v1 pair has one; instruction data: the score).
+    pub fn score_chosen(&self) -> &[f32] {
+        self.outcome.chosen.first().map_or(&[], Vec::as_slice)
+    }
+
+    /// The first rejected completion's scores.
+    pub fn score_rejected(&self) -> &[f32] {
+        self.outcome.rejected.first().map_or(&[], Vec::as_slice)
+    }
 }
 
 /// Throughput figures of a run.
@@ -140,16 +152,22 @@ pub fn prepare_dataset(cfg: &RunConfig, mut dataset: Dataset) -> Result<Prepared
         dataset.rows.truncate(crate::config::DEBUG_ROWS);
     }
     let path = dataset.path.clone();
-    check_unique_ids(&dataset)?;
+    let instructions = dataset
+        .rows
+        .iter()
+        .all(|r| matches!(r.prompt, Prompt::Conversation(_)));
+    if !instructions {
+        check_unique_ids(&dataset)?;
+    }
     check_vocab_sizes(&model, &encoder)?;
     let workers = crate::available_cores();
-    let rendered: Vec<RenderedPair> = parallel_map(&dataset.rows, workers, |row| {
-        template
-            .render_pair(row)
+    let rendered: Vec<Rendered> = parallel_map(&dataset.rows, workers, |row| {
+        prompt::render(&template, row)
             .map_err(|e| EvalError::from(RowError::new(&path, &row.place, e)))
     })?;
     for row in &dataset.rows {
-        for (side, text) in [("chosen", &row.chosen), ("rejected", &row.rejected)] {
+        let answers = row.chosen.iter().map(|t| ("chosen", t));
+        for (side, text) in answers.chain(row.rejected.iter().map(|t| ("rejected", t))) {
             if text.trim().is_empty() {
                 warnings.push(format!(
                     "{}: {}: the {side} answer is empty (scored as the reference does)",
@@ -162,26 +180,29 @@ pub fn prepare_dataset(cfg: &RunConfig, mut dataset: Dataset) -> Result<Prepared
 
     // Sequences: in sorted mode identical texts are scored once (so identical answers tie
     // exactly); in reference mode every text is its own sequence, as in RewardBench.
+    let dedupe = cfg.batch.batching == Batching::Sorted || instructions;
     let mut texts: Vec<(&str, usize, &'static str)> = Vec::new(); // (text, row, side)
     let mut seq_of = Vec::with_capacity(rendered.len());
     let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for (i, r) in rendered.iter().enumerate() {
-        let mut pair = [0usize; 2];
-        for (k, (side, text)) in [("chosen", &r.text_chosen), ("rejected", &r.text_rejected)]
-            .into_iter()
-            .enumerate()
-        {
-            if cfg.batch.batching == Batching::Sorted {
+        let side = |k: usize| match (instructions, k < r.chosen.len()) {
+            (true, _) => "instruction",
+            (false, true) => "chosen",
+            (false, false) => "rejected",
+        };
+        let mut row = Vec::with_capacity(r.chosen.len() + r.rejected.len());
+        for (k, text) in r.texts().enumerate() {
+            if dedupe {
                 if let Some(&j) = index.get(text.as_str()) {
-                    pair[k] = j;
+                    row.push(j);
                     continue;
                 }
                 index.insert(text.as_str(), texts.len());
             }
-            pair[k] = texts.len();
-            texts.push((text.as_str(), i, side));
+            row.push(texts.len());
+            texts.push((text.as_str(), i, side(k)));
         }
-        seq_of.push(pair);
+        seq_of.push(row);
     }
     let seqs: Vec<Encoded> = parallel_map(&texts, workers, |&(text, i, side)| {
         let place = &dataset.rows[i].place;
@@ -267,9 +288,9 @@ pub fn plan(prepared: &Prepared, cfg: &RunConfig, packed: bool) -> Vec<batch::Pl
         Batching::Sorted => {
             let seqs = &prepared.seqs;
             let rows: Vec<Vec<usize>> = if packed {
-                let texts = prepared.seq_of.iter().enumerate().flat_map(|(i, pair)| {
+                let texts = prepared.seq_of.iter().enumerate().flat_map(|(i, row)| {
                     let key = prepared.rendered[i].prompt.as_str();
-                    pair.iter().map(move |&s| (key, s))
+                    row.iter().map(move |&s| (key, s))
                 });
                 batch::pack_by_prompt(
                     seqs,
@@ -288,7 +309,7 @@ pub fn plan(prepared: &Prepared, cfg: &RunConfig, packed: bool) -> Vec<batch::Pl
                 cfg.batch.max_batch_tokens,
             )
         }
-        Batching::Reference => batch::plan_reference(prepared.seq_of.len(), cfg.batch.batch_size),
+        Batching::Reference => batch::plan_reference(&prepared.seq_of, cfg.batch.batch_size),
     }
 }
 
@@ -416,18 +437,30 @@ fn execute(
 
     let path = &prepared.dataset.path;
     let mut rows = Vec::with_capacity(prepared.seq_of.len());
-    for (row, [c, r]) in prepared.dataset.rows.iter().zip(&prepared.seq_of) {
-        for (side, s) in [("chosen", &scores[*c]), ("rejected", &scores[*r])] {
-            if let Some(&value) = s.iter().find(|v| !v.is_finite()) {
+    for ((row, texts), rendered) in prepared
+        .dataset
+        .rows
+        .iter()
+        .zip(&prepared.seq_of)
+        .zip(&prepared.rendered)
+    {
+        let n_chosen = rendered.chosen.len();
+        for (k, &s) in texts.iter().enumerate() {
+            let side = if k < n_chosen { "chosen" } else { "rejected" };
+            if let Some(&value) = scores[s].iter().find(|v| !v.is_finite()) {
                 return Err(
                     RowError::new(path, &row.place, RowProblem::NonFinite { side, value }).into(),
                 );
             }
         }
+        let (c, r) = texts.split_at(n_chosen.min(texts.len()));
+        let outcome = Outcome {
+            chosen: c.iter().map(|&s| scores[s].clone()).collect(),
+            rejected: r.iter().map(|&s| scores[s].clone()).collect(),
+        };
         rows.push(RowResult {
-            correct: scoring::prefers(&scores[*c], &scores[*r]),
-            score_chosen: scores[*c].clone(),
-            score_rejected: scores[*r].clone(),
+            correct: verdict::pairwise(&outcome),
+            outcome,
         });
     }
     let prepare_seconds = prepared.prepare_seconds;
@@ -515,92 +548,27 @@ pub fn evaluate(cfg: &RunConfig) -> Result<Evaluation, EvalError> {
     run(prepared, cfg)
 }
 
-/// Scores instruction data (`messages`, no `chosen`/`rejected`; reference §2.3): each
-/// conversation is rendered whole with the chat template and scored once. The result is an
-/// [`Evaluation`] whose rows carry the score on both sides (`correct` is meaningless) and
-/// whose `prepared.rendered[i].text_chosen` is the rendered text.
+/// Scores instruction data (`messages`, no `chosen`/`rejected`; reference §2.3) through the
+/// same preparation as pairs: each conversation is a sample rendered whole and scored once;
+/// its score and text are the sample's one "chosen" entry (`correct` is meaningless).
 pub fn score_instructions(
     cfg: &RunConfig,
     set: crate::data::InstructionSet,
 ) -> Result<Evaluation, EvalError> {
-    use crate::data::{Pair, Prompt};
-    let started = Instant::now();
-    let Setup {
-        model,
-        tokenizer_dir,
-        template,
-        encoder,
-        warnings,
-    } = setup(cfg, Tokenization::Classifier)?;
-    check_vocab_sizes(&model, &encoder)?;
-    let mut rows = set.rows;
-    if cfg.data.debug {
-        rows.truncate(crate::config::DEBUG_ROWS);
-    }
-    let path = set.path;
-    let mut rendered = Vec::with_capacity(rows.len());
-    let mut seqs: Vec<Encoded> = Vec::new();
-    let mut seq_of = Vec::with_capacity(rows.len());
-    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for row in &rows {
-        let text = template
-            .render(&row.messages)
-            .map_err(|e| RowError::new(&path, &row.place, e))?;
-        let j = match index.get(&text) {
-            Some(&j) => j,
-            None => {
-                let enc =
-                    encoder.encode(&text, &format!("{} {}: text", path.display(), row.place))?;
-                check_sequence(&enc.ids, "instruction", &model, TRUNCATION_HINT, || {
-                    format!(
-                        ": the tokenizer ({}) does not belong to this model",
-                        encoder.path.display()
-                    )
-                })
-                .map_err(|p| RowError::new(&path, &row.place, p))?;
-                seqs.push(enc);
-                index.insert(text.clone(), seqs.len() - 1);
-                seqs.len() - 1
-            }
-        };
-        seq_of.push([j, j]);
-        rendered.push(RenderedPair {
-            prompt: row.prompt.clone(),
-            text_chosen: text.clone(),
-            text_rejected: text,
-        });
-    }
-    let pairs = rows
-        .into_iter()
-        .map(|r| Pair {
-            prompt: Prompt::Text(r.prompt),
-            chosen: String::new(),
-            rejected: String::new(),
-            metadata: r.metadata,
-            place: r.place,
-        })
-        .collect();
-    let pad_id = model
-        .pad_token_id()
-        .unwrap_or_else(|| i64::from(encoder.pad_id));
-    let prepared = Prepared {
-        tokenizer_dir,
-        template_label: template.label().to_string(),
-        model,
-        dataset: Dataset { path, rows: pairs },
-        rendered,
-        seqs,
-        seq_of,
-        pad_id,
-        warnings,
-        prepare_seconds: started.elapsed().as_secs_f64(),
+    let dataset = Dataset {
+        path: set.path,
+        rows: set
+            .rows
+            .into_iter()
+            .map(crate::data::InstructionRow::into_sample)
+            .collect(),
     };
-    // Each text is one sequence, so reference batching (chosen and rejected apart) would
-    // score it twice: use sorted batching.
-    // The resume cache is named by the model alone, so instruction runs keep none (a pair
-    // run of the same model would find it and refuse it).
+    // One text per row, so reference batching (chosen and rejected apart) does not apply:
+    // sorted batching. The resume cache is named by the model alone, so instruction runs
+    // keep none (a pair run of the same model would find it and refuse it).
     let mut sorted = cfg.clone();
     sorted.batch.batching = Batching::Sorted;
     sorted.output.cache = false;
+    let prepared = prepare_dataset(&sorted, dataset)?;
     run(prepared, &sorted)
 }

@@ -2,7 +2,7 @@
 
 mod benchmark;
 mod bootstrap;
-mod verdict;
+pub mod verdict;
 
 pub use benchmark::{
     leaderboard_score, paper_score, prior_sets, sections, EXAMPLE_COUNTS, PRIOR_SETS, SECTIONS,
@@ -11,4 +11,4 @@ pub use benchmark::{
 pub use bootstrap::{
     bootstrap, Bootstrap, Interval, BOOTSTRAP_LEVEL, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED,
 };
-pub use verdict::{per_subset, prefers, Tally};
+pub use verdict::{per_subset, prefers, Outcome, Tally};

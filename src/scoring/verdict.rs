@@ -1,6 +1,33 @@
-//! Verdicts: a row is right when chosen scores strictly above rejected; per-subset tallies.
+//! Verdicts: scoring rules are functions of a sample's outcome (today RewardBench's strict
+//! pairwise rule); per-subset tallies.
 
 use std::collections::BTreeMap;
+
+/// A sample's scores: one vector (the model's labels) per completion.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    pub chosen: Vec<Vec<f32>>,
+    pub rejected: Vec<Vec<f32>>,
+}
+
+impl Outcome {
+    /// True when some chosen completion scores exactly as some rejected one.
+    pub fn has_tie(&self) -> bool {
+        self.chosen
+            .iter()
+            .any(|c| self.rejected.iter().any(|r| c == r))
+    }
+}
+
+/// RewardBench's rule: right when every chosen completion is strictly preferred to every
+/// rejected one ([`prefers`]); a v1 pair has one of each. No pair at all is not right.
+pub fn pairwise(o: &Outcome) -> bool {
+    !o.chosen.is_empty()
+        && !o.rejected.is_empty()
+        && o.chosen
+            .iter()
+            .all(|c| o.rejected.iter().all(|r| prefers(c, r)))
+}
 
 /// `correct = score_chosen > score_rejected`, strictly (a tie is wrong). Logit vectors
 /// (num_labels > 1) compare lexicographically, as Python lists do in the reference.
@@ -47,6 +74,23 @@ pub fn per_subset<'a>(rows: impl IntoIterator<Item = (&'a str, bool)>) -> BTreeM
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pairwise_rule_over_completions() {
+        let o = |c: &[f32], r: &[f32]| Outcome {
+            chosen: c.iter().map(|x| vec![*x]).collect(),
+            rejected: r.iter().map(|x| vec![*x]).collect(),
+        };
+        assert!(pairwise(&o(&[1.0], &[0.5])));
+        assert!(!pairwise(&o(&[0.5], &[0.5])) && o(&[0.5], &[0.5]).has_tie());
+        assert!(pairwise(&o(&[2.0], &[1.0, 0.0, 1.5])));
+        assert!(!pairwise(&o(&[2.0, 0.1], &[1.0])));
+        assert!(
+            !pairwise(&o(&[1.0], &[])),
+            "no rejected completion: no verdict"
+        );
+        assert!(!o(&[1.0], &[0.0, 2.0]).has_tie());
+    }
 
     #[test]
     fn strict_and_lexicographic() {

@@ -79,11 +79,3 @@ impl ChatTemplate {
         }
     }
 }
-
-/// Rendered texts of one preference row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RenderedPair {
-    pub prompt: String,
-    pub text_chosen: String,
-    pub text_rejected: String,
-}

@@ -56,8 +56,8 @@ fn pairs(l: Loaded) -> Dataset {
 fn key(p: &data::Pair) -> (String, String, String, String) {
     (
         format!("{:?}", p.prompt),
-        p.chosen.clone(),
-        p.rejected.clone(),
+        p.chosen[0].clone(),
+        p.rejected[0].clone(),
         serde_json::to_string(&p.metadata).unwrap(),
     )
 }

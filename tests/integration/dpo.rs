@@ -105,7 +105,7 @@ fn compare(ev: &Evaluation, rows: &[Value], m: &str, what: &str) -> f64 {
     let mut worst = 0.0f64;
     for (i, (got, rec)) in ev.rows.iter().zip(rows).enumerate() {
         let seqs = &ev.prepared.seqs;
-        let [c, r] = ev.prepared.seq_of[i];
+        let (c, r) = (ev.prepared.seq_of[i][0], ev.prepared.seq_of[i][1]);
         assert_eq!(
             seqs[c].ids,
             ids(&rec["input_ids_chosen"]),
@@ -118,8 +118,8 @@ fn compare(ev: &Evaluation, rows: &[Value], m: &str, what: &str) -> f64 {
         );
         let want = rec["rewards"][m].as_array().unwrap();
         for (k, side, v) in [
-            (0, "chosen", got.score_chosen[0]),
-            (1, "rejected", got.score_rejected[0]),
+            (0, "chosen", got.score_chosen()[0]),
+            (1, "rejected", got.score_rejected()[0]),
         ] {
             let d = (f64::from(v) - f(&want[k])).abs();
             let tol = ABS_TOL + REL_TOL * scale(rec, m, side);
@@ -187,8 +187,8 @@ fn logits_and_with_past_exports_give_the_same_rewards() {
         let a = run(&pdir, &data, &mode("ref", &rdir), 8);
         let b = run(&logits, &data, &mode("ref", &rdir), 8);
         for (x, y) in a.rows.iter().zip(&b.rows) {
-            assert!((x.score_chosen[0] - y.score_chosen[0]).abs() <= 1e-3);
-            assert!((x.score_rejected[0] - y.score_rejected[0]).abs() <= 1e-3);
+            assert!((x.score_chosen()[0] - y.score_chosen()[0]).abs() <= 1e-3);
+            assert!((x.score_rejected()[0] - y.score_rejected()[0]).abs() <= 1e-3);
         }
     }
     // Optimum-style decoder with position_ids / past_key_values.* inputs and present.* outputs
@@ -222,8 +222,8 @@ fn batch_size_and_batching_do_not_change_rewards() {
         for other in [&b1, &ordered] {
             for (i, (x, y)) in b8.rows.iter().zip(&other.rows).enumerate() {
                 for (a, b) in [
-                    (x.score_chosen[0], y.score_chosen[0]),
-                    (x.score_rejected[0], y.score_rejected[0]),
+                    (x.score_chosen()[0], y.score_chosen()[0]),
+                    (x.score_rejected()[0], y.score_rejected()[0]),
                 ] {
                     assert!((a - b).abs() <= 1e-3, "{policy} row {i}: {a} vs {b}");
                 }
@@ -281,7 +281,7 @@ fn truncation_rules_are_exercised_and_match() {
 
 #[test]
 fn prompt_boundary_merge_moves_the_last_prompt_token_to_the_answer() {
-    use rewardbench::template::RenderedPair;
+    use rewardbench::prompt::Rendered;
     use rewardbench::tokenize::{EncodeOptions, Encoder, TokenizerConfig};
 
     let dir = models().join("tiny-gpt2-policy");
@@ -292,10 +292,10 @@ fn prompt_boundary_merge_moves_the_last_prompt_token_to_the_answer() {
         "the GPT-2 fixture has no BOS (falls back to EOS)"
     );
     let eos = i64::from(enc.eos_id.unwrap());
-    let r = RenderedPair {
+    let r = Rendered {
         prompt: "Human: Answer with one word: is the sky blue? ".into(),
-        text_chosen: "Human: Answer with one word: is the sky blue? Yes</s>".into(),
-        text_rejected: "Human: Answer with one word: is the sky blue? No</s>".into(),
+        chosen: vec!["Human: Answer with one word: is the sky blue? Yes</s>".into()],
+        rejected: vec!["Human: Answer with one word: is the sky blue? No</s>".into()],
     };
     let p = dpo::tokenize_row(&enc, eos, eos, &r, Path::new("t"), "row").unwrap();
     let prompt = enc.encode_plain(&r.prompt, "prompt").unwrap();
@@ -329,7 +329,7 @@ fn prompt_repeated_in_the_answer_is_removed_everywhere() {
         .find(|r| r["subset"] == "dpo-prompt-in-answer")
         .unwrap();
     // the rendered prompt occurs twice in the chosen text; both copies go (RewardBench issue 140)
-    use rewardbench::template::RenderedPair;
+    use rewardbench::prompt::Rendered;
     use rewardbench::tokenize::{EncodeOptions, Encoder, TokenizerConfig};
     let prompt = row["prompt"].as_str().unwrap();
     let text = row["text_chosen"].as_str().unwrap();
@@ -338,10 +338,10 @@ fn prompt_repeated_in_the_answer_is_removed_everywhere() {
     let tok_cfg = TokenizerConfig::load(&dir).unwrap();
     let enc = Encoder::load(&dir, &tok_cfg, EncodeOptions::default()).unwrap();
     let eos = i64::from(enc.eos_id.unwrap());
-    let r = RenderedPair {
+    let r = Rendered {
         prompt: prompt.into(),
-        text_chosen: text.into(),
-        text_rejected: row["text_rejected"].as_str().unwrap().into(),
+        chosen: vec![text.into()],
+        rejected: vec![row["text_rejected"].as_str().unwrap().into()],
     };
     let p = dpo::tokenize_row(&enc, eos, eos, &r, Path::new("t"), "row").unwrap();
     assert_eq!(p.ids[0], ids(&row["input_ids_chosen"]));

@@ -89,16 +89,16 @@ fn scalar(s: &[f32]) -> f64 {
 
 /// Largest score difference between two results of the same row.
 fn row_diff(a: &RowResult, b: &RowResult) -> f64 {
-    (scalar(&a.score_chosen) - scalar(&b.score_chosen))
+    (scalar(a.score_chosen()) - scalar(b.score_chosen()))
         .abs()
-        .max((scalar(&a.score_rejected) - scalar(&b.score_rejected)).abs())
+        .max((scalar(a.score_rejected()) - scalar(b.score_rejected())).abs())
 }
 
 fn check_against(ev: &Evaluation, refs: &[Value], suffix: &str, what: &str) -> f64 {
     assert_eq!(ev.rows.len(), refs.len(), "{what}: row count");
     let mut worst = 0.0f64;
     for (i, (row, r)) in ev.rows.iter().zip(refs).enumerate() {
-        let (c, j) = (scalar(&row.score_chosen), scalar(&row.score_rejected));
+        let (c, j) = (scalar(row.score_chosen()), scalar(row.score_rejected()));
         let (rc, rj) = (
             score(&r[format!("score_chosen{suffix}")]),
             score(&r[format!("score_rejected{suffix}")]),
@@ -134,16 +134,16 @@ fn texts_and_token_ids_match_transformers() {
                 "{what} row {i}: prompt"
             );
             assert_eq!(
-                rendered.text_chosen,
+                rendered.chosen[0],
                 r["text_chosen"].as_str().unwrap(),
                 "{what} row {i}: text_chosen"
             );
             assert_eq!(
-                rendered.text_rejected,
+                rendered.rejected[0],
                 r["text_rejected"].as_str().unwrap(),
                 "{what} row {i}: text_rejected"
             );
-            let [c, j] = p.seq_of[i];
+            let (c, j) = (p.seq_of[i][0], p.seq_of[i][1]);
             assert_eq!(
                 p.seqs[c].ids,
                 ints(&r["input_ids_chosen"]),
@@ -192,7 +192,7 @@ fn scores_match_pytorch_at_every_batch_size() {
             let scores: Vec<(f64, f64)> = ev
                 .rows
                 .iter()
-                .map(|r| (scalar(&r.score_chosen), scalar(&r.score_rejected)))
+                .map(|r| (scalar(r.score_chosen()), scalar(r.score_rejected())))
                 .collect();
             match &base {
                 None => base = Some(scores),
@@ -235,7 +235,7 @@ fn sorting_and_token_budget_do_not_change_scores() {
         let what = format!("{} on {}", model.display(), data.display());
         let cfg = config(&model, &data, 8, Batching::Reference);
         let prepared = eval::prepare(&cfg).unwrap();
-        let plans: Vec<batch::Plan> = batch::plan_reference(prepared.seq_of.len(), 8)
+        let plans: Vec<batch::Plan> = batch::plan_reference(&prepared.seq_of, 8)
             .into_iter()
             .map(|mut p| {
                 p.side = Side::Right;
@@ -301,7 +301,7 @@ fn packed_rows_fit_the_models_positions() {
     let cfg = config(&model, &data, 8, Batching::Sorted);
     let prepared = eval::prepare(&cfg).unwrap();
     let max = prepared.model.max_positions().unwrap();
-    let [c, r] = prepared.seq_of[0];
+    let (c, r) = (prepared.seq_of[0][0], prepared.seq_of[0][1]);
     let shared = batch::row_len(&prepared.seqs, &[c, r]);
     assert!(
         prepared.seqs[c].ids.len() <= max && prepared.seqs[r].ids.len() <= max && shared > max,

@@ -465,8 +465,8 @@ fn chatml_matches_the_standard_chatml_jinja_template() {
 fn pair(prompt: Prompt, chosen: &str, rejected: &str) -> Pair {
     Pair {
         prompt,
-        chosen: chosen.into(),
-        rejected: rejected.into(),
+        chosen: vec![chosen.into()],
+        rejected: vec![rejected.into()],
         metadata: Default::default(),
         place: "line 1".into(),
     }
@@ -484,12 +484,12 @@ fn preference_rows_render_as_the_reference() {
         .render_pair(&pair(turns(&["P1", "A1", "P2"]), "C", "R"))
         .unwrap();
     assert_eq!(r.prompt, "<|user|>\nP1\n<|assistant|>\nA1\n<|user|>\nP2\n");
-    assert_eq!(r.text_chosen, format!("{}<|assistant|>\nC\n", r.prompt));
+    assert_eq!(r.chosen[0], format!("{}<|assistant|>\nC\n", r.prompt));
     // An empty answer is fastchat's generation slot: the bare role header.
     let r = tulu
         .render_pair(&pair(Prompt::Text("P".into()), "", "R"))
         .unwrap();
-    assert_eq!(r.text_chosen, "<|user|>\nP\n<|assistant|>\n");
+    assert_eq!(r.chosen[0], "<|user|>\nP\n<|assistant|>\n");
     // A prompt ending on an assistant turn is rejected.
     let e = tulu
         .render_pair(&pair(turns(&["P1", "A1"]), "C", "R"))
