@@ -372,6 +372,16 @@ fn fingerprint(
 /// Scores `cfg.dataset` with the policy `cfg.model` in `mode`; the result has the shape of a
 /// reward-model evaluation (scores = rewards), so the usual reports apply.
 pub fn evaluate(cfg: &RunConfig, mode: &DpoMode) -> Result<Evaluation, DpoError> {
+    let dataset = Dataset::open(&cfg.data.spec)?;
+    evaluate_dataset(cfg, mode, dataset)
+}
+
+/// [`evaluate`] on loaded samples.
+pub fn evaluate_dataset(
+    cfg: &RunConfig,
+    mode: &DpoMode,
+    mut dataset: Dataset,
+) -> Result<Evaluation, DpoError> {
     let started = Instant::now();
     let policy = ModelFiles::locate(&cfg.model.dir)?;
     let reference = match mode {
@@ -402,7 +412,6 @@ pub fn evaluate(cfg: &RunConfig, mode: &DpoMode) -> Result<Evaluation, DpoError>
     );
     let bos = encoder.bos_id.map_or(eos, i64::from); // no BOS: the reference uses EOS
 
-    let mut dataset = Dataset::open(&cfg.data.spec)?;
     if cfg.data.debug {
         dataset.rows.truncate(crate::config::DEBUG_ROWS);
     }

@@ -473,3 +473,28 @@ fn cli_routes_ref_model_and_ref_free_type() {
         }
     }
 }
+
+/// DPO on samples with several completions: each completion's reward is its reward in a
+/// one-to-one row.
+#[test]
+fn several_completions_get_their_pair_rewards() {
+    use rewardbench::data::Dataset;
+    let data = root().join("fixtures/data/pref_shape.jsonl");
+    let mut multi = Dataset::load(&data).unwrap();
+    for s in &mut multi.rows {
+        let (c, r) = (s.chosen[0].clone(), s.rejected[0].clone());
+        s.chosen = vec![c, r.clone()];
+        s.rejected = vec![r];
+    }
+    let policy = models().join("tiny-llama-policy");
+    let m = mode("ref", &models().join("tiny-llama-ref"));
+    let cfg = config(&policy, &data, 2);
+    let one = run(&policy, &data, &m, 2);
+    let ev = dpo::evaluate_dataset(&cfg, &m, multi).unwrap();
+    for (r, o) in ev.rows.iter().zip(&one.rows) {
+        assert_eq!(r.outcome.chosen[0], o.outcome.chosen[0]);
+        assert_eq!(r.outcome.chosen[1], o.outcome.rejected[0]);
+        assert_eq!(r.outcome.rejected[0], o.outcome.rejected[0]);
+        assert!(!r.correct, "chosen[1] ties rejected[0]");
+    }
+}

@@ -325,3 +325,62 @@ fn packed_rows_fit_the_models_positions() {
         );
     }
 }
+
+/// Samples with several completions: each completion gets the score it gets in a one-to-one
+/// row, and the verdict is the pairwise rule over them (reward model and DPO).
+#[test]
+fn several_completions_score_as_their_pairs() {
+    use rewardbench::data::Dataset;
+    use rewardbench::scoring::verdict;
+    let data = root().join("fixtures/data/llmbar.jsonl");
+    // 2 chosen and 3 rejected per sample, from each row's texts: the chosen and a variant;
+    // the rejected, a variant, and the chosen text again.
+    let mut multi = Dataset::load(&data).unwrap();
+    multi.rows.truncate(4);
+    for s in &mut multi.rows {
+        let (c, r) = (s.chosen[0].clone(), s.rejected[0].clone());
+        s.chosen = vec![c.clone(), format!("{c} Thanks.")];
+        s.rejected = vec![r.clone(), format!("{r}!"), c.clone()];
+    }
+    // The same texts as one-to-one rows.
+    let mut flat = Dataset::load(&data).unwrap();
+    flat.rows.clear();
+    for (i, s) in multi.rows.iter().enumerate() {
+        for (k, (c, r)) in [
+            (&s.chosen[0], &s.rejected[0]),
+            (&s.chosen[1], &s.rejected[1]),
+            (&s.chosen[0], &s.rejected[2]),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut p = s.clone();
+            p.metadata.insert("id".into(), format!("{i}-{k}").into());
+            p.chosen = vec![c.clone()];
+            p.rejected = vec![r.clone()];
+            flat.rows.push(p);
+        }
+    }
+    let model = root().join("fixtures/models/tiny-llama-rm");
+    let cfg = config(&model, &data, 4, Batching::Sorted);
+    let m = eval::run(eval::prepare_dataset(&cfg, multi).unwrap(), &cfg).unwrap();
+    let f = eval::run(eval::prepare_dataset(&cfg, flat).unwrap(), &cfg).unwrap();
+    for (i, r) in m.rows.iter().enumerate() {
+        assert_eq!((r.outcome.chosen.len(), r.outcome.rejected.len()), (2, 3));
+        let one = |k: usize| &f.rows[3 * i + k].outcome;
+        assert_eq!(r.outcome.chosen[0], one(0).chosen[0]);
+        assert_eq!(r.outcome.rejected[0], one(0).rejected[0]);
+        assert_eq!(r.outcome.chosen[1], one(1).chosen[0]);
+        assert_eq!(r.outcome.rejected[1], one(1).rejected[0]);
+        assert_eq!(r.outcome.rejected[2], one(2).rejected[0]);
+        // rejected[2] is chosen[0]'s text: a tie, so never right.
+        assert!(r.outcome.has_tie() && !r.correct);
+        assert_eq!(r.correct, verdict::pairwise(&r.outcome));
+        assert_eq!(m.prepared.rendered[i].chosen.len(), 2);
+    }
+    // The outputs write lists for several completions.
+    let line = rewardbench::report::outputs_jsonl(&m);
+    let first: Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    assert_eq!(first["scores_chosen"].as_array().unwrap().len(), 2);
+    assert_eq!(first["text_rejected"].as_array().unwrap().len(), 3);
+}
