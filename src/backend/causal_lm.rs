@@ -18,7 +18,7 @@ use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session, Sess
 use ort::value::{Tensor, TensorElementType, TensorRef, ValueType};
 
 use super::session::{describe, open_session};
-use super::{BackendError, Device, Runtime, SessionOptions};
+use super::{BackendError, Device, OrtExt, Runtime, SessionOptions};
 
 /// Errors specific to causal-LM sessions.
 #[derive(Debug, thiserror::Error)]
@@ -91,10 +91,6 @@ impl LmSession {
         opts: &SessionOptions,
         hints: CacheHints,
     ) -> Result<Self, LmError> {
-        let load_err = |message: String| BackendError::Load {
-            path: path.to_path_buf(),
-            message,
-        };
         // A TensorRT profile is derived for reward-model shapes only.
         let no_profile = SessionOptions {
             profile: None,
@@ -196,7 +192,7 @@ impl LmSession {
             (None, None) => return Err(wrong("it has neither `token_logprobs` nor `logits`".into())),
         };
         let run_options = RunOptions::new()
-            .map_err(|e| load_err(e.to_string()))?
+            .or_load(path)?
             .with_outputs(OutputSelector::no_default().with(output));
         Ok(Self {
             session,
@@ -225,10 +221,10 @@ impl LmSession {
         mask: &Array2<i64>,
     ) -> Result<Array2<f32>, BackendError> {
         let (rows, cols) = ids.dim();
-        let run_err = |message: String| BackendError::Run {
+        let run_err = |problem: String| BackendError::Batch {
             rows,
             cols,
-            message,
+            problem,
         };
         if cols < 2 {
             return Err(run_err("a causal LM batch needs at least 2 tokens".into()));
@@ -236,26 +232,21 @@ impl LmSession {
         let mut inputs: Vec<(Cow<'static, str>, SessionInputValue<'_>)> = vec![
             (
                 "input_ids".into(),
-                TensorRef::from_array_view(ids)
-                    .map_err(|e| run_err(e.to_string()))?
-                    .into(),
+                TensorRef::from_array_view(ids).or_run(rows, cols)?.into(),
             ),
             (
                 "attention_mask".into(),
-                TensorRef::from_array_view(mask)
-                    .map_err(|e| run_err(e.to_string()))?
-                    .into(),
+                TensorRef::from_array_view(mask).or_run(rows, cols)?.into(),
             ),
         ];
         if self.position_ids {
             // What transformers uses when no position_ids are passed: 0..seq for every row.
             let pos: Vec<i64> = (0..rows).flat_map(|_| 0..cols as i64).collect();
-            let t = Tensor::from_array(([rows, cols], pos)).map_err(|e| run_err(e.to_string()))?;
+            let t = Tensor::from_array(([rows, cols], pos)).or_run(rows, cols)?;
             inputs.push(("position_ids".into(), t.into()));
         }
         if self.use_cache_branch {
-            let t =
-                Tensor::from_array(([1usize], vec![false])).map_err(|e| run_err(e.to_string()))?;
+            let t = Tensor::from_array(([1usize], vec![false])).or_run(rows, cols)?;
             inputs.push(("use_cache_branch".into(), t.into()));
         }
         for p in &self.past {
@@ -271,10 +262,10 @@ impl LmSession {
         let outputs = self
             .session
             .run_with_options(inputs, &self.run_options)
-            .map_err(|e| run_err(e.to_string()))?;
+            .or_run(rows, cols)?;
         let (shape, data) = outputs[self.output]
             .try_extract_tensor::<f32>()
-            .map_err(|e| run_err(e.to_string()))?;
+            .or_run(rows, cols)?;
         match self.form {
             LmForm::TokenLogprobs => {
                 if shape.len() != 2 || shape[0] as usize != rows || shape[1] as usize != cols - 1 {

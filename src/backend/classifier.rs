@@ -8,7 +8,7 @@ use ort::session::Session;
 use ort::value::{TensorElementType, TensorRef, ValueType};
 
 use super::session::{describe, open_session};
-use super::{BackendError, Device, Runtime, SessionOptions};
+use super::{BackendError, Caps, Device, OrtExt, Runtime, SessionOptions};
 use crate::batch::Padded;
 
 /// Inputs of the packed contract; a plain export has the first two.
@@ -34,6 +34,7 @@ pub struct RewardSession {
     pub device: Device,
     /// What `--device auto` decided, when it fell back.
     pub note: Option<String>,
+    max_rows: Option<usize>,
 }
 
 impl RewardSession {
@@ -50,6 +51,22 @@ impl RewardSession {
         };
         let names: Vec<&str> = session.inputs().iter().map(|o| o.name()).collect();
         let packed = names.contains(&"pool_index");
+        // A static batch dimension of `input_ids`, else the rows TensorRT's profile allows.
+        let static_rows = session
+            .inputs()
+            .iter()
+            .find(|o| o.name() == "input_ids")
+            .and_then(|o| match o.dtype() {
+                ValueType::Tensor { shape, .. } => shape
+                    .first()
+                    .and_then(|&d| usize::try_from(d).ok())
+                    .filter(|&d| d > 0),
+                _ => None,
+            });
+        let max_rows = static_rows.or(match device {
+            Device::TensorRt => opts.profile.map(|p| p[2].0),
+            _ => None,
+        });
         let wanted: &[&str] = if packed {
             &PACKED_INPUTS
         } else {
@@ -111,7 +128,28 @@ impl RewardSession {
             packed,
             device,
             note,
+            max_rows,
         })
+    }
+
+    /// What this session can do.
+    pub fn caps(&self) -> Caps {
+        Caps {
+            packed: self.packed,
+            max_rows: self.max_rows,
+            device: self.device,
+        }
+    }
+
+    /// Readies the session before the clock matters: TensorRT builds its engine on the first
+    /// call (`first` makes its inputs); other devices need nothing.
+    pub fn warm_up(&mut self, first: impl FnOnce() -> Option<Padded>) -> Result<(), BackendError> {
+        if self.device == Device::TensorRt {
+            if let Some(call) = first() {
+                self.score(&call)?;
+            }
+        }
+        Ok(())
     }
 
     /// Path of the ONNX file.
@@ -123,10 +161,10 @@ impl RewardSession {
     /// the logits of each of its sequences, row by row.
     pub fn score(&mut self, batch: &Padded) -> Result<Vec<Vec<f32>>, BackendError> {
         let (rows, cols) = batch.ids.dim();
-        let run_err = |message: String| BackendError::Run {
+        let run_err = |problem: String| BackendError::Batch {
             rows,
             cols,
-            message,
+            problem,
         };
         let packing = match (&batch.packing, self.packed) {
             (None, false) => None,
@@ -147,7 +185,7 @@ impl RewardSession {
         fn view(a: &Array2<i64>) -> Result<TensorRef<'_, i64>, ort::Error> {
             TensorRef::from_array_view(a)
         }
-        let view = |a| view(a).map_err(|e| run_err(e.to_string()));
+        let view = |a| view(a).or_run(rows, cols);
         let mut inputs = ort::inputs![
             "input_ids" => view(&batch.ids)?,
             "attention_mask" => view(&batch.mask)?,
@@ -160,13 +198,10 @@ impl RewardSession {
                 inputs.push((name.to_string().into(), view(a)?.into()));
             }
         }
-        let outputs = self
-            .session
-            .run(inputs)
-            .map_err(|e| run_err(e.to_string()))?;
+        let outputs = self.session.run(inputs).or_run(rows, cols)?;
         let (shape, data) = outputs["logits"]
             .try_extract_tensor::<f32>()
-            .map_err(|e| run_err(e.to_string()))?;
+            .or_run(rows, cols)?;
         let bad_shape = || {
             run_err(format!(
                 "`logits` came back with shape {:?}",

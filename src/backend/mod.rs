@@ -28,10 +28,14 @@ pub enum BackendError {
          in the active Python, or pass --ort_lib /path/to/libonnxruntime.so (or set ORT_DYLIB_PATH)"
     )]
     LibraryNotFound { tried: String },
-    #[error("ONNX Runtime environment: {0}")]
-    Environment(String),
-    #[error("cannot load ONNX model {path}: {message}")]
-    Load { path: PathBuf, message: String },
+    #[error("ONNX Runtime environment")]
+    Environment(#[source] ort::Error),
+    #[error("cannot load ONNX model {path}")]
+    Load {
+        path: PathBuf,
+        #[source]
+        source: ort::Error,
+    },
     #[error(
         "{path} is not a reward model export: {problem}. Expected inputs `input_ids` and \
          `attention_mask` (int64 [batch, seq]) and an output `logits` (float32 [batch, num_labels]); \
@@ -48,12 +52,44 @@ pub enum BackendError {
         device: &'static str,
         message: String,
     },
-    #[error("ONNX Runtime failed on a batch of shape {rows}x{cols}: {message}")]
+    #[error("ONNX Runtime failed on a batch of shape {rows}x{cols}")]
     Run {
         rows: usize,
         cols: usize,
-        message: String,
+        #[source]
+        source: ort::Error,
     },
+    #[error("ONNX Runtime failed on a batch of shape {rows}x{cols}: {problem}")]
+    Batch {
+        rows: usize,
+        cols: usize,
+        problem: String,
+    },
+}
+
+/// ONNX Runtime results as this stage's errors, the ONNX Runtime error kept as the cause
+/// (text-embeddings-inference's `.s()` / `.e()` idea).
+pub(crate) trait OrtExt<T> {
+    /// An error while loading or preparing the model at `path`.
+    fn or_load(self, path: &std::path::Path) -> Result<T, BackendError>;
+    /// An error while running a `rows` x `cols` batch.
+    fn or_run(self, rows: usize, cols: usize) -> Result<T, BackendError>;
+}
+
+impl<T, E: Into<ort::Error>> OrtExt<T> for Result<T, E> {
+    fn or_load(self, path: &std::path::Path) -> Result<T, BackendError> {
+        self.map_err(|e| BackendError::Load {
+            path: path.to_path_buf(),
+            source: e.into(),
+        })
+    }
+    fn or_run(self, rows: usize, cols: usize) -> Result<T, BackendError> {
+        self.map_err(|e| BackendError::Run {
+            rows,
+            cols,
+            source: e.into(),
+        })
+    }
 }
 
 /// Where the model runs.
@@ -75,6 +111,37 @@ impl Device {
 
 /// TensorRT optimization profile: (min, opt, max) of (rows, tokens).
 pub type ShapeProfile = [(usize, usize); 3];
+
+/// The TensorRT profile for planned calls of these (rows, tokens) shapes: the smallest, the
+/// median by tokens, the largest. `None` when nothing is planned.
+pub fn profile_for(shapes: &[(usize, usize)]) -> Option<ShapeProfile> {
+    if shapes.is_empty() {
+        return None;
+    }
+    let mut by_tokens = shapes.to_vec();
+    by_tokens.sort_by_key(|(r, c)| r * c);
+    let min = (
+        shapes.iter().map(|s| s.0).min().unwrap_or(1),
+        shapes.iter().map(|s| s.1).min().unwrap_or(1),
+    );
+    let max = (
+        shapes.iter().map(|s| s.0).max().unwrap_or(1),
+        shapes.iter().map(|s| s.1).max().unwrap_or(1),
+    );
+    Some([min, by_tokens[by_tokens.len() / 2], max])
+}
+
+/// What an open session can do, so that the pipeline asks instead of branching on devices
+/// (text-embeddings-inference's `is_padded` / `max_batch_size`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    /// The packed contract: rows of several texts sharing a prefix.
+    pub packed: bool,
+    /// The most rows one call may hold (a static batch dimension, or TensorRT's profile).
+    pub max_rows: Option<usize>,
+    /// The device actually used.
+    pub device: Device,
+}
 
 /// Options for a session.
 #[derive(Debug, Clone)]

@@ -155,7 +155,7 @@ pub fn runtime(explicit: Option<&Path>, gpu: bool) -> Result<&'static Runtime, B
                     .build()
                 {
                     Ok(env) => env,
-                    Err(e) => return Err(BackendError::Environment(e.to_string())),
+                    Err(e) => return Err(BackendError::Environment(e)),
                 };
                 let version = version_of(&path);
                 let rt = Runtime {

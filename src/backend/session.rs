@@ -6,7 +6,7 @@ use std::path::Path;
 use ort::session::{builder::GraphOptimizationLevel, Session};
 use ort::value::ValueType;
 
-use super::{device_name, BackendError, Device, Runtime, SessionOptions};
+use super::{device_name, BackendError, Device, OrtExt, Runtime, SessionOptions};
 
 fn shapes(rows: usize, cols: usize) -> String {
     format!("input_ids:{rows}x{cols},attention_mask:{rows}x{cols}")
@@ -74,10 +74,6 @@ pub(super) fn open_session(
     path: &Path,
     opts: &SessionOptions,
 ) -> Result<(Session, Device, Option<String>), BackendError> {
-    let load_err = |message: String| BackendError::Load {
-        path: path.to_path_buf(),
-        message,
-    };
     let threads = if opts.threads == 0 {
         crate::available_cores()
     } else {
@@ -85,13 +81,13 @@ pub(super) fn open_session(
     };
     let new_builder = || -> Result<ort::session::builder::SessionBuilder, BackendError> {
         Session::builder(&rt.env)
-            .map_err(|e| load_err(e.to_string()))?
+            .or_load(path)?
             .with_optimization_level(GraphOptimizationLevel::All)
-            .map_err(|e| load_err(e.to_string()))?
+            .or_load(path)?
             .with_intra_threads(threads)
-            .map_err(|e| load_err(e.to_string()))?
+            .or_load(path)?
             .with_intra_op_spinning(false)
-            .map_err(|e| load_err(e.to_string()))
+            .or_load(path)
     };
     let gpu_hint = |device: Device, message: String| {
         let hint = if matches!(provider_available(device), Ok(false)) {
@@ -145,8 +141,6 @@ pub(super) fn open_session(
         }
     };
     let mut builder = builder;
-    let session = builder
-        .commit_from_file(path)
-        .map_err(|e| load_err(e.to_string()))?;
+    let session = builder.commit_from_file(path).or_load(path)?;
     Ok((session, device, note))
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::backend::{self, BackendError, Device, RewardSession, SessionOptions};
+use crate::backend::{self, BackendError, RewardSession, SessionOptions};
 use crate::batch::{self, Batching};
 use crate::config::RunConfig;
 use crate::data::Prompt;
@@ -11,6 +11,7 @@ use crate::data::{DataError, Dataset};
 use crate::model::{ModelError, ModelFiles};
 use crate::prompt::{self, Rendered};
 use crate::run::execute::{self as executor, ExecuteError, Interrupted};
+use crate::run::observer::{Observer, Stderr};
 use crate::run::parallel::parallel_map;
 use crate::run::store::{Cache, CacheError, Fingerprint};
 use crate::scorer::{
@@ -320,12 +321,14 @@ pub fn run(prepared: Prepared, cfg: &RunConfig) -> Result<Evaluation, EvalError>
     let rt = backend::runtime(cfg.device.ort_lib.as_deref(), cfg.device.device.wants_gpu())?;
     let plain = plan(&prepared, cfg, false);
     let session = open(rt, &prepared, cfg, &plain)?;
-    let plans =
-        if session.packed && cfg.batch.share_prefixes && cfg.batch.batching == Batching::Sorted {
-            plan(&prepared, cfg, true)
-        } else {
-            plain
-        };
+    let caps = session.caps();
+    let plans = if caps.packed && cfg.batch.share_prefixes && cfg.batch.batching == Batching::Sorted
+    {
+        plan(&prepared, cfg, true)
+    } else {
+        plain
+    };
+    check_rows(caps, &plans, &prepared.model.onnx)?;
     execute(prepared, cfg, plans, rt, session, started)
 }
 
@@ -338,6 +341,7 @@ pub fn run_planned(
     let started = Instant::now();
     let rt = backend::runtime(cfg.device.ort_lib.as_deref(), cfg.device.device.wants_gpu())?;
     let session = open(rt, &prepared, cfg, &plans)?;
+    check_rows(session.caps(), &plans, &prepared.model.onnx)?;
     execute(prepared, cfg, plans, rt, session, started)
 }
 
@@ -353,38 +357,50 @@ fn open(
         .iter()
         .map(|p| (p.rows.len(), p.width(&prepared.seqs).max(1)))
         .collect();
-    let profile = (!shapes.is_empty()).then(|| {
-        let mut by_tokens = shapes.clone();
-        by_tokens.sort_by_key(|(r, c)| r * c);
-        let min = (
-            shapes.iter().map(|s| s.0).min().unwrap_or(1),
-            shapes.iter().map(|s| s.1).min().unwrap_or(1),
-        );
-        let max = (
-            shapes.iter().map(|s| s.0).max().unwrap_or(1),
-            shapes.iter().map(|s| s.1).max().unwrap_or(1),
-        );
-        [min, by_tokens[by_tokens.len() / 2], max]
-    });
     let opts = SessionOptions {
         threads: cfg.device.threads,
         device: cfg.device.device,
         device_id: cfg.device.device_id,
         fp16: cfg.device.fp16,
         trt_cache: cfg.device.trt_cache.clone(),
-        profile,
+        profile: backend::profile_for(&shapes),
     };
     let mut session = RewardSession::open(rt, &prepared.model.onnx, &opts)?;
     if let Some(note) = &session.note {
-        eprintln!("note: {note}");
+        Stderr.note(note);
     }
-    if session.device == Device::TensorRt {
-        if let Some(p) = plans.first() {
-            let call = batch::inputs(&prepared.seqs, p, prepared.pad_id, session.packed);
-            session.score(&call)?;
-        }
-    }
+    let caps = session.caps();
+    session.warm_up(|| {
+        plans
+            .first()
+            .map(|p| batch::inputs(&prepared.seqs, p, prepared.pad_id, caps.packed))
+    })?;
     Ok(session)
+}
+
+/// Fails when a planned call holds more rows than the session takes.
+fn check_rows(
+    caps: backend::Caps,
+    plans: &[batch::Plan],
+    onnx: &std::path::Path,
+) -> Result<(), EvalError> {
+    let most = plans
+        .iter()
+        .map(|p| if caps.packed { p.rows.len() } else { p.len() })
+        .max()
+        .unwrap_or(0);
+    match caps.max_rows {
+        Some(max) if most > max => Err(BackendError::Batch {
+            rows: most,
+            cols: 0,
+            problem: format!(
+                "{} takes at most {max} rows per call; pass --batch_size {max} or less",
+                onnx.display()
+            ),
+        }
+        .into()),
+        _ => Ok(()),
+    }
 }
 
 /// Runs the planned calls on an open session and scores the rows.
@@ -409,7 +425,7 @@ fn execute(
         None => None,
     };
     let sizes: Vec<usize> = plans.iter().map(batch::Plan::len).collect();
-    let (seqs, pad_id, packed) = (&prepared.seqs, prepared.pad_id, session.packed);
+    let (seqs, pad_id, packed) = (&prepared.seqs, prepared.pad_id, session.caps().packed);
     let executed = executor::execute(
         &sizes,
         cache.as_mut(),
