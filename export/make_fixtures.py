@@ -179,7 +179,7 @@ def build_mistral(vocab, seed):
     return MistralForSequenceClassification(cfg)
 
 
-# gqa: also exported with --attention gqa into <name>/gqa (tests/parity.rs runs both exports)
+# gqa: also exported with --attention gqa into <name>/gqa (tests/integration/parity.rs runs both exports)
 MODELS = [
     dict(name="tiny-llama-rm", build=build_llama, template=LLAMA_TEMPLATE, pad=True, seed=1234, gqa=True),
     dict(name="tiny-gpt2-rm", build=build_gpt2, template=GPT2_TEMPLATE, pad=False, seed=4321, gqa=False),
@@ -360,7 +360,7 @@ def main(argv=None):
         save_tokenizer(tok, out)
         print(f"== {name}: {type(model).__name__}, {sum(p.numel() for p in model.parameters())} params")
         max_diff = export_rm.export_and_verify(out, out, opset=17)
-        if spec["gqa"]:  # the same checkpoint with fused attention (tests/parity.rs)
+        if spec["gqa"]:  # the same checkpoint with fused attention (tests/integration/parity.rs)
             export_rm.export_and_verify(out, os.path.join(out, "gqa"), opset=17, attention="gqa")
 
         rm, rtok = reference.load_rm(out)
