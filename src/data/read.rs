@@ -16,7 +16,7 @@ pub(super) type RawRow = (String, Map<String, Value>);
 pub(super) fn read_rows(spec: &DatasetSpec) -> Result<(PathBuf, Vec<RawRow>), DataError> {
     let Source::Local(path) = &spec.source else {
         return Err(DataError::Io {
-            path: spec.to_path(),
+            path: spec.location(),
             source: std::io::Error::other("a hub dataset must be resolved before it is read"),
         });
     };

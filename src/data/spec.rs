@@ -35,26 +35,18 @@ pub fn looks_like_hub_id(name: &str) -> bool {
 
 impl DatasetSpec {
     /// Reads `--dataset`: an existing local path, `hf://datasets/ORG/NAME[@REV]`, or
-    /// `ORG/NAME[@REV]`; a `?split=S` suffix (as [`DatasetSpec::to_path`] writes) sets the
-    /// split unless `split` is given.
+    /// `ORG/NAME[@REV]`, with the split asked for.
     pub fn parse(name: &str, split: Option<&str>) -> Self {
-        let with = |source, s: Option<&str>| Self {
+        let with = |source| Self {
             source,
-            split: split.or(s).map(str::to_string),
+            split: split.map(str::to_string),
         };
         if Path::new(name).exists() {
-            return with(Source::Local(PathBuf::from(name)), None);
+            return with(Source::Local(PathBuf::from(name)));
         }
-        let (base, from_suffix) = match name.rsplit_once("?split=") {
-            Some((b, s)) if !s.is_empty() => (b, Some(s)),
-            _ => (name, None),
-        };
-        if base != name && Path::new(base).exists() {
-            return with(Source::Local(PathBuf::from(base)), from_suffix);
-        }
-        let (id, explicit) = match base.strip_prefix("hf://datasets/") {
+        let (id, explicit) = match name.strip_prefix("hf://datasets/") {
             Some(rest) => (rest, true),
-            None => (base, false),
+            None => (name, false),
         };
         let (id, revision) = match id.split_once('@') {
             Some((i, r)) if !r.is_empty() => (i, Some(r.to_string())),
@@ -62,42 +54,24 @@ impl DatasetSpec {
         };
         let hubby = hub::is_repo_id(id) && (explicit || (id.contains('/') && !is_data_file(id)));
         if hubby {
-            with(
-                Source::Hub {
-                    repo: id.to_string(),
-                    revision,
-                },
-                from_suffix,
-            )
+            with(Source::Hub {
+                repo: id.to_string(),
+                revision,
+            })
         } else {
-            with(Source::Local(PathBuf::from(name)), None)
+            with(Source::Local(PathBuf::from(name)))
         }
     }
 
-    /// The spec as one path-like string (for `EvalConfig::dataset`); [`DatasetSpec::parse`]
-    /// reads it back.
-    pub fn to_path(&self) -> PathBuf {
-        let mut s = match &self.source {
-            Source::Local(p) => p.display().to_string(),
-            Source::Hub { repo, revision } => match revision {
+    /// Where the rows come from, for messages: the local path, or `hf://datasets/ORG/NAME[@REV]`.
+    pub fn location(&self) -> PathBuf {
+        match &self.source {
+            Source::Local(p) => p.clone(),
+            Source::Hub { repo, revision } => PathBuf::from(match revision {
                 Some(r) => format!("hf://datasets/{repo}@{r}"),
                 None => format!("hf://datasets/{repo}"),
-            },
-        };
-        if let (Some(split), false) = (&self.split, self.is_local_file()) {
-            s.push_str("?split=");
-            s.push_str(split);
+            }),
         }
-        PathBuf::from(s)
-    }
-
-    /// The spec written by [`DatasetSpec::to_path`].
-    pub fn from_path(path: &Path) -> Self {
-        Self::parse(&path.to_string_lossy(), None)
-    }
-
-    fn is_local_file(&self) -> bool {
-        matches!(&self.source, Source::Local(p) if p.is_file())
     }
 
     /// The hub id this data comes from: the hub source, or the repo of a hub-cache snapshot.
@@ -178,7 +152,8 @@ mod tests {
                 revision: Some("v1.0".into())
             }
         );
-        assert_eq!(DatasetSpec::from_path(&s.to_path()), s);
+        assert_eq!(s.location(), PathBuf::from("hf://datasets/org/data@v1.0"));
+        assert_eq!(s.split.as_deref(), Some("test"));
         assert!(!looks_like_hub_id("missing/rows.jsonl") && looks_like_hub_id("hf://datasets/x"));
     }
 }
