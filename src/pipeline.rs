@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use crate::config::{DpoMode, RunConfig, ScorerKind};
 use crate::data::{self, DataError, Dataset, InstructionSet, Loaded};
-use crate::dpo::{self, DpoError};
-use crate::eval::{self, EvalError, Evaluation};
+use crate::scorer::dpo::{self, DpoError};
+use crate::scorer::rm::{self as eval, EvalError, Evaluation};
 use crate::report::{self, ReportError, RunInfo};
 use crate::run::observer::Observer;
 

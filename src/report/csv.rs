@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::{completions_value, score_value};
-use crate::eval::Evaluation;
+use crate::scorer::rm::Evaluation;
 
 fn cell(v: Option<&Value>) -> String {
     match v {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use super::{accuracy, bootstrap, tallies, ties, RunInfo};
-use crate::eval::Evaluation;
+use crate::scorer::rm::Evaluation;
 use crate::scoring::{self, Bootstrap, Interval};
 
 /// The summary JSON: RewardBench's keys first, then ours.

@@ -3,7 +3,7 @@
 use serde_json::{json, Map, Value};
 
 use super::{completions_value, score_value, texts_value};
-use crate::eval::{Evaluation, RowResult};
+use crate::scorer::rm::{Evaluation, RowResult};
 use crate::prompt::Rendered;
 use crate::pyjson::PyJson;
 

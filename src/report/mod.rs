@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::eval::Evaluation;
+use crate::scorer::rm::Evaluation;
 use crate::pyjson::PyJson;
 use crate::scoring::{self, Bootstrap, Tally};
 

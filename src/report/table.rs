@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::{accuracy, bootstrap, tallies, RunInfo};
-use crate::eval::Evaluation;
+use crate::scorer::rm::Evaluation;
 use crate::scoring::{self, Interval};
 
 /// The stdout table: per-subset accuracy, sections, the leaderboard Scores, overall; each

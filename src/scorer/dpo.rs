@@ -24,17 +24,14 @@ use crate::batch::Batching;
 use crate::config::RunConfig;
 use crate::data::{DataError, Dataset};
 use crate::model::{ModelError, ModelFiles};
-use crate::prompt::{self, Rendered};
+use crate::prompt::Rendered;
 use crate::run::execute::{self as executor, ExecuteError, Interrupted};
 use crate::run::parallel::parallel_map;
 use crate::run::store::{Cache, CacheError, Fingerprint};
 use crate::scoring::verdict::{self, Outcome};
-use crate::tokenize::{Encoded, Encoder, TokenizeError};
-
-/// `max_length` of the reference's DPO tokenization.
-pub const MAX_LENGTH: usize = 2048;
-/// `max_prompt_length`: prompt tokens kept (the last ones) when a pair is too long.
-pub const MAX_PROMPT_LENGTH: usize = 128;
+use crate::tokenize::dpo::{DpoPair, DpoTokenizeError};
+pub use crate::tokenize::dpo::{MAX_LENGTH, MAX_PROMPT_LENGTH};
+use crate::tokenize::{self, Encoded, Encoder, TokenizeError};
 
 pub use crate::config::{DpoMode, RefFree};
 
@@ -84,56 +81,8 @@ impl From<ExecuteError<DpoError>> for DpoError {
     }
 }
 
-/// The model input of one row: a sequence per completion (chosen ones first) and where
-/// their responses start.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DpoPair {
-    /// Token ids per completion: prompt (with BOS) then response (with EOS).
-    pub ids: Vec<Vec<i64>>,
-    /// Prompt tokens at the start of each sequence (their labels are masked).
-    pub prompt_len: Vec<usize>,
-    /// Whether the last prompt token merged into the response (TRL's boundary rule applied).
-    pub merged: Vec<bool>,
-    /// How many of the sequences are chosen completions.
-    pub chosen: usize,
-}
-
-impl DpoPair {
-    fn side(&self, k: usize) -> &'static str {
-        if k < self.chosen {
-            "chosen"
-        } else {
-            "rejected"
-        }
-    }
-}
-
-/// Prompt ids, answer ids, and whether the last prompt token merged into the answer.
-type Split = (Vec<i64>, Vec<i64>, bool);
-
-/// Prompt and answer parts of `prompt + answer`, split as TRL's `build_tokenized_answer` does.
-fn split_answer(
-    enc: &Encoder,
-    prompt_ids: &[u32],
-    prompt: &str,
-    answer: &str,
-    what: &str,
-) -> Result<Result<Split, usize>, TokenizeError> {
-    let full = enc.encode_plain(&format!("{prompt}{answer}"), what)?;
-    if full.len() < prompt_ids.len() {
-        return Ok(Err(full.len()));
-    }
-    let mut start = prompt_ids.len();
-    let merged = full[..start] != *prompt_ids;
-    if merged {
-        start -= 1;
-    }
-    let ids: Vec<i64> = full.iter().map(|&i| i64::from(i)).collect();
-    Ok(Ok((ids[..start].to_vec(), ids[start..].to_vec(), merged)))
-}
-
-/// The reference's `tokenize_row` for one rendered row: every completion (chosen, then
-/// rejected) with the prompt; truncation looks at the longest answer, as TRL does for two.
+/// The reference's `tokenize_row` for one rendered row ([`crate::tokenize::dpo`]), its
+/// errors placed at the row.
 pub fn tokenize_row(
     enc: &Encoder,
     bos: i64,
@@ -143,57 +92,14 @@ pub fn tokenize_row(
     place: &str,
 ) -> Result<DpoPair, DpoError> {
     let what = format!("{} {place}", path.display());
-    let prompt_ids = enc.encode_plain(&r.prompt, &format!("{what}: prompt"))?;
-    let mut parts = Vec::with_capacity(r.chosen.len() + r.rejected.len());
-    let sides = r.chosen.iter().map(|t| ("chosen", t));
-    for (side, text) in sides.chain(r.rejected.iter().map(|t| ("rejected", t))) {
-        let response = text.replace(r.prompt.as_str(), "");
-        let (p, mut a, merged) = split_answer(
-            enc,
-            &prompt_ids,
-            &r.prompt,
-            &response,
-            &format!("{what}: {side} text"),
-        )?
-        .map_err(|full| {
-            RowError::new(
-                path,
-                place,
-                RowProblem::Boundary {
-                    side,
-                    prompt: prompt_ids.len(),
-                    full,
-                },
-            )
-        })?;
-        let mut prompt = Vec::with_capacity(p.len() + 1);
-        prompt.push(bos);
-        prompt.extend(p);
-        a.push(eos);
-        parts.push((prompt, a, merged));
-    }
-    let longer = parts.iter().map(|p| p.1.len()).max().unwrap_or(0);
-    for (prompt, answer, _) in &mut parts {
-        if prompt.len() + longer > MAX_LENGTH {
-            let cut = prompt.len().saturating_sub(MAX_PROMPT_LENGTH);
-            prompt.drain(..cut);
-        }
-        // the check uses the longer answer's length, as the reference does
-        if prompt.len() + longer > MAX_LENGTH {
-            answer.truncate(MAX_LENGTH - MAX_PROMPT_LENGTH);
-        }
-    }
-    let mut out = DpoPair {
-        chosen: r.chosen.len(),
-        ..DpoPair::default()
-    };
-    for (mut p, a, m) in parts {
-        out.prompt_len.push(p.len());
-        p.extend(a);
-        out.ids.push(p);
-        out.merged.push(m);
-    }
-    Ok(out)
+    tokenize::dpo::tokenize_row(enc, bos, eos, &r.prompt, &r.chosen, &r.rejected, &what).map_err(
+        |e| match e {
+            DpoTokenizeError::Tokenize(e) => DpoError::Tokenize(e),
+            DpoTokenizeError::Boundary { side, prompt, full } => {
+                RowError::new(path, place, RowProblem::Boundary { side, prompt, full }).into()
+            }
+        },
+    )
 }
 
 /// Sum, count and sum of squares of the response tokens' log-probs (`lp` shifted by one).
@@ -419,10 +325,8 @@ pub fn evaluate_dataset(
     let models: Vec<&ModelFiles> = std::iter::once(&policy).chain(reference.as_ref()).collect();
     let workers = crate::available_cores();
     // The shared row rules, then DPO's tokenization rule (TRL's tokenize_row) per row.
-    let rendered: Vec<Rendered> = parallel_map(&dataset.rows, workers, |row| {
-        prompt::render(&template, row)
-            .map_err(|e| DpoError::from(RowError::new(&path, &row.place, e)))
-    })?;
+    warnings.extend(super::validate(&dataset)?);
+    let rendered = super::render_all(&template, &dataset)?;
     let items: Vec<(&Rendered, &str)> = rendered
         .iter()
         .zip(&dataset.rows)

@@ -7,8 +7,13 @@ pub mod rm;
 
 use std::path::{Path, PathBuf};
 
+use std::collections::HashMap;
+
 use crate::config::RunConfig;
+use crate::data::{Dataset, Prompt};
 use crate::model::{ModelError, ModelFiles};
+use crate::prompt::{self, Rendered};
+use crate::run::parallel::parallel_map;
 use crate::template::{ChatTemplate, JinjaOptions, JinjaTemplate, TemplateError};
 use crate::tokenize::{EncodeOptions, Encoder, TokenizeError, TokenizerConfig};
 
@@ -85,6 +90,51 @@ impl RowError {
             problem: problem.into(),
         }
     }
+}
+
+/// Renders every sample with the row rules ([`prompt::render`]), on all cores.
+pub fn render_all(template: &ChatTemplate, dataset: &Dataset) -> Result<Vec<Rendered>, RowError> {
+    parallel_map(&dataset.rows, crate::available_cores(), |row| {
+        prompt::render(template, row).map_err(|e| RowError::new(&dataset.path, &row.place, e))
+    })
+}
+
+/// The checks every scorer runs on samples: ids unique within a subset (preference data;
+/// rows without an id are not checked). Returns warnings for empty answers (scored as the
+/// reference scores them).
+pub fn validate(dataset: &Dataset) -> Result<Vec<String>, RowError> {
+    let mut seen: HashMap<(Option<&str>, String), &str> = HashMap::new();
+    let mut warnings = Vec::new();
+    for row in &dataset.rows {
+        let answers = row.chosen.iter().map(|t| ("chosen", t));
+        for (side, text) in answers.chain(row.rejected.iter().map(|t| ("rejected", t))) {
+            if text.trim().is_empty() {
+                warnings.push(format!(
+                    "{}: {}: the {side} answer is empty (scored as the reference does)",
+                    dataset.path.display(),
+                    row.place
+                ));
+            }
+        }
+        if matches!(row.prompt, Prompt::Conversation(_)) {
+            continue;
+        }
+        let Some(id) = row.metadata.get("id").filter(|v| !v.is_null()) else {
+            continue;
+        };
+        let id = id.as_str().map_or_else(|| id.to_string(), str::to_string);
+        if let Some(other) = seen.insert((row.subset(), id.clone()), &row.place) {
+            return Err(RowError::new(
+                &dataset.path,
+                &row.place,
+                RowProblem::DuplicateId {
+                    id,
+                    other: other.to_string(),
+                },
+            ));
+        }
+    }
+    Ok(warnings)
 }
 
 /// Errors setting up the template and tokenizer.

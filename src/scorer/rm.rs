@@ -9,13 +9,14 @@ use crate::config::RunConfig;
 use crate::data::Prompt;
 use crate::data::{DataError, Dataset};
 use crate::model::{ModelError, ModelFiles};
-use crate::prompt::{self, Rendered};
+use crate::prompt::Rendered;
 use crate::run::execute::{self as executor, ExecuteError, Interrupted};
 use crate::run::observer::{Observer, Stderr};
 use crate::run::parallel::parallel_map;
 use crate::run::store::{Cache, CacheError, Fingerprint};
 use crate::scorer::{
-    cache_path, check_sequence, setup, RowError, RowProblem, Setup, SetupError, Tokenization,
+    cache_path, check_sequence, render_all, setup, validate, RowError, RowProblem, Setup,
+    SetupError, Tokenization,
 };
 use crate::scoring::verdict::{self, Outcome};
 use crate::tokenize::{Encoded, Encoder, TokenizeError};
@@ -157,27 +158,10 @@ pub fn prepare_dataset(cfg: &RunConfig, mut dataset: Dataset) -> Result<Prepared
         .rows
         .iter()
         .all(|r| matches!(r.prompt, Prompt::Conversation(_)));
-    if !instructions {
-        check_unique_ids(&dataset)?;
-    }
+    warnings.extend(validate(&dataset)?);
     check_vocab_sizes(&model, &encoder)?;
     let workers = crate::available_cores();
-    let rendered: Vec<Rendered> = parallel_map(&dataset.rows, workers, |row| {
-        prompt::render(&template, row)
-            .map_err(|e| EvalError::from(RowError::new(&path, &row.place, e)))
-    })?;
-    for row in &dataset.rows {
-        let answers = row.chosen.iter().map(|t| ("chosen", t));
-        for (side, text) in answers.chain(row.rejected.iter().map(|t| ("rejected", t))) {
-            if text.trim().is_empty() {
-                warnings.push(format!(
-                    "{}: {}: the {side} answer is empty (scored as the reference does)",
-                    path.display(),
-                    row.place
-                ));
-            }
-        }
-    }
+    let rendered = render_all(&template, &dataset)?;
 
     // Sequences: in sorted mode identical texts are scored once (so identical answers tie
     // exactly); in reference mode every text is its own sequence, as in RewardBench.
@@ -256,30 +240,6 @@ fn check_vocab_sizes(model: &ModelFiles, encoder: &Encoder) -> Result<(), EvalEr
         }),
         _ => Ok(()),
     }
-}
-
-/// Rows of one subset must not share an `id` (rows without an id are not checked).
-fn check_unique_ids(dataset: &Dataset) -> Result<(), EvalError> {
-    let mut seen: std::collections::HashMap<(Option<&str>, String), &str> =
-        std::collections::HashMap::new();
-    for row in &dataset.rows {
-        let Some(id) = row.metadata.get("id").filter(|v| !v.is_null()) else {
-            continue;
-        };
-        let id = id.as_str().map_or_else(|| id.to_string(), str::to_string);
-        if let Some(other) = seen.insert((row.subset(), id.clone()), &row.place) {
-            return Err(RowError::new(
-                &dataset.path,
-                &row.place,
-                RowProblem::DuplicateId {
-                    id,
-                    other: other.to_string(),
-                },
-            )
-            .into());
-        }
-    }
-    Ok(())
 }
 
 /// The planned model calls for `prepared`. With `packed` (a packed model, sorted batching),

@@ -8,6 +8,7 @@ use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::utils::truncation::{TruncationDirection, TruncationParams, TruncationStrategy};
 use tokenizers::Tokenizer;
 
+pub mod dpo;
 mod tokenizer_config;
 
 pub use tokenizer_config::TokenizerConfig;
