@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use crate::config::{DpoMode, RunConfig, ScorerKind};
 use crate::data::{self, DataError, Dataset, InstructionSet, Loaded};
-use crate::scorer::dpo::{self, DpoError};
-use crate::scorer::rm::{self as eval, EvalError, Evaluation};
 use crate::report::{self, ReportError, RunInfo};
 use crate::run::observer::Observer;
+use crate::scorer::dpo::{self, DpoError};
+use crate::scorer::rm::{self as eval, EvalError, Evaluation};
 
 /// Everything that can stop a run, by stage.
 #[derive(Debug, thiserror::Error)]

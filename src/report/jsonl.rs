@@ -3,9 +3,9 @@
 use serde_json::{json, Map, Value};
 
 use super::{completions_value, score_value, texts_value};
-use crate::scorer::rm::{Evaluation, RowResult};
 use crate::prompt::Rendered;
 use crate::pyjson::PyJson;
+use crate::scorer::rm::{Evaluation, RowResult};
 
 /// One JSONL line per row, keys in RewardBench's order, written as Python's `json.dump` does.
 pub fn outputs_jsonl(ev: &Evaluation) -> String {

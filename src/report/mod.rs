@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::scorer::rm::Evaluation;
 use crate::pyjson::PyJson;
+use crate::scorer::rm::Evaluation;
 use crate::scoring::{self, Bootstrap, Tally};
 
 mod csv;

@@ -16,7 +16,7 @@ use ndarray::Array2;
 use serde_json::Value;
 
 use super::rm::{Evaluation, Prepared, RowResult, Stats};
-use super::{check_sequence, RowError, RowProblem, SetupError};
+use super::{check_sequence, fingerprint, RowError, RowProblem, SetupError};
 use crate::backend::lm::{CacheHints, LmError, LmSession};
 use crate::backend::{self, BackendError, SessionOptions};
 use crate::batch;
@@ -27,7 +27,7 @@ use crate::model::{ModelError, ModelFiles};
 use crate::prompt::Rendered;
 use crate::run::execute::{self as executor, ExecuteError, Interrupted};
 use crate::run::parallel::parallel_map;
-use crate::run::store::{Cache, CacheError, Fingerprint};
+use crate::run::store::{Cache, CacheError};
 use crate::scoring::verdict::{self, Outcome};
 use crate::tokenize::dpo::{DpoPair, DpoTokenizeError};
 pub use crate::tokenize::dpo::{MAX_LENGTH, MAX_PROMPT_LENGTH};
@@ -229,52 +229,6 @@ fn check_pair(
     Ok(())
 }
 
-/// Fingerprint of everything that changes a DPO run's per-sequence sums.
-#[allow(clippy::too_many_arguments)]
-fn fingerprint(
-    policy: &ModelFiles,
-    reference: Option<&ModelFiles>,
-    encoder: &Encoder,
-    mode: &DpoMode,
-    seqs: &[&Vec<i64>],
-    pairs: &[DpoPair],
-    plans: &[batch::Plan],
-    ort_version: &str,
-) -> Result<String, CacheError> {
-    let mut fp = Fingerprint::default();
-    for (label, m) in std::iter::once(("policy", policy)).chain(reference.map(|r| ("reference", r)))
-    {
-        fp.file(&format!("{label} model.onnx"), &m.onnx)?;
-        fp.file(
-            &format!("{label} model.onnx_data"),
-            &m.onnx.with_extension("onnx_data"),
-        )?;
-        fp.file(&format!("{label} config.json"), &m.dir.join("config.json"))?;
-    }
-    fp.file("tokenizer.json", &encoder.path)?;
-    fp.field(
-        "settings",
-        format!("dpo|{}|{ort_version}|{mode:?}", env!("CARGO_PKG_VERSION")).as_bytes(),
-    );
-    for s in seqs {
-        let bytes: Vec<u8> = s.iter().flat_map(|x| x.to_le_bytes()).collect();
-        fp.field("seq", &bytes);
-    }
-    for p in pairs {
-        let bytes: Vec<u8> = p
-            .prompt_len
-            .iter()
-            .flat_map(|x| (*x as u64).to_le_bytes())
-            .collect();
-        fp.field("prompt", &bytes);
-    }
-    for p in plans {
-        let bytes: Vec<u8> = p.members().flat_map(|x| (x as u64).to_le_bytes()).collect();
-        fp.field("call", &bytes);
-    }
-    Ok(fp.hex())
-}
-
 /// Scores `cfg.dataset` with the policy `cfg.model` in `mode`; the result has the shape of a
 /// reward-model evaluation (scores = rewards), so the usual reports apply.
 pub fn evaluate(cfg: &RunConfig, mode: &DpoMode) -> Result<Evaluation, DpoError> {
@@ -393,7 +347,7 @@ pub fn evaluate_dataset(
     let mut cache = match &cache_file {
         Some(p) => Some(Cache::open(
             p,
-            &fingerprint(
+            &fingerprint::dpo(
                 &policy,
                 reference.as_ref(),
                 &encoder,

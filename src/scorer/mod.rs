@@ -3,6 +3,7 @@
 //! row checks and their error type here.
 
 pub mod dpo;
+mod fingerprint;
 pub mod rm;
 
 use std::path::{Path, PathBuf};

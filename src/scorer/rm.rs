@@ -13,10 +13,10 @@ use crate::prompt::Rendered;
 use crate::run::execute::{self as executor, ExecuteError, Interrupted};
 use crate::run::observer::{Observer, Stderr};
 use crate::run::parallel::parallel_map;
-use crate::run::store::{Cache, CacheError, Fingerprint};
+use crate::run::store::{Cache, CacheError};
 use crate::scorer::{
-    cache_path, check_sequence, render_all, setup, validate, RowError, RowProblem, Setup,
-    SetupError, Tokenization,
+    cache_path, check_sequence, fingerprint, render_all, setup, validate, RowError, RowProblem,
+    Setup, SetupError, Tokenization,
 };
 use crate::scoring::verdict::{self, Outcome};
 use crate::tokenize::{Encoded, Encoder, TokenizeError};
@@ -379,7 +379,7 @@ fn execute(
     let mut cache = match &cache_file {
         Some(path) => Some(Cache::open(
             path,
-            &fingerprint(&prepared, &plans, cfg, &rt.version)?,
+            &fingerprint::classifier(&prepared, &plans, cfg, &rt.version)?,
             cfg.output.overwrite,
         )?),
         None => None,
@@ -459,63 +459,6 @@ fn execute(
             total_seconds: prepare_seconds + started.elapsed().as_secs_f64(),
         },
     })
-}
-
-/// Fingerprint of everything that changes the scores of the planned calls.
-fn fingerprint(
-    prepared: &Prepared,
-    plans: &[batch::Plan],
-    cfg: &RunConfig,
-    ort_version: &str,
-) -> Result<String, CacheError> {
-    let mut fp = Fingerprint::default();
-    fp.file("model.onnx", &prepared.model.onnx)?;
-    let data = prepared.model.onnx.with_extension("onnx_data");
-    fp.file("model.onnx_data", &data)?;
-    fp.file("config.json", &prepared.model.dir.join("config.json"))?;
-    for f in [
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "special_tokens_map.json",
-        "chat_template.jinja",
-    ] {
-        fp.file(f, &prepared.tokenizer_dir.join(f))?;
-    }
-    fp.field(
-        "settings",
-        format!(
-            "{}|{ort_version}|{:?}|{}|{:?}|{}",
-            env!("CARGO_PKG_VERSION"),
-            cfg.batch.batching,
-            prepared.pad_id,
-            cfg.device.device,
-            cfg.device.fp16
-        )
-        .as_bytes(),
-    );
-    for s in &prepared.seqs {
-        let bytes: Vec<u8> = s
-            .ids
-            .iter()
-            .chain(&s.mask)
-            .flat_map(|x| x.to_le_bytes())
-            .collect();
-        fp.field("seq", &bytes);
-    }
-    for p in plans {
-        // one field per row, so packing the same sequences differently changes the fingerprint
-        let side = if p.side == batch::Side::Left {
-            "left"
-        } else {
-            "right"
-        };
-        for row in &p.rows {
-            let bytes: Vec<u8> = row.iter().flat_map(|x| (*x as u64).to_le_bytes()).collect();
-            fp.field(side, &bytes);
-        }
-        fp.field("call", &[]);
-    }
-    Ok(fp.hex())
 }
 
 /// Prepares and runs in one go.

@@ -1,0 +1,114 @@
+//! Resume-store fingerprints: everything that changes a scorer's outputs for the planned
+//! calls (model files, tokenizer files, settings, every sequence, the plan).
+
+use crate::batch;
+use crate::config::{DpoMode, RunConfig};
+use crate::model::ModelFiles;
+use crate::run::store::{CacheError, Fingerprint};
+use crate::tokenize::dpo::DpoPair;
+use crate::tokenize::Encoder;
+
+use super::rm::Prepared;
+
+/// Fingerprint of everything that changes the scores of the planned calls.
+pub(super) fn classifier(
+    prepared: &Prepared,
+    plans: &[batch::Plan],
+    cfg: &RunConfig,
+    ort_version: &str,
+) -> Result<String, CacheError> {
+    let mut fp = Fingerprint::default();
+    fp.file("model.onnx", &prepared.model.onnx)?;
+    let data = prepared.model.onnx.with_extension("onnx_data");
+    fp.file("model.onnx_data", &data)?;
+    fp.file("config.json", &prepared.model.dir.join("config.json"))?;
+    for f in [
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "chat_template.jinja",
+    ] {
+        fp.file(f, &prepared.tokenizer_dir.join(f))?;
+    }
+    fp.field(
+        "settings",
+        format!(
+            "{}|{ort_version}|{:?}|{}|{:?}|{}",
+            env!("CARGO_PKG_VERSION"),
+            cfg.batch.batching,
+            prepared.pad_id,
+            cfg.device.device,
+            cfg.device.fp16
+        )
+        .as_bytes(),
+    );
+    for s in &prepared.seqs {
+        let bytes: Vec<u8> = s
+            .ids
+            .iter()
+            .chain(&s.mask)
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        fp.field("seq", &bytes);
+    }
+    for p in plans {
+        // one field per row, so packing the same sequences differently changes the fingerprint
+        let side = if p.side == batch::Side::Left {
+            "left"
+        } else {
+            "right"
+        };
+        for row in &p.rows {
+            let bytes: Vec<u8> = row.iter().flat_map(|x| (*x as u64).to_le_bytes()).collect();
+            fp.field(side, &bytes);
+        }
+        fp.field("call", &[]);
+    }
+    Ok(fp.hex())
+}
+
+/// Fingerprint of everything that changes a DPO run's per-sequence sums.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn dpo(
+    policy: &ModelFiles,
+    reference: Option<&ModelFiles>,
+    encoder: &Encoder,
+    mode: &DpoMode,
+    seqs: &[&Vec<i64>],
+    pairs: &[DpoPair],
+    plans: &[batch::Plan],
+    ort_version: &str,
+) -> Result<String, CacheError> {
+    let mut fp = Fingerprint::default();
+    for (label, m) in std::iter::once(("policy", policy)).chain(reference.map(|r| ("reference", r)))
+    {
+        fp.file(&format!("{label} model.onnx"), &m.onnx)?;
+        fp.file(
+            &format!("{label} model.onnx_data"),
+            &m.onnx.with_extension("onnx_data"),
+        )?;
+        fp.file(&format!("{label} config.json"), &m.dir.join("config.json"))?;
+    }
+    fp.file("tokenizer.json", &encoder.path)?;
+    fp.field(
+        "settings",
+        format!("dpo|{}|{ort_version}|{mode:?}", env!("CARGO_PKG_VERSION")).as_bytes(),
+    );
+    for s in seqs {
+        let bytes: Vec<u8> = s.iter().flat_map(|x| x.to_le_bytes()).collect();
+        fp.field("seq", &bytes);
+    }
+    for p in pairs {
+        let bytes: Vec<u8> = p
+            .prompt_len
+            .iter()
+            .flat_map(|x| (*x as u64).to_le_bytes())
+            .collect();
+        fp.field("prompt", &bytes);
+    }
+    for p in plans {
+        let bytes: Vec<u8> = p.members().flat_map(|x| (x as u64).to_le_bytes()).collect();
+        fp.field("call", &bytes);
+    }
+    Ok(fp.hex())
+}
