@@ -129,11 +129,20 @@ fn run_dpo(
     mode: &DpoMode,
     obs: &mut dyn Observer,
 ) -> Result<Finished, PipelineError> {
+    if let Ok(policy) = crate::model::ModelFiles::locate(&cfg.model.dir) {
+        make_parent(cfg, &policy.name())?;
+    }
     let ev = dpo::evaluate(cfg, mode)?;
     for w in &ev.prepared.warnings {
         obs.warn(w);
     }
-    finish_pairs(cfg, info, &ev, obs)
+    let done = finish_pairs(cfg, info, &ev, obs)?;
+    // The results are written: the resume cache has done its job. DPO runs with another mode,
+    // reference or dataset into this folder would otherwise find it and refuse it.
+    if let Some(cache) = crate::scorer::cache_path(cfg, &ev.prepared.model) {
+        let _ = std::fs::remove_file(cache);
+    }
+    Ok(done)
 }
 
 /// Instruction data (`messages`, no pairs): every row scored, scores written, no accuracy.

@@ -97,7 +97,9 @@ pub fn row_len(seqs: &[Encoded], row: &[usize]) -> usize {
 mod plan;
 mod tensors;
 
-pub use plan::{pack_by_prompt, plan_reference, plan_sorted, plan_units, Order, MAX_ROW_TEXTS};
+pub use plan::{
+    pack_by_prompt, plan_reference, plan_sorted, plan_units, Fill, Order, MAX_ROW_TEXTS,
+};
 pub use tensors::{inputs, padding, shared_tokens, Packing, Padded};
 
 #[cfg(test)]

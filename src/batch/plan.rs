@@ -19,6 +19,7 @@ pub fn plan_sorted(
         batch_size,
         max_tokens,
         Order::LongestFirst,
+        Fill::Greedy,
         |_| 1,
     )
 }
@@ -32,8 +33,19 @@ pub enum Order {
     AsGiven,
 }
 
+/// How calls are filled along the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fill {
+    /// A call takes units until `batch_size` or the token cap is reached.
+    Greedy,
+    /// The order is cut into chunks of `batch_size` units first (RewardBench's batches), and a
+    /// chunk is split further only by the token cap; a chunk's rest never joins the next one.
+    Chunks,
+}
+
 /// Groups units (each a list of sequences that must share a call) of the given lengths into
-/// right-padded calls in `order`: each call holds at most `batch_size` units and at most
+/// right-padded calls in `order`, filled as `fill` says: each call holds at most `batch_size`
+/// units and at most
 /// `max_tokens` padded tokens (padded rows x longest; a single larger unit gets a call of its
 /// own; 0 means no cap). `padded_rows(unit)` is the rows a unit takes: 1 for a packed row,
 /// its sequence count when each sequence is a row of its own (DPO's chosen and rejected).
@@ -43,6 +55,7 @@ pub fn plan_units(
     batch_size: usize,
     max_tokens: usize,
     order: Order,
+    fill: Fill,
     padded_rows: impl Fn(&[usize]) -> usize,
 ) -> Vec<Plan> {
     let mut sequence: Vec<usize> = (0..units.len()).collect();
@@ -58,14 +71,17 @@ pub fn plan_units(
     let mut plans: Vec<Plan> = Vec::new();
     let mut current: Vec<Vec<usize>> = Vec::new();
     let (mut width, mut rows) = (0, 0);
-    for i in sequence {
+    for (at, i) in sequence.into_iter().enumerate() {
         let Some(unit) = slots[i].take() else {
             continue;
         };
         let n = padded_rows(&unit);
         let w = width.max(lengths[i].max(1));
+        let chunk_starts = fill == Fill::Chunks && at % batch_size.max(1) == 0;
         if !current.is_empty()
-            && (current.len() >= batch_size.max(1) || (rows + n).saturating_mul(w) > cap)
+            && (chunk_starts
+                || current.len() >= batch_size.max(1)
+                || (rows + n).saturating_mul(w) > cap)
         {
             plans.push(Plan {
                 rows: std::mem::take(&mut current),
@@ -182,13 +198,53 @@ mod tests {
         // Pairs as units (2 padded rows each), DPO's rule: 2 x pairs x longest <= cap.
         let units = vec![vec![0, 1], vec![2, 3], vec![4, 5]];
         let lengths = [10, 6, 4];
-        let plans = plan_units(units.clone(), &lengths, 8, 24, Order::AsGiven, |u| u.len());
+        let plans = plan_units(
+            units.clone(),
+            &lengths,
+            8,
+            24,
+            Order::AsGiven,
+            Fill::Greedy,
+            |u| u.len(),
+        );
         let members: Vec<Vec<usize>> = plans.iter().map(|p| p.members().collect()).collect();
         // [0,1] alone (2 x 2 x 10 = 40 > 24 with the next), then 2 x 2 x 6 = 24 fits
         assert_eq!(members, vec![vec![0, 1], vec![2, 3, 4, 5]]);
-        let sorted = plan_units(units, &[4, 10, 6], 2, 0, Order::LongestFirst, |u| u.len());
+        let sorted = plan_units(
+            units,
+            &[4, 10, 6],
+            2,
+            0,
+            Order::LongestFirst,
+            Fill::Greedy,
+            |u| u.len(),
+        );
         let members: Vec<Vec<usize>> = sorted.iter().map(|p| p.members().collect()).collect();
         assert_eq!(members, vec![vec![2, 3, 4, 5], vec![0, 1]]);
+    }
+
+    #[test]
+    fn chunks_keep_batch_boundaries() {
+        // Lengths 10, 9, 5, 5 (sorted), batch 2, cap 19: greedy [0] [1,2] [3]; chunks
+        // [0] [1] [2,3] (the first chunk [0,1] is split by the cap, its rest stays alone).
+        let units: Vec<Vec<usize>> = (0..4).map(|i| vec![i]).collect();
+        let lengths = [10, 9, 5, 5];
+        let members = |fill| {
+            plan_units(
+                units.clone(),
+                &lengths,
+                2,
+                19,
+                Order::LongestFirst,
+                fill,
+                |_| 1,
+            )
+            .iter()
+            .map(|p| p.members().collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(members(Fill::Greedy), vec![vec![0], vec![1, 2], vec![3]]);
+        assert_eq!(members(Fill::Chunks), vec![vec![0], vec![1], vec![2, 3]]);
     }
 
     #[test]

@@ -23,14 +23,19 @@ pub enum ExecuteError<E: std::error::Error + 'static> {
 
 /// A run stopped by a cancel request; its finished calls are in the store.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "interrupted after {done} of {total} model calls; finished work is kept in {cache}: run the same \
-     command again to resume"
-)]
+#[error("interrupted after {done} of {total} model calls; {}", kept(cache.as_deref()))]
 pub struct Interrupted {
     pub done: usize,
     pub total: usize,
-    pub cache: String,
+    /// The resume store, when the run keeps one.
+    pub cache: Option<String>,
+}
+
+fn kept(cache: Option<&str>) -> String {
+    match cache {
+        Some(c) => format!("finished work is kept in {c}: run the same command again to resume"),
+        None => "this run keeps no resume cache, so running it again starts afresh".into(),
+    }
 }
 
 /// What running the calls gave.
@@ -107,9 +112,7 @@ pub fn execute<B: Send, E: std::error::Error + 'static>(
                 return Err(Interrupted {
                     done: reused + n,
                     total: sizes.len(),
-                    cache: cache_name
-                        .as_ref()
-                        .map_or_else(|| "no cache".into(), |p| p.display().to_string()),
+                    cache: cache_name.as_ref().map(|p| p.display().to_string()),
                 }
                 .into());
             }

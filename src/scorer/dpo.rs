@@ -321,6 +321,8 @@ pub fn evaluate_dataset(
         cfg.batch.batch_size,
         cfg.batch.max_batch_tokens,
         order,
+        // RewardBench's batches of `batch_size` pairs, each split further by the token cap.
+        batch::Fill::Chunks,
         |u| u.len(),
     );
 
@@ -355,17 +357,19 @@ pub fn evaluate_dataset(
                 &seqs,
                 &pairs,
                 &plans,
+                cfg,
                 &rt.version,
             )?,
             cfg.output.overwrite,
         )?),
         None => None,
     };
+    // Padded as pad_rows pads: every sequence a row, at least 2 wide.
     let (mut pad_tokens, mut computed_tokens) = (0, 0);
     for p in &plans {
-        let (ids, mask) = pad_rows(&seqs, p, eos);
-        computed_tokens += ids.len();
-        pad_tokens += mask.iter().filter(|&&m| m == 0).count();
+        let width = p.members().map(|i| seqs[i].len()).max().unwrap_or(2).max(2);
+        computed_tokens += width * p.len();
+        pad_tokens += p.members().map(|i| width - seqs[i].len()).sum::<usize>();
     }
     let sizes: Vec<usize> = plans.iter().map(batch::Plan::len).collect();
     let has_ref = ref_s.is_some();

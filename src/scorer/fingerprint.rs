@@ -77,6 +77,7 @@ pub(super) fn dpo(
     seqs: &[&Vec<i64>],
     pairs: &[DpoPair],
     plans: &[batch::Plan],
+    cfg: &RunConfig,
     ort_version: &str,
 ) -> Result<String, CacheError> {
     let mut fp = Fingerprint::default();
@@ -92,7 +93,13 @@ pub(super) fn dpo(
     fp.file("tokenizer.json", &encoder.path)?;
     fp.field(
         "settings",
-        format!("dpo|{}|{ort_version}|{mode:?}", env!("CARGO_PKG_VERSION")).as_bytes(),
+        format!(
+            "dpo|{}|{ort_version}|{mode:?}|{:?}|{:?}",
+            env!("CARGO_PKG_VERSION"),
+            cfg.device.device,
+            cfg.device.fp16
+        )
+        .as_bytes(),
     );
     for s in seqs {
         let bytes: Vec<u8> = s.iter().flat_map(|x| x.to_le_bytes()).collect();

@@ -1,6 +1,7 @@
 //! Golden files: the result files of v1 runs, frozen before the pipeline was restructured
-//! (commit fc144b3). Every case must reproduce them byte for byte. `UPDATE_GOLDEN=1 cargo test
-//! --release golden` rewrites them; do that only for a deliberate, explained change.
+//! (commit fc144b3; the token-cap DPO case was added later and checked against that build).
+//! Every case must reproduce them byte for byte. `UPDATE_GOLDEN=1 cargo test --release
+//! golden` rewrites them; do that only for a deliberate, explained change.
 //!
 //! The files were recorded on x86-64 with AVX2 and FMA and without AVX-512 (Zen 3). ONNX
 //! Runtime picks other kernels on other CPUs, which can move the last bits of a score; there
@@ -76,6 +77,23 @@ const CASES: &[(&str, &[&str])] = &[
             "fixtures/models/tiny-llama-ref",
             "--dataset",
             "fixtures/data/pref_shape.jsonl",
+        ],
+    ),
+    (
+        // A token cap that splits RewardBench's batches of pairs (recorded with the pre-
+        // restructure binary's planning, which this reproduces byte for byte).
+        "dpo-llama-llmbar-token-cap",
+        &[
+            "--model",
+            "fixtures/models/tiny-llama-policy",
+            "--ref_model",
+            "fixtures/models/tiny-llama-ref",
+            "--dataset",
+            "fixtures/data/llmbar.jsonl",
+            "--batch_size",
+            "3",
+            "--max_batch_tokens",
+            "1500",
         ],
     ),
     (

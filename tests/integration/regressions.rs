@@ -437,3 +437,33 @@ fn the_makefile_finds_the_binary_in_cargo_target_dir() {
         "{text}"
     );
 }
+
+/// DPO runs with another mode into the same folder are not refused by the first run's
+/// resume cache: a finished DPO run leaves none.
+#[test]
+fn dpo_runs_of_other_modes_share_an_output_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    for mode in ["sum", "avg"] {
+        let o = Command::new(env!("CARGO_BIN_EXE_rewardbench"))
+            .current_dir(root())
+            .args([
+                "--model",
+                "fixtures/models/tiny-llama-policy",
+                "--ref_free_type",
+                mode,
+                "--dataset",
+                "fixtures/data/pref_shape.jsonl",
+                "--quiet",
+                "--output_dir",
+            ])
+            .arg(&out)
+            .output()
+            .unwrap();
+        ok(&o);
+        assert!(
+            !out.join("tiny-llama-policy.cache.jsonl").exists(),
+            "{mode}"
+        );
+    }
+}
