@@ -2,6 +2,7 @@
 
 mod benchmark;
 mod bootstrap;
+pub mod rb2;
 pub mod verdict;
 
 pub use benchmark::{
