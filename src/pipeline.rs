@@ -59,20 +59,6 @@ pub fn run(
     }
 }
 
-/// A hub model's name (`org/name`) is a subfolder of the output folder.
-fn make_parent(cfg: &RunConfig, name: &str) -> Result<(), ReportError> {
-    let sub = cfg.output.dir.join(name);
-    match sub.parent() {
-        Some(parent) => {
-            std::fs::create_dir_all(parent).map_err(|source| ReportError::NotWritable {
-                path: parent.to_path_buf(),
-                source,
-            })
-        }
-        None => Ok(()),
-    }
-}
-
 fn warn_ties(ev: &Evaluation, obs: &mut dyn Observer) {
     let ties = report::ties(ev);
     if ties > 0 {
@@ -117,7 +103,6 @@ fn run_pairs(
     for w in &prepared.warnings {
         obs.warn(w);
     }
-    make_parent(cfg, &prepared.model.name())?;
     let ev = eval::run(prepared, cfg)?;
     finish_pairs(cfg, info, &ev, obs)
 }
@@ -129,9 +114,6 @@ fn run_dpo(
     mode: &DpoMode,
     obs: &mut dyn Observer,
 ) -> Result<Finished, PipelineError> {
-    if let Ok(policy) = crate::model::ModelFiles::locate(&cfg.model.dir) {
-        make_parent(cfg, &policy.name())?;
-    }
     let ev = dpo::evaluate(cfg, mode)?;
     for w in &ev.prepared.warnings {
         obs.warn(w);

@@ -129,6 +129,10 @@ impl Cache {
             path: path.to_path_buf(),
             source,
         };
+        // A hub model's name (`org/name`) puts the cache in a subfolder of the output folder.
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
         let mut done = BTreeMap::new();
         let mut dropped = false;
         let mut keep_bytes = 0u64;
@@ -269,6 +273,14 @@ mod tests {
         ));
         let c = Cache::open(&path, "fp2", true).unwrap();
         assert!(c.done.is_empty());
+    }
+
+    #[test]
+    fn the_cache_folder_is_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("org/name.cache.jsonl");
+        Cache::open(&path, "fp", false).unwrap();
+        assert!(path.is_file());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use serde_json::Value;
 use super::rm::{Evaluation, Prepared, RowResult, Stats};
 use super::{check_sequence, fingerprint, RowError, RowProblem, SetupError};
 use crate::backend::lm::{CacheHints, LmError, LmSession};
-use crate::backend::{self, BackendError, SessionOptions};
+use crate::backend::{self, BackendError};
 use crate::batch;
 use crate::batch::Batching;
 use crate::config::RunConfig;
@@ -327,14 +327,7 @@ pub fn evaluate_dataset(
     );
 
     let rt = backend::runtime(cfg.device.ort_lib.as_deref(), cfg.device.device.wants_gpu())?;
-    let opts = SessionOptions {
-        threads: cfg.device.threads,
-        device: cfg.device.device,
-        device_id: cfg.device.device_id,
-        fp16: cfg.device.fp16,
-        trt_cache: cfg.device.trt_cache.clone(),
-        profile: None,
-    };
+    let opts = super::session_options(cfg, None);
     let mut policy_s = LmSession::open(rt, &policy.onnx, &opts, cache_hints(&policy))?;
     let mut ref_s = match &reference {
         Some(r) => Some(LmSession::open(rt, &r.onnx, &opts, cache_hints(r))?),

@@ -10,6 +10,17 @@ use crate::tokenize::Encoder;
 
 use super::rm::Prepared;
 
+/// A model's graph, external data and config, each labelled with `prefix`.
+fn model_files(fp: &mut Fingerprint, prefix: &str, m: &ModelFiles) -> Result<(), CacheError> {
+    fp.file(&format!("{prefix}model.onnx"), &m.onnx)?;
+    fp.file(
+        &format!("{prefix}model.onnx_data"),
+        &m.onnx.with_extension("onnx_data"),
+    )?;
+    fp.file(&format!("{prefix}config.json"), &m.dir.join("config.json"))?;
+    Ok(())
+}
+
 /// Fingerprint of everything that changes the scores of the planned calls.
 pub(super) fn classifier(
     prepared: &Prepared,
@@ -18,10 +29,7 @@ pub(super) fn classifier(
     ort_version: &str,
 ) -> Result<String, CacheError> {
     let mut fp = Fingerprint::default();
-    fp.file("model.onnx", &prepared.model.onnx)?;
-    let data = prepared.model.onnx.with_extension("onnx_data");
-    fp.file("model.onnx_data", &data)?;
-    fp.file("config.json", &prepared.model.dir.join("config.json"))?;
+    model_files(&mut fp, "", &prepared.model)?;
     for f in [
         "tokenizer.json",
         "tokenizer_config.json",
@@ -81,14 +89,9 @@ pub(super) fn dpo(
     ort_version: &str,
 ) -> Result<String, CacheError> {
     let mut fp = Fingerprint::default();
-    for (label, m) in std::iter::once(("policy", policy)).chain(reference.map(|r| ("reference", r)))
-    {
-        fp.file(&format!("{label} model.onnx"), &m.onnx)?;
-        fp.file(
-            &format!("{label} model.onnx_data"),
-            &m.onnx.with_extension("onnx_data"),
-        )?;
-        fp.file(&format!("{label} config.json"), &m.dir.join("config.json"))?;
+    model_files(&mut fp, "policy ", policy)?;
+    if let Some(r) = reference {
+        model_files(&mut fp, "reference ", r)?;
     }
     fp.file("tokenizer.json", &encoder.path)?;
     fp.field(

@@ -138,6 +138,21 @@ pub fn validate(dataset: &Dataset) -> Result<Vec<String>, RowError> {
     Ok(warnings)
 }
 
+/// Session options for the configured device (`profile`: TensorRT's, from the planned shapes).
+pub fn session_options(
+    cfg: &RunConfig,
+    profile: Option<crate::backend::ShapeProfile>,
+) -> crate::backend::SessionOptions {
+    crate::backend::SessionOptions {
+        threads: cfg.device.threads,
+        device: cfg.device.device,
+        device_id: cfg.device.device_id,
+        fp16: cfg.device.fp16,
+        trt_cache: cfg.device.trt_cache.clone(),
+        profile,
+    }
+}
+
 /// Errors setting up the template and tokenizer.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::backend::{self, BackendError, RewardSession, SessionOptions};
+use crate::backend::{self, BackendError, RewardSession};
 use crate::batch::{self, Batching};
 use crate::config::RunConfig;
 use crate::data::Prompt;
@@ -317,14 +317,7 @@ fn open(
         .iter()
         .map(|p| (p.rows.len(), p.width(&prepared.seqs).max(1)))
         .collect();
-    let opts = SessionOptions {
-        threads: cfg.device.threads,
-        device: cfg.device.device,
-        device_id: cfg.device.device_id,
-        fp16: cfg.device.fp16,
-        trt_cache: cfg.device.trt_cache.clone(),
-        profile: backend::profile_for(&shapes),
-    };
+    let opts = super::session_options(cfg, backend::profile_for(&shapes));
     let mut session = RewardSession::open(rt, &prepared.model.onnx, &opts)?;
     if let Some(note) = &session.note {
         Stderr.note(note);
