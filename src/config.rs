@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::backend::Device;
 use crate::batch::Batching;
 use crate::data::{DatasetSpec, Source};
+use crate::scoring::ScoreDtype;
 use crate::template::Date;
 
 /// Reference-free reduction of the policy's per-token log-probs (`--ref_free_type`).
@@ -104,21 +105,47 @@ pub struct TemplateConfig {
     pub date: Option<Date>,
 }
 
+/// run_v2's truncation: which end of a text longer than `max_length` is cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CutSide {
+    /// The tokenizer's `truncation_side` (right unless its config says left), as run_v2.
+    Tokenizer,
+    Left,
+    Right,
+}
+
 /// How text becomes tokens.
 #[derive(Debug, Clone)]
 pub struct TokenizeConfig {
-    /// Token limit, applied only with `force_truncation`.
+    /// Token limit: applied with `force_truncation` (v1) or `cut` (v2).
     pub max_length: usize,
+    /// v1's `--force_truncation`: keep the last `max_length` tokens.
     pub force_truncation: bool,
+    /// `rewardbench v2`: every text cut at `max_length` on this side, never an error.
+    pub cut: Option<CutSide>,
 }
+
+/// `rewardbench v2`'s `--max_length` (run_v2's default).
+pub const V2_MAX_LENGTH: usize = 2048;
 
 impl Default for TokenizeConfig {
     fn default() -> Self {
         Self {
             max_length: 512,
             force_truncation: false,
+            cut: None,
         }
     }
+}
+
+/// How scores become verdicts.
+#[derive(Debug, Clone, Default)]
+pub struct ScoringConfig {
+    /// Each score rounded to this format before any comparison (`--score_dtype`).
+    pub score_dtype: ScoreDtype,
+    /// RewardBench 2's rules for every row (`rewardbench v2`); otherwise only for datasets
+    /// whose rows list their completions.
+    pub best_of_n: bool,
 }
 
 /// How texts are grouped into model calls.
@@ -205,6 +232,7 @@ pub struct RunConfig {
     pub data: DataConfig,
     pub template: TemplateConfig,
     pub tokenize: TokenizeConfig,
+    pub scoring: ScoringConfig,
     pub batch: BatchConfig,
     pub device: DeviceConfig,
     pub output: OutputConfig,

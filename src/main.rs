@@ -58,10 +58,13 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(Command::Leaderboard(l)) => {
             return cli::leaderboard::run(l).map(|()| ExitCode::SUCCESS)
         }
-        None => {}
+        Some(Command::V2(_)) | None => {}
     }
     let mut obs = Stderr;
-    let resolved = cli::resolve::resolve(&args, &mut obs)?;
+    let resolved = match &args.command {
+        Some(Command::V2(v)) => cli::resolve::resolve_v2(v, &mut obs)?,
+        _ => cli::resolve::resolve(&args.eval, &mut obs)?,
+    };
     on_interrupt(&mut obs);
     match rewardbench::pipeline::run(&resolved.config, &resolved.info, &mut obs) {
         Ok(done) => {

@@ -9,6 +9,7 @@ use crate::report::{self, ReportError, RunInfo};
 use crate::run::observer::Observer;
 use crate::scorer::dpo::{self, DpoError};
 use crate::scorer::rm::{self as eval, EvalError, Evaluation};
+use crate::scoring;
 
 /// Everything that can stop a run, by stage.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +22,11 @@ pub enum PipelineError {
     Dpo(#[from] DpoError),
     #[error(transparent)]
     Report(#[from] ReportError),
+    #[error("{path}: {source}")]
+    Scoring {
+        path: PathBuf,
+        source: crate::scoring::bon::CardError,
+    },
 }
 
 impl PipelineError {
@@ -99,12 +105,49 @@ fn run_pairs(
     dataset: Dataset,
     obs: &mut dyn Observer,
 ) -> Result<Finished, PipelineError> {
+    let best_of_n = cfg.scoring.best_of_n || dataset.is_best_of_n();
+    if best_of_n {
+        data::bon::check(&dataset.path, &dataset.rows)?;
+    }
     let prepared = eval::prepare_dataset(cfg, dataset)?;
     for w in &prepared.warnings {
         obs.warn(w);
     }
+    if let Some(t) = prepared
+        .truncation
+        .filter(|t| t.cut && prepared.truncated > 0)
+    {
+        obs.note(&format!(
+            "{} text(s) longer than {} tokens were truncated ({} side), as run_v2 does",
+            prepared.truncated,
+            t.max_length,
+            t.side.label()
+        ));
+    }
     let ev = eval::run(prepared, cfg)?;
+    if best_of_n {
+        return finish_best_of_n(cfg, info, &ev);
+    }
     finish_pairs(cfg, info, &ev, obs)
+}
+
+/// RewardBench 2's scoring and reports.
+fn finish_best_of_n(
+    cfg: &RunConfig,
+    info: &RunInfo,
+    ev: &Evaluation,
+) -> Result<Finished, PipelineError> {
+    let card =
+        scoring::bon::card(&report::bon::bon_rows(ev)).map_err(|e| PipelineError::Scoring {
+            path: ev.prepared.dataset.path.clone(),
+            source: e,
+        })?;
+    let name = ev.prepared.model.name();
+    let w = report::bon::write(ev, &card, info, cfg, &cfg.output.dir, &name)?;
+    Ok(Finished {
+        table: report::bon::table(ev, &card, info),
+        written: w.all(),
+    })
 }
 
 /// DPO (implicit reward) evaluation: `--ref_model`, or `--ref_free_type` alone.

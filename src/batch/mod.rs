@@ -110,6 +110,7 @@ mod test_util {
         Encoded {
             ids: (1..=n as i64).collect(),
             mask: vec![1; n],
+            truncated: false,
         }
     }
 
@@ -117,6 +118,7 @@ mod test_util {
         Encoded {
             ids: ids.to_vec(),
             mask: vec![1; ids.len()],
+            truncated: false,
         }
     }
 }

@@ -87,20 +87,26 @@ impl From<RefFreeArg> for RefFree {
 pub struct Args {
     #[command(subcommand)]
     pub command: Option<Command>,
+    #[command(flatten)]
+    pub eval: EvalArgs,
+}
 
+/// The flags of an evaluation (plain `rewardbench` and `rewardbench v2`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct EvalArgs {
     /// Model folder: model.onnx (or onnx/model.onnx), tokenizer.json, tokenizer_config.json, config.json.
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Tokenizer folder (default: the model folder).
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
-    /// Dataset: a hub id (org/name[@revision]; default: the core set), or a local .json / .jsonl / .parquet / .csv file or folder.
-    #[arg(long, default_value = rewardbench::data::CORE_SET)]
-    pub dataset: String,
+    /// Dataset: a hub id (org/name[@revision]), or a local .json / .jsonl / .parquet / .csv file or folder [default: allenai/reward-bench; v2: allenai/reward-bench-2].
+    #[arg(long)]
+    pub dataset: Option<String>,
     /// Read --dataset as a local JSON / JSONL file (local files are read either way).
     #[arg(long = "load_json", alias = "load-json", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
     pub load_json: bool,
-    /// Dataset split (hub datasets and local folders; default: all splits, concatenated; the core set: filtered).
+    /// Dataset split (hub datasets and local folders; default: all splits, concatenated; the core set: filtered; v2: test).
     #[arg(long)]
     pub split: Option<String>,
     /// fastchat conversation template, used only when the tokenizer has no chat template.
@@ -115,9 +121,9 @@ pub struct Args {
     /// Output folder.
     #[arg(long = "output_dir", alias = "output-dir", default_value_os_t = defaults().output.dir)]
     pub output_dir: PathBuf,
-    /// Token limit, applied only with --force_truncation (as in RewardBench).
-    #[arg(long = "max_length", alias = "max-length", default_value_t = defaults().tokenize.max_length as u32, value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_length: u32,
+    /// Token limit: v1 applies it only with --force_truncation (as RewardBench); v2 truncates every text to it, as run_v2 [default: 512; v2: 2048].
+    #[arg(long = "max_length", alias = "max-length", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_length: Option<u32>,
     /// Truncate texts longer than --max_length, keeping their last tokens.
     #[arg(long = "force_truncation", alias = "force-truncation", num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().tokenize.force_truncation, value_parser = parse_bool, action = ArgAction::Set)]
     pub force_truncation: bool,
@@ -197,6 +203,49 @@ pub struct Args {
     pub quiet: bool,
 }
 
+/// `--score_dtype`: the format scores are rounded to before they are compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScoreDtypeArg {
+    F32,
+    Bf16,
+    F16,
+}
+
+/// `--truncation_side`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TruncationSideArg {
+    /// The tokenizer's own (`truncation_side` in tokenizer_config.json, else right), as run_v2.
+    Tokenizer,
+    Left,
+    Right,
+}
+
+/// `rewardbench v2`: RewardBench 2 as scripts/run_v2.py scores it.
+#[derive(Debug, clap::Args)]
+pub struct V2Args {
+    #[command(flatten)]
+    pub eval: EvalArgs,
+    /// Round every score to this format before comparing (f16 / bf16 reproduce the tie rate of upstream's GPU runs).
+    #[arg(
+        long = "score_dtype",
+        alias = "score-dtype",
+        value_enum,
+        default_value = "f32"
+    )]
+    pub score_dtype: ScoreDtypeArg,
+    /// Which end of a text longer than --max_length is cut.
+    #[arg(
+        long = "truncation_side",
+        alias = "truncation-side",
+        value_enum,
+        default_value = "tokenizer"
+    )]
+    pub truncation_side: TruncationSideArg,
+    /// Accepted for compatibility (run_v2 then skips the hub upload; nothing is uploaded here, results are always written to --output_dir).
+    #[arg(long = "do_not_save", alias = "do-not-save", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub do_not_save: bool,
+}
+
 /// Subcommands beside the evaluation itself.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -204,6 +253,8 @@ pub enum Command {
     Render(render::RenderArgs),
     /// Build a leaderboard (CSV and Markdown) from summary JSON files of many models.
     Leaderboard(leaderboard::LeaderboardArgs),
+    /// RewardBench 2: best-of-N with 1/k tie credit, the Ties composite, the six-way Score (as scripts/run_v2.py).
+    V2(Box<V2Args>),
 }
 
 #[cfg(test)]
@@ -225,9 +276,10 @@ mod tests {
             "YES",
         ])
         .unwrap();
+        let a = a.eval;
         assert!(a.load_json && !a.debug && a.force_truncation);
         assert_eq!(a.batch_size, 3);
-        assert_eq!(a.dataset, "allenai/reward-bench");
+        assert_eq!(a.dataset, None);
         assert!(Args::try_parse_from(["rewardbench", "--debug", "maybe"]).is_err());
         assert!(Args::try_parse_from(["rewardbench", "--batch_size", "0"]).is_err());
     }

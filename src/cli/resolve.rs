@@ -6,16 +6,17 @@ use std::path::{Path, PathBuf};
 use anyhow::bail;
 use rewardbench::batch::Batching;
 use rewardbench::config::{
-    BatchConfig, DataConfig, DeviceConfig, DpoMode, ModelConfig, OutputConfig, RunConfig,
-    ScorerKind, TemplateConfig, TokenizeConfig,
+    BatchConfig, CutSide, DataConfig, DeviceConfig, DpoMode, ModelConfig, OutputConfig, RunConfig,
+    ScorerKind, ScoringConfig, TemplateConfig, TokenizeConfig,
 };
 use rewardbench::data::{self, DatasetSpec, Source};
 use rewardbench::hub::{Hub, HubError};
 use rewardbench::model::{self, ModelFiles};
 use rewardbench::report::RunInfo;
 use rewardbench::run::observer::Observer;
+use rewardbench::scoring::ScoreDtype;
 
-use super::{Args, BatchingArg};
+use super::{BatchingArg, EvalArgs, ScoreDtypeArg, TruncationSideArg, V2Args};
 
 /// A run, ready: its configuration and the names its summary records.
 pub struct Resolved {
@@ -33,7 +34,7 @@ fn default_trt_cache() -> Option<PathBuf> {
 
 /// The DPO mode the flags ask for: `--ref_model` wins; `--ref_free_type` alone is
 /// reference-free; neither is not DPO.
-fn scorer(args: &Args, obs: &mut dyn Observer) -> ScorerKind {
+fn scorer(args: &EvalArgs, obs: &mut dyn Observer) -> ScorerKind {
     match (&args.ref_model, args.ref_free_type) {
         (Some(r), t) => {
             if let Some(t) = t {
@@ -50,7 +51,7 @@ fn scorer(args: &Args, obs: &mut dyn Observer) -> ScorerKind {
 }
 
 /// RewardBench flags accepted for compatibility that change nothing for an ONNX export.
-fn ignored_flags(args: &Args, obs: &mut dyn Observer) {
+fn ignored_flags(args: &EvalArgs, obs: &mut dyn Observer) {
     let mut ignored = Vec::new();
     if args.not_quantized {
         ignored.push("--not_quantized");
@@ -74,7 +75,7 @@ fn ignored_flags(args: &Args, obs: &mut dyn Observer) {
 
 /// Resolves the flags of an evaluation. Hub ids become folders in the hub cache (HF_HOME /
 /// HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE); local paths are used as they are.
-pub fn resolve(args: &Args, obs: &mut dyn Observer) -> anyhow::Result<Resolved> {
+pub fn resolve(args: &EvalArgs, obs: &mut dyn Observer) -> anyhow::Result<Resolved> {
     let Some(model) = args.model.clone() else {
         bail!("--model is required (a folder with model.onnx and the tokenizer files)");
     };
@@ -104,7 +105,9 @@ pub fn resolve(args: &Args, obs: &mut dyn Observer) -> anyhow::Result<Resolved> 
     let dataset_name = if args.pref_sets {
         data::PREF_SETS.to_string()
     } else {
-        args.dataset.clone()
+        args.dataset
+            .clone()
+            .unwrap_or_else(|| data::CORE_SET.to_string())
     };
     let spec = DatasetSpec::parse(&dataset_name, args.split.as_deref());
     let spec = match &spec.source {
@@ -133,9 +136,13 @@ pub fn resolve(args: &Args, obs: &mut dyn Observer) -> anyhow::Result<Resolved> 
             date: args.date,
         },
         tokenize: TokenizeConfig {
-            max_length: args.max_length as usize,
+            max_length: args
+                .max_length
+                .map_or(RunConfig::default().tokenize.max_length, |m| m as usize),
             force_truncation: args.force_truncation,
+            cut: None,
         },
+        scoring: ScoringConfig::default(),
         batch: BatchConfig {
             batching: match args.batching {
                 BatchingArg::Sorted => Batching::Sorted,
@@ -176,8 +183,58 @@ pub fn resolve(args: &Args, obs: &mut dyn Observer) -> anyhow::Result<Resolved> 
     Ok(Resolved { config, info })
 }
 
+/// Resolves `rewardbench v2`: run_v2's defaults (allenai/reward-bench-2, split test,
+/// --max_length 2048, every text truncated on the tokenizer's side) and RewardBench 2's
+/// scoring for every row.
+pub fn resolve_v2(v: &V2Args, obs: &mut dyn Observer) -> anyhow::Result<Resolved> {
+    let a = &v.eval;
+    if a.ref_model.is_some() || a.ref_free_type.is_some() {
+        bail!("rewardbench v2 scores sequence classifiers (as run_v2); --ref_model / --ref_free_type (DPO) are for plain `rewardbench`");
+    }
+    if a.pref_sets {
+        bail!("--pref_sets is a RewardBench v1 dataset; `rewardbench v2` reads --dataset (default {})", data::RB2);
+    }
+    let mut args = a.clone();
+    if args.dataset.is_none() {
+        args.dataset = Some(data::RB2.to_string());
+        if args.split.is_none() {
+            args.split = Some("test".to_string());
+        }
+    }
+    if args.force_truncation {
+        obs.note("--force_truncation has no effect with v2: every text is truncated at --max_length, as run_v2 does");
+        args.force_truncation = false;
+    }
+    if args.save_all {
+        obs.note("--save_all has no effect with v2: every completion's score is in {name}_outputs.jsonl and {name}_scores.csv");
+        args.save_all = false;
+    }
+    if v.do_not_save {
+        obs.note("--do_not_save: nothing is uploaded here; results are written to --output_dir as always");
+    }
+    let mut r = resolve(&args, obs)?;
+    r.config.tokenize.max_length = a
+        .max_length
+        .map_or(rewardbench::config::V2_MAX_LENGTH, |m| m as usize);
+    r.config.tokenize.cut = Some(match v.truncation_side {
+        TruncationSideArg::Tokenizer => CutSide::Tokenizer,
+        TruncationSideArg::Left => CutSide::Left,
+        TruncationSideArg::Right => CutSide::Right,
+    });
+    r.config.scoring = ScoringConfig {
+        score_dtype: match v.score_dtype {
+            ScoreDtypeArg::F32 => ScoreDtype::F32,
+            ScoreDtypeArg::Bf16 => ScoreDtype::Bf16,
+            ScoreDtypeArg::F16 => ScoreDtype::F16,
+        },
+        best_of_n: true,
+    };
+    Ok(r)
+}
+
 #[cfg(test)]
 mod tests {
+    use super::super::Args;
     use super::*;
     use clap::Parser;
     use rewardbench::run::observer::Collect;
@@ -198,7 +255,7 @@ mod tests {
         ])
         .unwrap();
         let mut obs = Collect::default();
-        let got = resolve(&args, &mut obs).unwrap().config;
+        let got = resolve(&args.eval, &mut obs).unwrap().config;
         let want = RunConfig::default();
         let debug = |c: &RunConfig| {
             format!(
@@ -221,10 +278,8 @@ mod tests {
         assert_eq!(got.model.scorer, ScorerKind::Classifier);
         assert!(obs.notes.is_empty() && obs.warnings.is_empty());
         // The default dataset is the core set.
-        let a = Args::try_parse_from(["rewardbench", "--model", "m"]).unwrap();
-        assert_eq!(a.dataset, data::CORE_SET);
         assert!(matches!(
-            DatasetSpec::parse(&a.dataset, None).source,
+            DatasetSpec::parse(data::CORE_SET, None).source,
             Source::Hub { ref repo, .. } if *repo == want_repo(&want)
         ));
     }

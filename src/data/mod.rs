@@ -21,6 +21,7 @@ use serde_json::{Map, Value};
 
 use crate::hub::{Hub, HubError};
 
+pub mod bon;
 pub mod parquet;
 mod read;
 mod rows;
@@ -34,6 +35,8 @@ pub use splits::{glob_match, split_files};
 
 /// The core set's hub id; its default split is `filtered`.
 pub const CORE_SET: &str = "allenai/reward-bench";
+/// RewardBench 2's hub id (`rewardbench v2`'s default; split `test`).
+pub const RB2: &str = "allenai/reward-bench-2";
 /// The prior preference sets' hub id (`--pref_sets`).
 pub const PREF_SETS: &str = "allenai/pref-test-sets";
 /// The pref sets' other name, used by the reference loader.
@@ -240,10 +243,19 @@ pub fn load(spec: &DatasetSpec, prioritize_scoring: bool) -> Result<Loaded, Data
         .into_iter()
         .map(|(place, obj)| Pair::from_json(&path, place, Value::Object(obj)))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Loaded::Preference(Dataset { path, rows }))
+    let dataset = Dataset { path, rows };
+    if dataset.is_best_of_n() {
+        bon::check(&dataset.path, &dataset.rows)?;
+    }
+    Ok(Loaded::Preference(dataset))
 }
 
 impl Dataset {
+    /// True when some row lists its completions (best-of-N, scored as RewardBench 2 scores).
+    pub fn is_best_of_n(&self) -> bool {
+        self.rows.iter().any(Sample::is_best_of_n)
+    }
+
     /// Loads preference data from a spec (hub specs with the environment's hub settings).
     pub fn open(spec: &DatasetSpec) -> Result<Self, DataError> {
         match load(spec, false)? {

@@ -92,16 +92,25 @@ impl Pair {
         }
 
         let mut prompt = None;
-        let mut answers: [String; 2] = Default::default();
+        let mut answers: [Vec<String>; 2] = Default::default();
+        let mut listed = [false; 2];
         for (slot, field) in ["chosen", "rejected"].into_iter().enumerate() {
             match &obj[field] {
-                Value::String(s) => answers[slot] = s.clone(),
+                Value::String(s) => answers[slot] = vec![s.clone()],
+                Value::Array(list) if list.is_empty() => {
+                    return Err(field_err(field, "is an empty list".into()));
+                }
+                // A list of strings: best-of-N completions (RewardBench 2's rows).
+                Value::Array(list) if list[0].is_string() => {
+                    answers[slot] = completions(list).map_err(|p| field_err(field, p))?;
+                    listed[slot] = true;
+                }
                 Value::Array(list) => {
                     let msgs = messages(list).map_err(|p| field_err(field, p))?;
                     let Some((last, head)) = msgs.split_last() else {
                         return Err(field_err(field, "is an empty message list".into()));
                     };
-                    answers[slot] = last.content.clone();
+                    answers[slot] = vec![last.content.clone()];
                     if slot == 0 {
                         prompt = Some(Prompt::Messages(head.to_vec()));
                     }
@@ -110,7 +119,7 @@ impl Pair {
                     return Err(field_err(
                         field,
                         format!(
-                            "expected a string or a list of messages, found {}",
+                            "expected a string, a list of completions (strings) or a list of messages, found {}",
                             kind(other)
                         ),
                     ))
@@ -118,6 +127,13 @@ impl Pair {
             }
         }
         let conversation = prompt.is_some();
+        if conversation && listed[1] {
+            return Err(field_err(
+                "rejected",
+                "is a list of completions but `chosen` is a conversation (a list of messages)"
+                    .into(),
+            ));
+        }
         if !conversation {
             prompt = Some(match obj.get("prompt") {
                 Some(Value::String(s)) => Prompt::Text(s.clone()),
@@ -139,13 +155,17 @@ impl Pair {
         let [chosen, rejected] = answers;
         let mut metadata = Map::new();
         for (k, v) in obj {
-            match k.as_str() {
-                "prompt" => {}
-                "chosen" => {
-                    metadata.insert(k, Value::String(chosen.clone()));
+            match (k.as_str(), listed) {
+                ("prompt", _) => {}
+                // Best-of-N rows keep their lists as they are.
+                ("chosen" | "rejected", [true, _] | [_, true]) => {
+                    metadata.insert(k, v);
                 }
-                "rejected" => {
-                    metadata.insert(k, Value::String(rejected.clone()));
+                ("chosen", _) => {
+                    metadata.insert(k, Value::String(chosen[0].clone()));
+                }
+                ("rejected", _) => {
+                    metadata.insert(k, Value::String(rejected[0].clone()));
                 }
                 _ => {
                     metadata.insert(k, v);
@@ -154,8 +174,8 @@ impl Pair {
         }
         Ok(Self {
             prompt: prompt.unwrap_or(Prompt::Text(String::new())),
-            chosen: vec![chosen],
-            rejected: vec![rejected],
+            chosen,
+            rejected,
             metadata,
             place,
         })
@@ -170,6 +190,20 @@ fn rename(obj: Map<String, Value>, from: &str, to: &str) -> Map<String, Value> {
             } else {
                 (k, v)
             }
+        })
+        .collect()
+}
+
+/// A list of completions: every element a string.
+fn completions(list: &[Value]) -> Result<Vec<String>, String> {
+    list.iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            Value::String(s) => Ok(s.clone()),
+            other => Err(format!(
+                "completion {i} is {}, expected a string (a list of completions holds strings only)",
+                kind(other)
+            )),
         })
         .collect()
 }

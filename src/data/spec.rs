@@ -85,6 +85,23 @@ impl DatasetSpec {
         }
     }
 
+    /// The hub commit these rows come from: a hub-cache snapshot's folder name (a resolved
+    /// hub spec is one), else the revision asked for; `None` for other local data.
+    pub fn commit(&self) -> Option<String> {
+        match &self.source {
+            Source::Hub { revision, .. } => revision.clone(),
+            Source::Local(p) => {
+                hub::repo_of_cache_path(p)?;
+                let comps: Vec<String> = p
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                let i = comps.iter().rposition(|c| c == "snapshots")?;
+                comps.get(i + 1).cloned()
+            }
+        }
+    }
+
     /// The split to read: the one asked for, else `filtered` for the core set, else all.
     pub fn effective_split(&self) -> Option<String> {
         self.split.clone().or_else(|| {

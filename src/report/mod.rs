@@ -11,6 +11,7 @@ use crate::pyjson::PyJson;
 use crate::scorer::rm::Evaluation;
 use crate::scoring::{self, Bootstrap, Tally};
 
+pub mod bon;
 mod csv;
 mod json;
 mod jsonl;

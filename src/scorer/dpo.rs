@@ -440,6 +440,7 @@ pub fn evaluate_dataset(
         .map(|ids| Encoded {
             ids: (*ids).clone(),
             mask: vec![1; ids.len()],
+            truncated: false,
         })
         .collect();
     let model_count = models.len();
@@ -453,6 +454,8 @@ pub fn evaluate_dataset(
             seqs,
             seq_of,
             pad_id: eos,
+            truncation: None,
+            truncated: 0,
             warnings,
             prepare_seconds,
         },

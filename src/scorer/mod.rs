@@ -10,13 +10,13 @@ use std::path::{Path, PathBuf};
 
 use std::collections::HashMap;
 
-use crate::config::RunConfig;
+use crate::config::{CutSide, RunConfig};
 use crate::data::{Dataset, Prompt};
 use crate::model::{ModelError, ModelFiles};
 use crate::prompt::{self, Rendered};
 use crate::run::parallel::parallel_map;
 use crate::template::{ChatTemplate, JinjaOptions, JinjaTemplate, TemplateError};
-use crate::tokenize::{EncodeOptions, Encoder, TokenizeError, TokenizerConfig};
+use crate::tokenize::{EncodeOptions, Encoder, TokenizeError, TokenizerConfig, TruncationSide};
 
 /// Where a row is: its file and its place in the file (`line 7`, `data/x.parquet row 2`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,7 +201,18 @@ pub struct Setup {
     pub tokenizer_dir: PathBuf,
     pub template: ChatTemplate,
     pub encoder: Encoder,
+    /// How texts are truncated, if they are.
+    pub truncation: Option<Truncation>,
     pub warnings: Vec<String>,
+}
+
+/// Truncation in force: texts cut to `max_length` tokens (special tokens included) on `side`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Truncation {
+    pub max_length: usize,
+    pub side: TruncationSide,
+    /// run_v2's rule (`rewardbench v2`), not v1's `--force_truncation`.
+    pub cut: bool,
 }
 
 /// Tokenization rule of a scoring path.
@@ -243,12 +254,26 @@ pub fn setup(cfg: &RunConfig, rule: Tokenization) -> Result<Setup, SetupError> {
             ));
         }
     }
+    let truncation = match (rule, cfg.tokenize.cut) {
+        (Tokenization::Dpo, _) => None,
+        (Tokenization::Classifier, Some(cut)) => Some(Truncation {
+            max_length: cfg.tokenize.max_length,
+            side: match cut {
+                CutSide::Tokenizer => tok_cfg.truncation_side.unwrap_or(TruncationSide::Right),
+                CutSide::Left => TruncationSide::Left,
+                CutSide::Right => TruncationSide::Right,
+            },
+            cut: true,
+        }),
+        (Tokenization::Classifier, None) => cfg.tokenize.force_truncation.then_some(Truncation {
+            max_length: cfg.tokenize.max_length,
+            side: TruncationSide::Left,
+            cut: false,
+        }),
+    };
     let opts = match rule {
         Tokenization::Classifier => EncodeOptions {
-            truncate_to: cfg
-                .tokenize
-                .force_truncation
-                .then_some(cfg.tokenize.max_length),
+            truncate_to: truncation.map(|t| (t.max_length, t.side)),
             append_eos: template.is_named() && Encoder::is_llama_family(&tok_cfg),
         },
         Tokenization::Dpo => EncodeOptions::default(),
@@ -259,13 +284,18 @@ pub fn setup(cfg: &RunConfig, rule: Tokenization) -> Result<Setup, SetupError> {
         tokenizer_dir,
         template,
         encoder,
+        truncation,
         warnings,
     })
 }
 
-/// The resume cache of `model`'s run, when the run keeps one: `{output}/{name}.cache.jsonl`.
+/// The resume cache of `model`'s run, when the run keeps one: `{output}/{name}.cache.jsonl`
+/// (`{name}.v2.cache.jsonl` for `rewardbench v2`, so a v1 and a v2 run can share a folder).
 pub fn cache_path(cfg: &RunConfig, model: &ModelFiles) -> Option<PathBuf> {
-    cfg.output
-        .cache
-        .then(|| cfg.output.dir.join(format!("{}.cache.jsonl", model.name())))
+    let kind = if cfg.scoring.best_of_n { ".v2" } else { "" };
+    cfg.output.cache.then(|| {
+        cfg.output
+            .dir
+            .join(format!("{}{kind}.cache.jsonl", model.name()))
+    })
 }

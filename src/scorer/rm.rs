@@ -16,7 +16,7 @@ use crate::run::parallel::parallel_map;
 use crate::run::store::{Cache, CacheError};
 use crate::scorer::{
     cache_path, check_sequence, fingerprint, render_all, setup, validate, RowError, RowProblem,
-    Setup, SetupError, Tokenization,
+    Setup, SetupError, Tokenization, Truncation,
 };
 use crate::scoring::verdict::{self, Outcome};
 use crate::tokenize::{Encoded, Encoder, TokenizeError};
@@ -65,6 +65,9 @@ impl From<ExecuteError<BackendError>> for EvalError {
 /// What `--force_truncation` offers for a text that is too long.
 const TRUNCATION_HINT: &str =
     "; pass --force_truncation (with --max_length) to keep its last tokens";
+/// What to do when a text is still too long after `rewardbench v2`'s truncation.
+const CUT_HINT: &str =
+    " even after truncation; pass a --max_length no larger than the model's positions";
 
 /// A dataset rendered and tokenized, ready for the model.
 pub struct Prepared {
@@ -77,6 +80,10 @@ pub struct Prepared {
     pub seqs: Vec<Encoded>,
     pub seq_of: Vec<Vec<usize>>,
     pub pad_id: i64,
+    /// Truncation in force, if any.
+    pub truncation: Option<Truncation>,
+    /// Sequences truncation cut (each distinct text counted once).
+    pub truncated: usize,
     pub warnings: Vec<String>,
     /// Seconds spent rendering and tokenizing.
     pub prepare_seconds: f64,
@@ -147,8 +154,13 @@ pub fn prepare_dataset(cfg: &RunConfig, mut dataset: Dataset) -> Result<Prepared
         tokenizer_dir,
         template,
         encoder,
+        truncation,
         mut warnings,
     } = setup(cfg, Tokenization::Classifier)?;
+    let hint = match truncation {
+        Some(t) if t.cut => CUT_HINT,
+        _ => TRUNCATION_HINT,
+    };
 
     if cfg.data.debug {
         dataset.rows.truncate(crate::config::DEBUG_ROWS);
@@ -192,7 +204,7 @@ pub fn prepare_dataset(cfg: &RunConfig, mut dataset: Dataset) -> Result<Prepared
     let seqs: Vec<Encoded> = parallel_map(&texts, workers, |&(text, i, side)| {
         let place = &dataset.rows[i].place;
         let enc = encoder.encode(text, &format!("{} {place}: {side} text", path.display()))?;
-        check_sequence(&enc.ids, side, &model, TRUNCATION_HINT, || {
+        check_sequence(&enc.ids, side, &model, hint, || {
             format!(
                 ": the tokenizer ({}) does not belong to this model",
                 encoder.path.display()
@@ -215,7 +227,10 @@ pub fn prepare_dataset(cfg: &RunConfig, mut dataset: Dataset) -> Result<Prepared
         }
         None => i64::from(encoder.pad_id),
     };
+    let truncated = seqs.iter().filter(|s| s.truncated).count();
     Ok(Prepared {
+        truncation,
+        truncated,
         tokenizer_dir,
         template_label: template.label().to_string(),
         model,
@@ -399,8 +414,10 @@ fn execute(
     let (wait, ort_time) = (executed.wait_seconds, executed.call_seconds);
     for (p, out) in plans.iter().zip(executed.outputs) {
         for (i, sc) in p.members().zip(out) {
-            // Scores are f32 from the model, and f32 -> f64 -> f32 is exact.
-            scores[i] = sc.into_iter().map(|x| x as f32).collect();
+            // Scores are f32 from the model, and f32 -> f64 -> f32 is exact; `--score_dtype`
+            // rounds them after the cache, which keeps the model's own.
+            let dtype = cfg.scoring.score_dtype;
+            scores[i] = sc.into_iter().map(|x| dtype.round(x as f32)).collect();
         }
     }
 

@@ -34,10 +34,10 @@ pub const BOOTSTRAP_SEED: u64 = 20_240_229;
 pub const BOOTSTRAP_LEVEL: f64 = 0.95;
 
 /// SplitMix64: a small, fixed, portable generator (the intervals must not depend on a crate).
-struct SplitMix64(u64);
+pub(super) struct SplitMix64(pub(super) u64);
 
 impl SplitMix64 {
-    fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -46,7 +46,7 @@ impl SplitMix64 {
     }
 
     /// Uniform in `0..n` (Lemire's multiply-shift; the bias is below 2^-50 for these sizes).
-    fn below(&mut self, n: usize) -> usize {
+    pub(super) fn below(&mut self, n: usize) -> usize {
         ((u128::from(self.next()) * n as u128) >> 64) as usize
     }
 }
@@ -62,7 +62,7 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
-fn interval(mut v: Vec<f64>, level: f64) -> Interval {
+pub(super) fn interval(mut v: Vec<f64>, level: f64) -> Interval {
     v.sort_by(f64::total_cmp);
     let a = (1.0 - level) / 2.0;
     Interval {

@@ -1,7 +1,9 @@
 //! Scoring: verdicts, per-subset accuracy, RewardBench's section scores.
 
 mod benchmark;
+pub mod bon;
 mod bootstrap;
+mod dtype;
 pub mod rb2;
 pub mod verdict;
 
@@ -12,4 +14,6 @@ pub use benchmark::{
 pub use bootstrap::{
     bootstrap, Bootstrap, Interval, BOOTSTRAP_LEVEL, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED,
 };
+pub use dtype::ScoreDtype;
+pub use rb2::RB2_SUBSETS;
 pub use verdict::{per_subset, prefers, Outcome, Tally};

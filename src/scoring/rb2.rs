@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::verdict::Outcome;
+use crate::data::bon::TiesId;
 
 /// The six subsets whose unweighted mean is RewardBench 2's Score.
 pub const RB2_SUBSETS: [&str; 6] = [
@@ -77,7 +78,7 @@ pub struct TiesScore {
     pub score: f64,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct Stats {
     accurate: bool,
     /// Best minus worst correct score; `None` with a single correct answer.
@@ -119,22 +120,21 @@ fn mean(values: impl IntoIterator<Item = f64>) -> f64 {
     }
 }
 
-/// The Ties composite at upstream HEAD (PR #244 with #249's `nan_to_num`): rows grouped by
-/// `(ref|tied, N)`; a group is accurate when its worst correct answer beats its best incorrect
-/// one; over prompts with both a ref and a tied group, `cp`, `cph` and `ms` compare margins
-/// with the tied group's spread (a zero spread gives ±inf, so tanh ±1, or NaN, so 0).
-pub fn ties(rows: &[TiesRow]) -> Result<TiesScore, TiesError> {
+/// One Ties prompt: the stats of its ref group and of its tied group (either may be absent).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TiesPrompt {
+    refs: Option<Stats>,
+    tied: Option<Stats>,
+}
+
+/// Groups Ties rows by `(ref|tied, N)` (a group's rows pooled, as upstream's groupby) and
+/// computes each group's stats; prompts in id order.
+pub fn ties_prompts(rows: &[TiesRow]) -> Result<Vec<(i64, TiesPrompt)>, TiesError> {
     // (is_ref, n) -> (correct, incorrect); BTreeMap keeps the prompts in id order.
-    let mut groups: BTreeMap<(bool, i64), (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    let mut groups: BTreeMap<(i64, bool), (Vec<f64>, Vec<f64>)> = BTreeMap::new();
     for r in rows {
-        let (kind, n) =
-            r.id.split_once(':')
-                .ok_or_else(|| TiesError::BadId(r.id.clone()))?;
-        let n: i64 = n.parse().map_err(|_| TiesError::BadId(r.id.clone()))?;
-        if kind != "ref" && kind != "tied" {
-            return Err(TiesError::BadId(r.id.clone()));
-        }
-        let g = groups.entry((kind == "ref", n)).or_default();
+        let id = TiesId::parse(&r.id).ok_or_else(|| TiesError::BadId(r.id.clone()))?;
+        let g = groups.entry((id.n, id.is_ref)).or_default();
         for (i, &s) in r.scores.iter().enumerate() {
             if i < r.num_correct {
                 g.0.push(s);
@@ -143,29 +143,52 @@ pub fn ties(rows: &[TiesRow]) -> Result<TiesScore, TiesError> {
             }
         }
     }
-    let mut by_kind: [BTreeMap<i64, Stats>; 2] = Default::default();
-    for ((is_ref, n), (c, i)) in &groups {
+    let mut prompts: BTreeMap<i64, TiesPrompt> = BTreeMap::new();
+    for ((n, is_ref), (c, i)) in &groups {
         let id = format!("{}:{n}", if *is_ref { "ref" } else { "tied" });
-        by_kind[usize::from(*is_ref)].insert(*n, stats(&id, c, i)?);
+        let st = stats(&id, c, i)?;
+        let p = prompts.entry(*n).or_default();
+        if *is_ref {
+            p.refs = Some(st);
+        } else {
+            if st.diff.is_none() {
+                return Err(TiesError::Group {
+                    id,
+                    problem: "a tied group needs at least two correct answers",
+                });
+            }
+            p.tied = Some(st);
+        }
     }
-    let [tied, refs] = &by_kind;
-    let accuracy = |m: &BTreeMap<i64, Stats>| {
-        if m.is_empty() {
+    Ok(prompts.into_iter().collect())
+}
+
+/// The Ties composite at upstream HEAD (PR #244 with #249's `nan_to_num`): rows grouped by
+/// `(ref|tied, N)`; a group is accurate when its worst correct answer beats its best incorrect
+/// one; over prompts with both a ref and a tied group, `cp`, `cph` and `ms` compare margins
+/// with the tied group's spread (a zero spread gives ±inf, so tanh ±1, or NaN, so 0).
+pub fn ties(rows: &[TiesRow]) -> Result<TiesScore, TiesError> {
+    let prompts: Vec<TiesPrompt> = ties_prompts(rows)?.into_iter().map(|(_, p)| p).collect();
+    Ok(composite(prompts.iter()))
+}
+
+/// The composite over prompts (a bootstrap resample may hold a prompt more than once).
+pub fn composite<'a>(prompts: impl Iterator<Item = &'a TiesPrompt> + Clone) -> TiesScore {
+    let accuracy = |groups: Vec<Stats>| {
+        if groups.is_empty() {
             0.0
         } else {
-            mean(m.values().map(|s| f64::from(u8::from(s.accurate))))
+            mean(groups.iter().map(|s| f64::from(u8::from(s.accurate))))
         }
     };
-    let mut both = Vec::new();
-    for (n, t) in tied {
-        if let Some(r) = refs.get(n) {
-            let diff = t.diff.ok_or_else(|| TiesError::Group {
-                id: format!("tied:{n}"),
-                problem: "a tied group needs at least two correct answers",
-            })?;
-            both.push((r.margin, t.margin, diff));
-        }
-    }
+    let refs: Vec<Stats> = prompts.clone().filter_map(|p| p.refs).collect();
+    let tied: Vec<Stats> = prompts.clone().filter_map(|p| p.tied).collect();
+    let both: Vec<(f64, f64, f64)> = prompts
+        .filter_map(|p| match (p.refs, p.tied) {
+            (Some(r), Some(t)) => Some((r.margin, t.margin, t.diff.unwrap_or(f64::NAN))),
+            _ => None,
+        })
+        .collect();
     let cp = mean(both.iter().map(|&(_, mt, d)| f64::from(u8::from(mt > d))));
     let cph = mean(
         both.iter()
@@ -180,14 +203,14 @@ pub fn ties(rows: &[TiesRow]) -> Result<TiesScore, TiesError> {
         }
     }));
     let (ref_accuracy, tied_accuracy) = (accuracy(refs), accuracy(tied));
-    Ok(TiesScore {
+    TiesScore {
         ref_accuracy,
         tied_accuracy,
         correctness_preferred: cp,
         correctness_preferred_hard: cph,
         margin_score: ms,
         score: 0.30 * tied_accuracy + 0.30 * ref_accuracy + 0.20 * cp + 0.20 * cph + 0.01 * ms,
-    })
+    }
 }
 
 /// RewardBench 2's Score: the unweighted mean of the six subsets, only when all six are

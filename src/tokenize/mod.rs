@@ -1,6 +1,6 @@
 //! Tokenization as the reference does it: the rendered text re-tokenized with special
 //! tokens, the first of a doubled BOS masked out, EOS appended for Llama-family tokenizers
-//! on the fastchat path, truncation (left) only when forced.
+//! on the fastchat path, truncation only when asked for (v1: left, forced; v2: run_v2's side).
 
 use std::path::{Path, PathBuf};
 
@@ -11,7 +11,7 @@ use tokenizers::Tokenizer;
 pub mod dpo;
 mod tokenizer_config;
 
-pub use tokenizer_config::TokenizerConfig;
+pub use tokenizer_config::{TokenizerConfig, TruncationSide};
 
 /// Errors of the tokenization stage.
 #[derive(Debug, thiserror::Error)]
@@ -43,13 +43,16 @@ const LLAMA_FAMILY: &[&str] = &[
 pub struct Encoded {
     pub ids: Vec<i64>,
     pub mask: Vec<i64>,
+    /// Tokens were cut off by truncation.
+    pub truncated: bool,
 }
 
 /// Settings that change token ids.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EncodeOptions {
-    /// Truncate from the left to this many tokens (`--force_truncation --max_length N`).
-    pub truncate_to: Option<usize>,
+    /// Truncate to this many tokens (special tokens included) on this side: the left for
+    /// `--force_truncation --max_length N`, run_v2's side for `rewardbench v2`.
+    pub truncate_to: Option<(usize, TruncationSide)>,
     /// Append EOS (the reference's `add_eos_token` on Llama-family tokenizers without a template).
     pub append_eos: bool,
 }
@@ -116,8 +119,11 @@ impl Encoder {
                 })?;
             tokenizer.with_post_processor(Some(pp));
         }
-        let trunc = opts.truncate_to.map(|max_length| TruncationParams {
-            direction: TruncationDirection::Left,
+        let trunc = opts.truncate_to.map(|(max_length, side)| TruncationParams {
+            direction: match side {
+                TruncationSide::Left => TruncationDirection::Left,
+                TruncationSide::Right => TruncationDirection::Right,
+            },
             max_length,
             strategy: TruncationStrategy::LongestFirst,
             stride: 0,
@@ -168,6 +174,7 @@ impl Encoder {
                 what: what.to_string(),
                 message: e.to_string(),
             })?;
+        let truncated = !enc.get_overflowing().is_empty();
         let ids: Vec<i64> = enc.get_ids().iter().map(|&i| i64::from(i)).collect();
         let mut mask: Vec<i64> = enc
             .get_attention_mask()
@@ -183,6 +190,10 @@ impl Encoder {
                 mask[0] = 0;
             }
         }
-        Ok(Encoded { ids, mask })
+        Ok(Encoded {
+            ids,
+            mask,
+            truncated,
+        })
     }
 }

@@ -32,6 +32,26 @@ pub struct TokenizerConfig {
     pub chat_template_file: String,
     pub tokenizer_class: Option<String>,
     pub add_bos_token: Option<bool>,
+    /// `truncation_side` (`left` or `right`); transformers' default is right.
+    pub truncation_side: Option<TruncationSide>,
+}
+
+/// Which end of a text truncation cuts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TruncationSide {
+    /// Keep the first tokens (transformers' default).
+    Right,
+    /// Keep the last tokens.
+    Left,
+}
+
+impl TruncationSide {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Right => "right",
+            Self::Left => "left",
+        }
+    }
 }
 
 /// A special token is a string or an added-token object `{"content": ...}`.
@@ -169,6 +189,19 @@ impl TokenizerConfig {
                 .and_then(Value::as_str)
                 .map(str::to_string);
             cfg.add_bos_token = obj.get("add_bos_token").and_then(Value::as_bool);
+            cfg.truncation_side = match obj.get("truncation_side") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) if s == "right" => Some(TruncationSide::Right),
+                Some(Value::String(s)) if s == "left" => Some(TruncationSide::Left),
+                Some(other) => {
+                    return Err(TokenizeError::Config {
+                        path: config_file.to_path_buf(),
+                        message: format!(
+                            "truncation_side is {other}, expected \"left\" or \"right\""
+                        ),
+                    })
+                }
+            };
             match obj.get("chat_template") {
                 Some(Value::String(s)) => cfg.chat_template = Some(s.clone()),
                 Some(Value::Array(list)) => {
