@@ -5,13 +5,16 @@
 //! `confidence_intervals`) and RewardBench's script summaries (`model`, `model_type` and one
 //! accuracy per subset at the top level, as in `results/eval-set/`). Files of the same model
 //! (e.g. its core-set and pref-sets runs) are merged into one row.
+//!
+//! RewardBench 2 summaries (run_v2's and `rewardbench v2`'s: the six subsets at the top level)
+//! make a board of their own: model, Score (the six-way mean), the six subsets, intervals.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::scoring::{self, Interval, SECTION_NAMES};
+use crate::scoring::{self, Interval, RB2_SUBSETS, SECTION_NAMES};
 
 /// Errors building a leaderboard.
 #[derive(Debug, thiserror::Error)]
@@ -36,13 +39,25 @@ const META_KEYS: &[&str] = &[
     "tokenizer",
     "accuracy",
     "num_prompts",
+    "Score",
 ];
+
+/// Which benchmark a summary scores.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Board {
+    /// RewardBench (v1): sections, the leaderboard and paper Scores.
+    #[default]
+    V1,
+    /// RewardBench 2: the six-way Score.
+    V2,
+}
 
 /// One model's results, merged over its summary files.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Entry {
     pub model: String,
     pub model_type: String,
+    pub board: Board,
     pub subsets: BTreeMap<String, f64>,
     /// Bootstrap intervals, by subset, section name, `Score` or `Score (paper)`.
     pub intervals: BTreeMap<String, Interval>,
@@ -51,10 +66,17 @@ pub struct Entry {
 
 impl Entry {
     pub fn sections(&self) -> Vec<(&'static str, f64)> {
-        scoring::sections(&self.subsets)
+        match self.board {
+            Board::V1 => scoring::sections(&self.subsets),
+            Board::V2 => Vec::new(),
+        }
     }
+    /// The leaderboard Score (v1: mean of the four sections; v2: mean of the six subsets).
     pub fn score(&self) -> Option<f64> {
-        scoring::leaderboard_score(&self.sections())
+        match self.board {
+            Board::V1 => scoring::leaderboard_score(&self.sections()),
+            Board::V2 => scoring::rb2::score(&self.subsets),
+        }
     }
     pub fn prior_sets(&self) -> Option<f64> {
         scoring::prior_sets(&self.subsets)
@@ -111,6 +133,11 @@ pub fn parse_summary(v: &Value) -> Option<Entry> {
     if subsets.is_empty() {
         return None;
     }
+    let board = if subsets.keys().any(|k| RB2_SUBSETS.contains(&k.as_str())) {
+        Board::V2
+    } else {
+        Board::V1
+    };
     let mut intervals = BTreeMap::new();
     if let Some(ci) = obj.get("confidence_intervals").and_then(Value::as_object) {
         for group in ["subsets", "sections"] {
@@ -131,6 +158,7 @@ pub fn parse_summary(v: &Value) -> Option<Entry> {
     Some(Entry {
         model,
         model_type,
+        board,
         subsets,
         intervals,
         files: Vec::new(),
@@ -182,7 +210,10 @@ pub fn collect(dirs: &[PathBuf]) -> Result<(Vec<Entry>, Vec<String>), Leaderboar
             continue; // not a model summary (run records, section files, ...)
         };
         e.files.push(f.clone());
-        match by_model.iter_mut().find(|x| x.model == e.model) {
+        match by_model
+            .iter_mut()
+            .find(|x| x.model == e.model && x.board == e.board)
+        {
             Some(x) => {
                 for (k, v) in e.subsets {
                     if x.subsets.insert(k.clone(), v).is_some() {
@@ -311,16 +342,138 @@ pub fn to_markdown(entries: &[Entry]) -> String {
     s
 }
 
-/// The leaderboard of the summaries under `dirs` as Markdown (and as CSV in `output`);
-/// files that could not be used are reported to `obs`.
+/// The RewardBench 2 board as CSV: model, model_type, Score, the six subsets (then any
+/// others), each with its interval columns.
+pub fn to_csv_v2(entries: &[Entry]) -> Result<Vec<u8>, csv::Error> {
+    let mut others: Vec<&String> = entries
+        .iter()
+        .flat_map(|e| e.subsets.keys())
+        .filter(|k| !RB2_SUBSETS.contains(&k.as_str()))
+        .collect();
+    others.sort();
+    others.dedup();
+    let cols: Vec<&str> = ["Score"]
+        .into_iter()
+        .chain(RB2_SUBSETS)
+        .chain(others.iter().map(|s| s.as_str()))
+        .collect();
+    let mut header = vec!["model".to_string(), "model_type".to_string()];
+    for c in &cols {
+        header.push(c.to_string());
+        header.push(format!("{c} 95% low"));
+        header.push(format!("{c} 95% high"));
+    }
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(&header)?;
+    for e in entries {
+        let mut rec = vec![e.model.clone(), e.model_type.clone()];
+        for c in &cols {
+            let v = if *c == "Score" {
+                e.score()
+            } else {
+                e.subsets.get(*c).copied()
+            };
+            rec.push(num(v));
+            let iv = e.intervals.get(*c);
+            rec.push(num(iv.map(|i| i.low)));
+            rec.push(num(iv.map(|i| i.high)));
+        }
+        w.write_record(&rec)?;
+    }
+    w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
+}
+
+/// The RewardBench 2 board as Markdown (percentages, one decimal).
+pub fn to_markdown_v2(entries: &[Entry]) -> String {
+    let pct = |v: Option<f64>| v.map_or(String::new(), |x| format!("{:.1}", 100.0 * x));
+    let mut s = format!(
+        "| # | model | type | Score | 95% CI | {} |\n|---|---|---|---|---|{}\n",
+        RB2_SUBSETS.join(" | "),
+        "---|".repeat(RB2_SUBSETS.len())
+    );
+    for (i, e) in entries.iter().enumerate() {
+        let ci = e.intervals.get("Score").map_or(String::new(), |iv| {
+            format!("{:.1}–{:.1}", 100.0 * iv.low, 100.0 * iv.high)
+        });
+        let subsets: Vec<String> = RB2_SUBSETS
+            .iter()
+            .map(|k| pct(e.subsets.get(*k).copied()))
+            .collect();
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            i + 1,
+            e.model.replace('|', "\\|"),
+            e.model_type,
+            pct(e.score()),
+            ci,
+            subsets.join(" | ")
+        ));
+    }
+    s
+}
+
+fn write_csv(out: &Path, bytes: Vec<u8>) -> Result<(), LeaderboardError> {
+    let err = |e: std::io::Error| LeaderboardError::Write {
+        path: out.to_path_buf(),
+        message: e.to_string(),
+    };
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(err)?;
+    }
+    std::fs::write(out, bytes).map_err(err)
+}
+
+/// The leaderboards of the summaries under `dirs` as Markdown (and as CSV in `output`): a
+/// RewardBench board and a RewardBench 2 board, each when it has a model. With both, the v2
+/// CSV goes beside `output` as `{stem}_v2.csv`. Files that could not be used are reported
+/// to `obs`.
 pub fn build(
     dirs: &[PathBuf],
     output: Option<&Path>,
     obs: &mut dyn crate::run::observer::Observer,
 ) -> Result<String, LeaderboardError> {
-    let (entries, warnings) = collect(dirs)?;
+    let (all, warnings) = collect(dirs)?;
     for w in warnings {
         obs.warn(&w);
+    }
+    let (v2, entries): (Vec<Entry>, Vec<Entry>) =
+        all.into_iter().partition(|e| e.board == Board::V2);
+    let csv_err = |out: &Path| {
+        let out = out.to_path_buf();
+        move |e: csv::Error| LeaderboardError::Write {
+            path: out,
+            message: e.to_string(),
+        }
+    };
+    let mut md = String::new();
+    if !entries.is_empty() {
+        if !v2.is_empty() {
+            md.push_str("RewardBench\n\n");
+        }
+        md.push_str(&to_markdown(&entries));
+    }
+    if !v2.is_empty() {
+        if !entries.is_empty() {
+            md.push_str("\nRewardBench 2\n\n");
+        }
+        md.push_str(&to_markdown_v2(&v2));
+        if let Some(out) = output {
+            let path = if entries.is_empty() {
+                out.to_path_buf()
+            } else {
+                let stem = out
+                    .file_stem()
+                    .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+                out.with_file_name(format!("{stem}_v2.csv"))
+            };
+            write_csv(&path, to_csv_v2(&v2).map_err(csv_err(&path))?)?;
+            if !entries.is_empty() {
+                obs.note(&format!("the RewardBench 2 board is in {}", path.display()));
+            }
+        }
+    }
+    if entries.is_empty() {
+        return Ok(md);
     }
     if let Some(out) = output {
         let out = out.to_path_buf();
@@ -339,5 +492,5 @@ pub fn build(
             message: e.to_string(),
         })?;
     }
-    Ok(to_markdown(&entries))
+    Ok(md)
 }

@@ -21,6 +21,8 @@ mod golden;
 mod hub;
 #[path = "integration/parity.rs"]
 mod parity;
+#[path = "integration/rb2.rs"]
+mod rb2;
 #[path = "integration/regressions.rs"]
 mod regressions;
 #[path = "integration/resume.rs"]
