@@ -195,7 +195,7 @@ def main() -> int:
 
     fx = args.fixtures.resolve()
     models = args.models or sorted(p.name for p in (fx / "models").iterdir() if (p / "reference").is_dir())
-    stems = args.data or sorted(p.stem for p in (fx / "data").glob("*.jsonl"))
+    stems = args.data or sorted(p.stem for p in (fx / "data").glob("*.jsonl") if p.stem != "rb2")  # rb2: RB2 rows, see rb2_reference.py
     work = args.workdir.resolve() if args.workdir else Path(tempfile.mkdtemp(prefix="rb_crosscheck_"))
     work.mkdir(parents=True, exist_ok=True)
     (work / "data").mkdir(exist_ok=True)
