@@ -213,6 +213,10 @@ pub fn resolve_v2(v: &V2Args, obs: &mut dyn Observer) -> anyhow::Result<Resolved
         obs.note("--do_not_save: nothing is uploaded here; results are written to --output_dir as always");
     }
     let mut r = resolve(&args, obs)?;
+    // run_v2 names a model at a revision `{model}-{revision}`.
+    if let Some(rev) = &a.revision {
+        r.info.model = format!("{}-{rev}", r.info.model);
+    }
     r.config.tokenize.max_length = a
         .max_length
         .map_or(rewardbench::config::V2_MAX_LENGTH, |m| m as usize);

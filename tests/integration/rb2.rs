@@ -509,3 +509,138 @@ fn v2_leaderboard_resume_and_batch_invariance() {
     assert_eq!(scores.len(), 3);
     assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
 }
+
+#[test]
+fn packed_export_computes_each_prompt_once_for_its_completions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = write_rows(&tmp.path().join("rb2.jsonl"), &rb2_rows());
+    let (plain, packed) = (tmp.path().join("plain"), tmp.path().join("packed"));
+    let m = llama();
+    let gqa = m.join("gqa");
+    for (model, out) in [(&m, &plain), (&gqa, &packed)] {
+        run(&[
+            "v2",
+            "--model",
+            model.to_str().unwrap(),
+            "--dataset",
+            data.to_str().unwrap(),
+            "--output_dir",
+            out.to_str().unwrap(),
+        ]);
+    }
+    let rec = json_file(&packed.join("gqa_run.json"));
+    assert!(rec["shared_prefix_tokens"].as_u64().unwrap() > 0, "{rec}");
+    let (a, b) = (
+        jsonl(&plain.join("tiny-llama-rm_outputs.jsonl")),
+        jsonl(&packed.join("gqa_outputs.jsonl")),
+    );
+    for (x, y) in a.iter().zip(&b) {
+        for (s, t) in x["scores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(y["scores"].as_array().unwrap())
+        {
+            assert!(
+                (s.as_f64().unwrap() - t.as_f64().unwrap()).abs() < 1e-4,
+                "{x} vs {y}"
+            );
+        }
+        assert_eq!(x["results"], y["results"]);
+    }
+}
+
+/// Every classifier fixture (and its packed export) on fixtures/data/rb2.jsonl against
+/// RewardBench's own RB2 pipeline (export/rb2_reference.py: rewardbench 0.1.4's
+/// load_bon_dataset_v2 + RewardBenchPipeline at batch 64 + reroll_and_score_dataset, HEAD's
+/// Ties composite) on the PyTorch checkpoints: per-completion scores within 1e-4, per-row
+/// results identical, subset scores and the Score within 1e-6, texts and truncation equal.
+#[test]
+fn scores_match_rewardbench_run_v2() {
+    let data = root().join("fixtures/data/rb2.jsonl");
+    let mut checked = 0;
+    for name in ["tiny-gpt2-rm", "tiny-llama-rm", "tiny-mistral-rm"] {
+        let dir = root().join("fixtures/models").join(name);
+        let refs = jsonl(&dir.join("reference/rb2.jsonl"));
+        let want = json_file(&dir.join("reference/rb2.summary.json"));
+        let mut models = vec![dir.clone()];
+        if dir.join("gqa/model.onnx").is_file() {
+            models.push(dir.join("gqa"));
+        }
+        for model in models {
+            let tmp = tempfile::tempdir().unwrap();
+            run(&[
+                "v2",
+                "--model",
+                model.to_str().unwrap(),
+                "--dataset",
+                data.to_str().unwrap(),
+                "--output_dir",
+                tmp.path().to_str().unwrap(),
+                "--batch_size",
+                "16",
+            ]);
+            let stem = model.file_name().unwrap().to_string_lossy().into_owned();
+            let what = format!("{name} ({stem})");
+            let got = jsonl(&tmp.path().join(format!("{stem}_outputs.jsonl")));
+            assert_eq!(got.len(), refs.len(), "{what}");
+            let mut worst = 0f64;
+            for (i, (g, r)) in got.iter().zip(&refs).enumerate() {
+                assert_eq!(g["id"], r["id"], "{what} row {i}");
+                assert_eq!(g["texts"], r["texts"], "{what} row {i}: rendered texts");
+                let (gs, rs) = (
+                    g["scores"].as_array().unwrap(),
+                    r["scores"].as_array().unwrap(),
+                );
+                assert_eq!(gs.len(), rs.len(), "{what} row {i}");
+                for (a, b) in gs.iter().zip(rs) {
+                    let d = (a.as_f64().unwrap() - b.as_f64().unwrap()).abs();
+                    worst = worst.max(d);
+                    assert!(d < 1e-4, "{what} row {i}: score {a} vs RewardBench {b}");
+                }
+                if r["subset"] == "Ties" {
+                    assert!(g["results"].is_null());
+                } else {
+                    assert_eq!(
+                        g["results"], r["results"],
+                        "{what} row {i} ({}): result",
+                        r["subset"]
+                    );
+                }
+            }
+            let s = json_file(&tmp.path().join(format!("{stem}.json")));
+            for k in [
+                "Factuality",
+                "Precise IF",
+                "Math",
+                "Safety",
+                "Focus",
+                "Ties",
+                "Score",
+            ] {
+                let (a, b) = (s[k].as_f64().unwrap(), want[k].as_f64().unwrap());
+                assert!((a - b).abs() < 1e-6, "{what} {k}: {a} vs RewardBench {b}");
+            }
+            let truncated: usize = refs
+                .iter()
+                .map(|r| {
+                    r["truncated"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .filter(|t| t.as_bool() == Some(true))
+                        .count()
+                })
+                .sum();
+            assert!(truncated >= 2, "the reference rows exercise truncation");
+            // Every truncated completion is marked in the CSV.
+            let csv =
+                std::fs::read_to_string(tmp.path().join(format!("{stem}_scores.csv"))).unwrap();
+            let cut = csv.lines().filter(|l| l.ends_with(",1")).count();
+            assert_eq!(cut, truncated, "{what}: truncated completions");
+            eprintln!("{what}: max |score - RewardBench| = {worst:.2e}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3);
+}
