@@ -14,6 +14,7 @@ fn server() -> HubServer {
     let srv = HubServer::start();
     for id in [
         "allenai/reward-bench",
+        "allenai/reward-bench-2",
         "allenai/pref-test-sets",
         "acme/prefs-noreadme",
         "acme/instructions",
@@ -259,6 +260,98 @@ fn json(p: &Path) -> Value {
         &std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
     )
     .unwrap()
+}
+
+/// `rewardbench v2` with no --dataset reads allenai/reward-bench-2 (split test) from the hub,
+/// parquet with list columns, and records the commit it used; the numbers equal a run on
+/// the same rows from a local JSONL file.
+#[test]
+fn rb2_from_the_hub_records_its_revision() {
+    let srv = server();
+    let home = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let o = rewardbench(
+        &[
+            "v2",
+            "--model",
+            "acme/tiny-llama-rm",
+            "--output_dir",
+            out.path().to_str().unwrap(),
+        ],
+        &srv,
+        home.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = json(&out.path().join("acme/tiny-llama-rm.json"));
+    assert_eq!(s["dataset"]["name"], "allenai/reward-bench-2");
+    assert_eq!(s["dataset"]["split"], "test");
+    assert_eq!(
+        s["dataset"]["revision"],
+        crate::util::hub_server::commit_of("datasets/allenai/reward-bench-2")
+    );
+    assert_eq!(s["dataset"]["prompts"], 35);
+    assert!(s["Score"].as_f64().is_some(), "{s}");
+    // The same rows from a local file: the same numbers.
+    let pq = root()
+        .join("fixtures/hub/datasets/allenai/reward-bench-2/data/test-00000-of-00001.parquet");
+    let rows = Dataset::load(&pq).unwrap();
+    let text = std::fs::read_to_string(root().join("fixtures/data/rb2.jsonl")).unwrap();
+    let local: Vec<&str> = {
+        let all: Vec<(&str, Value)> = text
+            .lines()
+            .map(|l| (l, serde_json::from_str(l).unwrap()))
+            .collect();
+        // make_rb2_hub_fixture.py's rows: 4 of each subset, then every Ties row.
+        let subsets = [
+            "Factuality",
+            "Precise IF",
+            "Math",
+            "Safety",
+            "Focus",
+            "Ties",
+        ];
+        subsets
+            .iter()
+            .flat_map(|s| {
+                let n = if *s == "Ties" { usize::MAX } else { 4 };
+                all.iter().filter(move |(_, v)| v["subset"] == *s).take(n)
+            })
+            .map(|(l, _)| *l)
+            .collect()
+    };
+    assert_eq!(rows.rows.len(), local.len());
+    let file = out.path().join("local.jsonl");
+    std::fs::write(&file, local.join("\n") + "\n").unwrap();
+    let local_out = tempfile::tempdir().unwrap();
+    let m = root().join("fixtures/models/tiny-llama-rm");
+    let o = rewardbench(
+        &[
+            "v2",
+            "--model",
+            m.to_str().unwrap(),
+            "--dataset",
+            file.to_str().unwrap(),
+            "--output_dir",
+            local_out.path().to_str().unwrap(),
+        ],
+        &srv,
+        home.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let l = json(&local_out.path().join("tiny-llama-rm.json"));
+    for k in [
+        "Factuality",
+        "Precise IF",
+        "Math",
+        "Safety",
+        "Focus",
+        "Ties",
+        "Score",
+        "confidence_intervals",
+    ] {
+        assert_eq!(s[k], l[k], "{k}");
+    }
+    assert!(l["dataset"]["revision"].is_null());
 }
 
 #[test]
