@@ -126,7 +126,7 @@ fn run_pairs(
     }
     let ev = eval::run(prepared, cfg)?;
     if best_of_n {
-        return finish_best_of_n(cfg, info, &ev);
+        return finish_best_of_n(cfg, info, &ev, obs);
     }
     finish_pairs(cfg, info, &ev, obs)
 }
@@ -136,7 +136,20 @@ fn finish_best_of_n(
     cfg: &RunConfig,
     info: &RunInfo,
     ev: &Evaluation,
+    obs: &mut dyn Observer,
 ) -> Result<Finished, PipelineError> {
+    let labels = ev
+        .rows
+        .iter()
+        .flat_map(|r| r.outcome.chosen.iter().chain(&r.outcome.rejected))
+        .map(Vec::len)
+        .max()
+        .unwrap_or(1);
+    if labels > 1 {
+        obs.warn(&format!(
+            "the model gives {labels} labels per text; RewardBench 2's rules compare the first (upstream fails on such models, its issue #240)"
+        ));
+    }
     let card =
         scoring::bon::card(&report::bon::bon_rows(ev)).map_err(|e| PipelineError::Scoring {
             path: ev.prepared.dataset.path.clone(),

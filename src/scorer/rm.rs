@@ -82,7 +82,7 @@ pub struct Prepared {
     pub pad_id: i64,
     /// Truncation in force, if any.
     pub truncation: Option<Truncation>,
-    /// Sequences truncation cut (each distinct text counted once).
+    /// Texts of rows that truncation cut (a text repeated in rows counts each time).
     pub truncated: usize,
     pub warnings: Vec<String>,
     /// Seconds spent rendering and tokenizing.
@@ -213,6 +213,12 @@ pub fn prepare_dataset(cfg: &RunConfig, mut dataset: Dataset) -> Result<Prepared
         .map_err(|p| RowError::new(&path, place, p))?;
         Ok::<_, EvalError>(enc)
     })?;
+    // Texts that truncation makes identical are one sequence too, so they tie exactly.
+    let (seqs, seq_of) = if dedupe && truncation.is_some() {
+        merge_identical(seqs, seq_of)
+    } else {
+        (seqs, seq_of)
+    };
 
     // The export's pooling finds the last token whose id is not config.pad_token_id, so pad with that id.
     let pad_id = match model.pad_token_id() {
@@ -227,7 +233,11 @@ pub fn prepare_dataset(cfg: &RunConfig, mut dataset: Dataset) -> Result<Prepared
         }
         None => i64::from(encoder.pad_id),
     };
-    let truncated = seqs.iter().filter(|s| s.truncated).count();
+    let truncated = seq_of
+        .iter()
+        .flatten()
+        .filter(|&&s| seqs[s].truncated)
+        .count();
     Ok(Prepared {
         truncation,
         truncated,
@@ -242,6 +252,29 @@ pub fn prepare_dataset(cfg: &RunConfig, mut dataset: Dataset) -> Result<Prepared
         warnings,
         prepare_seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Sequences with the same ids and mask become one; `seq_of` is remapped (first one kept).
+fn merge_identical(seqs: Vec<Encoded>, seq_of: Vec<Vec<usize>>) -> (Vec<Encoded>, Vec<Vec<usize>>) {
+    let mut index: std::collections::HashMap<(&[i64], &[i64]), usize> =
+        std::collections::HashMap::new();
+    let mut remap = Vec::with_capacity(seqs.len());
+    let mut keep = Vec::with_capacity(seqs.len());
+    for (i, s) in seqs.iter().enumerate() {
+        let next = index.len();
+        let j = *index.entry((&s.ids, &s.mask)).or_insert(next);
+        if j == next {
+            keep.push(i);
+        }
+        remap.push(j);
+    }
+    let seq_of = seq_of
+        .into_iter()
+        .map(|row| row.into_iter().map(|s| remap[s]).collect())
+        .collect();
+    let mut seqs: Vec<Option<Encoded>> = seqs.into_iter().map(Some).collect();
+    let merged = keep.into_iter().filter_map(|i| seqs[i].take()).collect();
+    (merged, seq_of)
 }
 
 /// The tokenizer must not produce ids the model has no embedding for.
