@@ -268,3 +268,65 @@ fn dpo_runs_resume_and_stop_on_ctrl_c() {
     .unwrap();
     assert!(run["reused_calls"].as_u64().unwrap() >= 3, "{run}");
 }
+
+/// `rewardbench v2`: killed mid-run, then re-run, gives the files of an uninterrupted run
+/// (its cache is `{name}.v2.cache.jsonl`).
+#[test]
+fn killed_v2_run_resumes_to_identical_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (clean, resumed) = (tmp.path().join("clean"), tmp.path().join("resumed"));
+    let v2 = |out: &Path| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_rewardbench"));
+        c.arg("v2")
+            .arg("--model")
+            .arg(root().join("fixtures/models/tiny-llama-rm"))
+            .arg("--dataset")
+            .arg(root().join("fixtures/data/rb2.jsonl"))
+            .args([
+                "--batch_size",
+                "1",
+                "--threads",
+                "1",
+                "--quiet",
+                "--output_dir",
+            ])
+            .arg(out)
+            .env_remove("RUST_BACKTRACE")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        c
+    };
+    let o = v2(&clean).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let cache_path = resumed.join("tiny-llama-rm.v2.cache.jsonl");
+    let cached =
+        || std::fs::read_to_string(&cache_path).map_or(0, |c| c.lines().count().saturating_sub(1));
+    let mut child = v2(&resumed).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while cached() < 20 && child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let killed = child.try_wait().unwrap().is_none();
+    if killed {
+        child.kill().unwrap();
+    }
+    child.wait().unwrap();
+    assert!(killed, "the run finished before it could be killed");
+    let o = v2(&resumed).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in [
+        "tiny-llama-rm.json",
+        "tiny-llama-rm_outputs.jsonl",
+        "tiny-llama-rm_scores.csv",
+        "eval-set-scores/tiny-llama-rm.json",
+    ] {
+        let a = std::fs::read(clean.join(f)).unwrap();
+        let b = std::fs::read(resumed.join(f)).unwrap();
+        assert!(a == b, "{f} differs between the clean and the resumed run");
+    }
+    let run: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(resumed.join("tiny-llama-rm_run.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(run["reused_calls"].as_u64().unwrap() >= 20, "{run}");
+}
