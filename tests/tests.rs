@@ -23,6 +23,8 @@ mod hub;
 mod parity;
 #[path = "integration/regressions.rs"]
 mod regressions;
+#[path = "integration/rescore.rs"]
+mod rescore;
 #[path = "integration/resume.rs"]
 mod resume;
 #[path = "integration/templates.rs"]
