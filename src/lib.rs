@@ -16,6 +16,7 @@ pub mod pipeline;
 pub mod prompt;
 pub mod pyjson;
 pub mod report;
+pub mod rescore;
 pub mod run;
 pub mod scorer;
 pub mod scoring;

@@ -58,6 +58,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(Command::Leaderboard(l)) => {
             return cli::leaderboard::run(l).map(|()| ExitCode::SUCCESS)
         }
+        Some(Command::Rescore(r)) => return cli::rescore::run(r).map(|()| ExitCode::SUCCESS),
         Some(Command::V2(_)) | None => {}
     }
     let mut obs = Stderr;

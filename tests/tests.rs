@@ -25,6 +25,8 @@ mod parity;
 mod rb2;
 #[path = "integration/regressions.rs"]
 mod regressions;
+#[path = "integration/rescore.rs"]
+mod rescore;
 #[path = "integration/resume.rs"]
 mod resume;
 #[path = "integration/templates.rs"]

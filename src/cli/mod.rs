@@ -4,6 +4,7 @@
 
 pub mod leaderboard;
 pub mod render;
+pub mod rescore;
 pub mod resolve;
 
 use std::path::PathBuf;
@@ -253,6 +254,8 @@ pub enum Command {
     Render(render::RenderArgs),
     /// Build a leaderboard (CSV and Markdown) from summary JSON files of many models.
     Leaderboard(leaderboard::LeaderboardArgs),
+    /// Recompute subset scores, Score and CIs from per-item score files (upstream's eval-set-scores/, v1 or v2) and say how they differ from the file's own.
+    Rescore(rescore::RescoreArgs),
     /// RewardBench 2: best-of-N with 1/k tie credit, the Ties composite, the six-way Score (as scripts/run_v2.py).
     V2(Box<V2Args>),
 }
