@@ -83,11 +83,15 @@ clean:
 	rm -rf $(ORT_DIR) results
 
 ## bench: side-by-side benchmark on 500 LLMBar pairs: our binary vs PyTorch (RewardBench's way)
-## vs onnxruntime in Python; generates bench-models/llama-30m-rm first (git-ignored, ~220 MB)
+## vs onnxruntime in Python; then RewardBench 2-shaped (200 prompts x 4 completions): `rewardbench v2`
+## vs RewardBench 0.1.4's own RB2 path, run by the reference venv (env REWARDBENCH_REF_PYTHON, default
+## /work/refvenv/bin/python; (a) alone, loudly, without it); generates bench-models/llama-30m-rm first
+## (git-ignored, ~220 MB)
 .PHONY: bench
 bench: setup build export-venv
 	$(EXPORT_VENV)/bin/python export/make_bench_model.py
-	$(EXPORT_VENV)/bin/python bench/run.py
+	$(EXPORT_VENV)/bin/python bench/run.py --bin $(BIN)
+	$(EXPORT_VENV)/bin/python bench/rb2.py --bin $(BIN)
 
 ## fuzz: cargo fuzz on the dataset reader, the template renderer and split inference, FUZZ_SECONDS each (stable toolchain via RUSTC_BOOTSTRAP)
 FUZZ_SECONDS ?= 120

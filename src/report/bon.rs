@@ -351,7 +351,23 @@ pub fn write(
         source: std::io::Error::other(e.to_string()),
     })?;
     write_atomic(&paths.csv, &csv)?;
-    let mut run = serde_json::to_string_pretty(&run_record(ev)).unwrap_or_default();
+    // v1's record counts pairs; a best-of-N run counts prompts and texts.
+    let mut record = run_record(ev);
+    if let Some(obj) = record.as_object_mut() {
+        let per_s = obj.remove("pairs_per_second").unwrap_or(Value::Null);
+        obj.insert("prompts_per_second".into(), per_s);
+        let st = &ev.stats;
+        let texts = ev.prepared.seq_of.iter().map(Vec::len).sum::<usize>();
+        obj.insert(
+            "texts_per_second".into(),
+            json!(if st.total_seconds > 0.0 {
+                texts as f64 / st.total_seconds
+            } else {
+                0.0
+            }),
+        );
+    }
+    let mut run = serde_json::to_string_pretty(&record).unwrap_or_default();
     run.push('\n');
     write_atomic(&paths.run, run.as_bytes())?;
     let py = PyJson {
