@@ -4,6 +4,7 @@
 
 pub mod dpo;
 mod fingerprint;
+pub mod judge;
 pub mod rm;
 
 use std::path::{Path, PathBuf};
