@@ -56,12 +56,12 @@ pub fn py_format(template: &str, fields: &[(&str, &str)]) -> String {
     while let Some(i) = rest.find(['{', '}']) {
         out.push_str(&rest[..i]);
         let tail = &rest[i..];
-        if tail.starts_with("{{") {
+        if let Some(after) = tail.strip_prefix("{{") {
             out.push('{');
-            rest = &tail[2..];
-        } else if tail.starts_with("}}") {
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("}}") {
             out.push('}');
-            rest = &tail[2..];
+            rest = after;
         } else if let (true, Some(end)) = (tail.starts_with('{'), tail.find('}')) {
             let name = &tail[1..end];
             match fields.iter().find(|(k, _)| *k == name) {
@@ -272,7 +272,7 @@ pub fn majority(votes: &[Pick]) -> Pick {
             None => counts.push((*v, 1)),
         }
     }
-    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
     match counts.as_slice() {
         [(_, n), (_, m), ..] if n == m => Pick::Error,
         [(top, _), ..] => *top,
@@ -317,7 +317,7 @@ pub fn ratings_credit(ratings: &[Option<u8>]) -> f64 {
 
 /// The 4-way question of an RB2 sample: the chosen answer and the first three rejected,
 /// the chosen one moved to position `at` (upstream swaps it with the answer there).
-pub fn four_answers<'a>(sample: &'a Sample, at: usize) -> Result<[&'a str; 4], ProtocolError> {
+pub fn four_answers(sample: &Sample, at: usize) -> Result<[&str; 4], ProtocolError> {
     if sample.chosen.is_empty() || sample.rejected.len() < 3 {
         return Err(ProtocolError::FourWay {
             chosen: sample.chosen.len(),
