@@ -65,6 +65,13 @@ pub fn card(rows: &[BonRow]) -> Result<Card, CardError> {
     card_with(rows, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, BOOTSTRAP_LEVEL)
 }
 
+/// A prompt row ready for the scorecard: its result, or (Ties) its scores for the composite.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Judged {
+    Result { subset: Option<String>, value: f64 },
+    Ties { subset: String, row: TiesRow },
+}
+
 /// [`card`] with given bootstrap settings.
 pub fn card_with(
     rows: &[BonRow],
@@ -72,10 +79,7 @@ pub fn card_with(
     seed: u64,
     level: f64,
 ) -> Result<Card, CardError> {
-    let mut results = Vec::with_capacity(rows.len());
-    let mut plain: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    let mut ties_rows: BTreeMap<String, Vec<TiesRow>> = BTreeMap::new();
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut judged = Vec::with_capacity(rows.len());
     for (i, r) in rows.iter().enumerate() {
         if r.scores.is_empty() {
             return Err(CardError::Scores {
@@ -89,24 +93,52 @@ pub fn card_with(
                 problem: format!("non-finite score {x}"),
             });
         }
-        if let Some(s) = &r.subset {
-            *counts.entry(s.clone()).or_default() += 1;
-        }
-        match r.subset.as_deref() {
-            Some(s) if is_ties(s) => {
-                ties_rows.entry(s.to_string()).or_default().push(TiesRow {
+        judged.push(match r.subset.as_deref() {
+            Some(s) if is_ties(s) => Judged::Ties {
+                subset: s.to_string(),
+                row: TiesRow {
                     id: r.id.clone().unwrap_or_default(),
                     scores: r.scores.clone(),
                     num_correct: r.num_correct,
-                });
+                },
+            },
+            _ => Judged::Result {
+                subset: r.subset.clone(),
+                value: rb2::best_of_n(&r.scores).unwrap_or(0.0),
+            },
+        });
+    }
+    card_of(&judged, resamples, seed, level)
+}
+
+/// The scorecard of rows whose results are known (a judge's credit) or, for Ties, whose
+/// scores are (a judge's ratings).
+pub fn card_of(
+    rows: &[Judged],
+    resamples: usize,
+    seed: u64,
+    level: f64,
+) -> Result<Card, CardError> {
+    let mut results = Vec::with_capacity(rows.len());
+    let mut plain: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut ties_rows: BTreeMap<String, Vec<TiesRow>> = BTreeMap::new();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for r in rows {
+        match r {
+            Judged::Ties { subset, row } => {
+                *counts.entry(subset.clone()).or_default() += 1;
+                ties_rows
+                    .entry(subset.clone())
+                    .or_default()
+                    .push(row.clone());
                 results.push(None);
             }
-            subset => {
-                let v = rb2::best_of_n(&r.scores).unwrap_or(0.0);
+            Judged::Result { subset, value } => {
                 if let Some(s) = subset {
-                    plain.entry(s.to_string()).or_default().push(v);
+                    *counts.entry(s.clone()).or_default() += 1;
+                    plain.entry(s.clone()).or_default().push(*value);
                 }
-                results.push(Some(v));
+                results.push(Some(*value));
             }
         }
     }

@@ -82,6 +82,26 @@ pub fn bootstrap(
     seed: u64,
     level: f64,
 ) -> Bootstrap {
+    let credit: BTreeMap<String, Vec<f64>> = results
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.iter().map(|&c| f64::from(u8::from(c))).collect(),
+            )
+        })
+        .collect();
+    bootstrap_credit(&credit, resamples, seed, level)
+}
+
+/// [`bootstrap`] of per-prompt credit in 0..=1 (a judge's 0.5 for an unusable answer, say)
+/// rather than right/wrong; for 0/1 credit the two give the same intervals.
+pub fn bootstrap_credit(
+    results: &BTreeMap<String, Vec<f64>>,
+    resamples: usize,
+    seed: u64,
+    level: f64,
+) -> Bootstrap {
     let mut rng = SplitMix64(seed);
     let named: Vec<&String> = results.keys().filter(|k| !k.is_empty()).collect();
     let mut per_subset: BTreeMap<String, Vec<f64>> = named
@@ -92,14 +112,14 @@ pub fn bootstrap(
     let (mut score, mut paper, mut overall) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..resamples {
         let mut acc: BTreeMap<String, f64> = BTreeMap::new();
-        let (mut correct, mut total) = (0usize, 0usize);
+        let (mut correct, mut total) = (0.0f64, 0usize);
         for (name, verdicts) in results {
             let n = verdicts.len();
-            let hits = (0..n).filter(|_| verdicts[rng.below(n)]).count();
+            let hits: f64 = (0..n).map(|_| verdicts[rng.below(n)]).sum();
             correct += hits;
             total += n;
             if !name.is_empty() && n > 0 {
-                acc.insert(name.clone(), hits as f64 / n as f64);
+                acc.insert(name.clone(), hits / n as f64);
             }
         }
         for (k, v) in &acc {
@@ -120,7 +140,7 @@ pub fn bootstrap(
         if let Some(p) = prior_sets(&acc).and_then(|pr| paper_score(&secs, Some(pr))) {
             paper.push(p);
         }
-        overall.push(correct as f64 / total.max(1) as f64);
+        overall.push(correct / total.max(1) as f64);
     }
     Bootstrap {
         level,

@@ -12,7 +12,8 @@ pub use benchmark::{
     SECTION_NAMES,
 };
 pub use bootstrap::{
-    bootstrap, Bootstrap, Interval, BOOTSTRAP_LEVEL, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED,
+    bootstrap, bootstrap_credit, Bootstrap, Interval, BOOTSTRAP_LEVEL, BOOTSTRAP_RESAMPLES,
+    BOOTSTRAP_SEED,
 };
 pub use dtype::ScoreDtype;
 pub use rb2::RB2_SUBSETS;

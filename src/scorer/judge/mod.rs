@@ -5,3 +5,4 @@
 pub mod parse;
 pub mod prompts;
 pub mod protocol;
+pub mod store;
