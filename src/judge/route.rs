@@ -18,70 +18,13 @@ use std::str::FromStr;
 
 use super::client::{shown_url, Api, Secret};
 
-/// generative_v2.py's `OPENAI_MODEL_LIST` (generative.py's, plus `gpt-4.1-2025-04-14`).
-pub const OPENAI_MODEL_LIST: &[&str] = &[
-    "gpt-3.5-turbo",
-    "gpt-3.5-turbo-0301",
-    "gpt-3.5-turbo-0613",
-    "gpt-3.5-turbo-1106",
-    "gpt-3.5-turbo-0125",
-    "gpt-4",
-    "gpt-4-0314",
-    "gpt-4-0613",
-    "gpt-4-turbo",
-    "gpt-4-1106-preview",
-    "gpt-4-0125-preview",
-    "gpt-4-turbo-2024-04-09",
-    "gpt-4o-2024-05-13",
-    "gpt-4o-mini-2024-07-18",
-    "gpt-4o-2024-08-06",
-    "o1-preview-2024-09-12",
-    "o1-mini-2024-09-12",
-    "gpt-4.1-mini-2025-04-14",
-    "gpt-4.1-2025-04-14",
-    "gpt-4.1-nano-2025-04-14",
-];
-
-/// generative_v2.py's `ANTHROPIC_MODEL_LIST` (generative.py's, plus claude-3-7, opus-4 and
-/// sonnet-4).
-pub const ANTHROPIC_MODEL_LIST: &[&str] = &[
-    "claude-1",
-    "claude-2",
-    "claude-2.0",
-    "claude-2.1",
-    "claude-instant-1",
-    "claude-instant-1.2",
-    "claude-3-opus-20240229",
-    "claude-3-sonnet-20240229",
-    "claude-3-haiku-20240307",
-    "claude-3-5-sonnet-20240620",
-    "claude-3-7-sonnet-20250219",
-    "claude-opus-4-20250514",
-    "claude-sonnet-4-20250514",
-];
-
-/// `TOGETHER_MODEL_LIST` (the same in both files).
-pub const TOGETHER_MODEL_LIST: &[&str] = &[
-    "meta-llama/Llama-3-70b-chat-hf",
-    "meta-llama/Llama-3-8b-chat-hf",
-    "google/gemma-2-27b-it",
-    "meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo",
-    "meta-llama/Meta-Llama-3.1-70B-Instruct-Turbo",
-    "meta-llama/Meta-Llama-3.1-405B-Instruct-Turbo",
-];
-
-/// generative_v2.py's `GEMINI_MODEL_LIST` (generative.py's, plus the two gemini-2.5 previews).
-pub const GEMINI_MODEL_LIST: &[&str] = &[
-    "gemini-1.5-flash-001",
-    "gemini-1.5-pro-001",
-    "gemini-1.5-pro-exp-0801",
-    "gemini-1.5-pro-exp-0827",
-    "gemini-1.5-flash-exp-0827",
-    "gemini-1.5-flash-8b",
-    "gemini-1.5-flash-8b-exp-0827",
-    "gemini-2.5-pro-preview-05-06",
-    "gemini-2.5-flash-preview-04-17",
-];
+/// Upstream's model lists, as export/extract_judge_prompts.py extracted them from
+/// generative_v2.py and generative.py (v2's lists hold v1's): 20 OpenAI, 13 Anthropic,
+/// 6 Together, 9 Gemini names.
+pub use crate::scorer::judge::prompts::{
+    ANTHROPIC_MODELS as ANTHROPIC_MODEL_LIST, GEMINI_MODELS as GEMINI_MODEL_LIST,
+    OPENAI_MODELS as OPENAI_MODEL_LIST, TOGETHER_MODELS as TOGETHER_MODEL_LIST,
+};
 
 pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 pub const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
