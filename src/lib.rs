@@ -10,6 +10,7 @@ pub mod batch;
 pub mod config;
 pub mod data;
 pub mod hub;
+pub mod judge;
 pub mod leaderboard;
 pub mod model;
 pub mod pipeline;

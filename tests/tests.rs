@@ -19,6 +19,8 @@ mod dpo;
 mod golden;
 #[path = "integration/hub.rs"]
 mod hub;
+#[path = "integration/judge_client.rs"]
+mod judge_client;
 #[path = "integration/parity.rs"]
 mod parity;
 #[path = "integration/rb2.rs"]

@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 pub mod hub_server;
+pub mod judge_server;
 
 /// The repository root: fixtures/ is below it, and the tests run from it.
 pub fn root() -> PathBuf {
