@@ -47,9 +47,10 @@ $(ORT_DIR)/gpu/lib/libonnxruntime.so:
 	ln -sf libonnxruntime.so.$(ORT_VERSION) $(ORT_DIR)/gpu/lib/libonnxruntime.so
 	rm -rf $(ORT_DIR)/gpu/wheel
 
-## build: release binary at $(BIN)
+## build: release binary at $(BIN), and rewardbench-gen beside it (a link: the judge command)
 build:
 	$(CARGO) build --release
+	ln -sf rewardbench $(dir $(BIN))rewardbench-gen
 
 ## demo: score the bundled tiny Llama reward model on 40 real LLMBar rows
 demo: setup build

@@ -26,7 +26,19 @@ fn message(e: &anyhow::Error) -> String {
 }
 
 fn main() -> ExitCode {
-    match run(Args::parse()) {
+    // Called as `rewardbench-gen` (a link to this binary): the judge command's flags.
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    let as_gen = std::path::Path::new(&argv0)
+        .file_stem()
+        .is_some_and(|s| s == "rewardbench-gen");
+    let outcome = if as_gen {
+        let g = cli::gen::GenCli::parse();
+        on_interrupt(&mut Stderr);
+        cli::gen::run(&g.args).map(|()| ExitCode::SUCCESS)
+    } else {
+        run(Args::parse())
+    };
+    match outcome {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", message(&e));
@@ -57,6 +69,10 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(Command::Render(r)) => return cli::render::run(r).map(|()| ExitCode::SUCCESS),
         Some(Command::Leaderboard(l)) => {
             return cli::leaderboard::run(l).map(|()| ExitCode::SUCCESS)
+        }
+        Some(Command::Gen(g)) => {
+            on_interrupt(&mut Stderr);
+            return cli::gen::run(g).map(|()| ExitCode::SUCCESS);
         }
         Some(Command::Rescore(r)) => return cli::rescore::run(r).map(|()| ExitCode::SUCCESS),
         Some(Command::V2(_)) | None => {}

@@ -21,6 +21,8 @@ mod golden;
 mod hub;
 #[path = "integration/judge_client.rs"]
 mod judge_client;
+#[path = "integration/judges.rs"]
+mod judges;
 #[path = "integration/parity.rs"]
 mod parity;
 #[path = "integration/rb2.rs"]

@@ -15,6 +15,7 @@ pub mod bon;
 mod csv;
 mod json;
 mod jsonl;
+pub mod judge;
 mod table;
 
 pub use self::csv::{instruction_scores_csv, scores_csv};

@@ -5,4 +5,5 @@
 pub mod parse;
 pub mod prompts;
 pub mod protocol;
+pub mod run;
 pub mod store;

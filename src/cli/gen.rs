@@ -1,0 +1,259 @@
+//! `rewardbench gen` (also run as `rewardbench-gen`): RewardBench's LLM-as-judge over any
+//! OpenAI-compatible or Anthropic API; flags as upstream's `run_generative.py`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{ArgAction, Args, Parser};
+use rewardbench::data::{self, Dataset, DatasetSpec, Prompt, Source};
+use rewardbench::hub::Hub;
+use rewardbench::judge::client::{Client, ClientConfig};
+use rewardbench::judge::route::{self, Provider};
+use rewardbench::report::judge::{self as report, JudgeInfo};
+use rewardbench::run::observer::{Observer, Stderr};
+use rewardbench::scorer::judge::parse::Modifier;
+use rewardbench::scorer::judge::run::{self as judging, Judge, JudgeSettings};
+use rewardbench::scorer::judge::store::AnswerStore;
+
+use super::parse_bool;
+
+/// `rewardbench-gen`: the same flags, as its own command.
+#[derive(Debug, Parser)]
+#[command(
+    name = "rewardbench-gen",
+    version,
+    about = "RewardBench's generative judges (LLM-as-judge) over an API",
+    max_term_width = 100
+)]
+pub struct GenCli {
+    #[command(flatten)]
+    pub args: GenArgs,
+}
+
+/// Flags of `rewardbench gen`.
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Judge model(s); an odd number > 1 is an ensemble judged by majority (PoLL).
+    #[arg(long, required = true, num_args = 1..)]
+    pub model: Vec<String>,
+    /// Dataset: hub id or local file/folder [default: allenai/reward-bench]; rows whose chosen/rejected are lists get RewardBench 2's protocol.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Dataset split (the core set: filtered).
+    #[arg(long)]
+    pub split: Option<String>,
+    /// The prior preference sets (allenai/pref-test-sets) instead of --dataset.
+    #[arg(long = "pref_sets", alias = "pref-sets", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub pref_sets: bool,
+    /// Rate each answer 1-10 instead of comparing them (RB2's Ties is always rated).
+    #[arg(long = "score_w_ratings", alias = "score-w-ratings", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub score_w_ratings: bool,
+    /// Concurrent judge calls.
+    #[arg(long = "num_threads", alias = "num-threads", default_value_t = 10)]
+    pub num_threads: usize,
+    /// Seed of the answer placement (upstream's is unseeded).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// v1: judge every pair in both orders (score = mean of the two); reports position consistency.
+    #[arg(long = "both_orders", alias = "both-orders", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub both_orders: bool,
+    /// Only the first 10 rows.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub debug: bool,
+    /// Output folder.
+    #[arg(long = "output_dir", alias = "output-dir", default_value = "results/")]
+    pub output_dir: PathBuf,
+    /// API: openai, anthropic, gemini, together, openai-compatible (default: from the model name, or --base_url).
+    #[arg(long)]
+    pub api: Option<String>,
+    /// Base URL of an OpenAI-compatible server (vLLM, SGLang, llama.cpp, Ollama), e.g. http://localhost:8000/v1.
+    #[arg(long = "base_url", alias = "base-url")]
+    pub base_url: Option<String>,
+    /// Cap on request starts per second, all threads together.
+    #[arg(long = "max_rps", alias = "max-rps")]
+    pub max_rps: Option<f64>,
+    /// Seconds one call may take.
+    #[arg(long, default_value_t = 600)]
+    pub timeout: u64,
+    /// Attempts per call (retries on 429, 5xx, timeouts, dropped connections).
+    #[arg(long = "max_attempts", alias = "max-attempts", default_value_t = 10)]
+    pub max_attempts: u32,
+    /// Discard the answer store ({name}.judge-cache.jsonl) and ask again.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub overwrite: bool,
+    /// No progress lines.
+    #[arg(long, short, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub quiet: bool,
+
+    // --- upstream flags that mean nothing for an API judge.
+    /// Accepted (fastchat template of a local vLLM judge; serve it yourself and pass --base_url).
+    #[arg(long = "chat_template", alias = "chat-template")]
+    pub chat_template: Option<String>,
+    /// Accepted (no local vLLM here: use --base_url).
+    #[arg(long = "force_local", alias = "force-local", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub force_local: bool,
+    /// Accepted (vLLM setting).
+    #[arg(long = "num_gpus", alias = "num-gpus")]
+    pub num_gpus: Option<u32>,
+    /// Accepted (vLLM setting).
+    #[arg(long = "vllm_gpu_util", alias = "vllm-gpu-util")]
+    pub vllm_gpu_util: Option<f64>,
+    /// Accepted (no Python code runs).
+    #[arg(long = "trust_remote_code", alias = "trust-remote-code", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub trust_remote_code: bool,
+    /// Accepted (nothing is uploaded; results are written to --output_dir).
+    #[arg(long = "do_not_save", alias = "do-not-save", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub do_not_save: bool,
+}
+
+/// Upstream's result name: `openai/`, `anthropic/`, `google/` before a listed API model;
+/// `PoLL/a_b_c` for an ensemble; otherwise the model as given.
+pub fn result_name(models: &[String]) -> String {
+    if models.len() > 1 {
+        return format!("PoLL/{}", models.join("_"));
+    }
+    let m = &models[0];
+    let listed = |l: &[&str]| l.contains(&m.as_str());
+    if listed(route::OPENAI_MODEL_LIST) {
+        format!("openai/{m}")
+    } else if listed(route::ANTHROPIC_MODEL_LIST) {
+        format!("anthropic/{m}")
+    } else if listed(route::GEMINI_MODEL_LIST) {
+        format!("google/{m}")
+    } else {
+        m.clone()
+    }
+}
+
+fn notes(a: &GenArgs, obs: &mut dyn Observer) {
+    let mut ignored = Vec::new();
+    if a.chat_template.is_some() {
+        ignored.push("--chat_template");
+    }
+    if a.force_local {
+        ignored.push("--force_local");
+    }
+    if a.num_gpus.is_some() {
+        ignored.push("--num_gpus");
+    }
+    if a.vllm_gpu_util.is_some() {
+        ignored.push("--vllm_gpu_util");
+    }
+    if a.trust_remote_code {
+        ignored.push("--trust_remote_code");
+    }
+    if !ignored.is_empty() {
+        obs.note(&format!(
+            "{} have no effect: judges are called over HTTP; serve a local model with vLLM, SGLang, llama.cpp or Ollama and pass --base_url",
+            ignored.join(", ")
+        ));
+    }
+    if a.do_not_save {
+        obs.note("--do_not_save: nothing is uploaded here; results are written to --output_dir as always");
+    }
+}
+
+/// Runs a judge evaluation; prints the table.
+pub fn run(a: &GenArgs) -> anyhow::Result<()> {
+    let mut obs = Stderr;
+    notes(a, &mut obs);
+    let name = if a.pref_sets {
+        data::PREF_SETS.to_string()
+    } else {
+        a.dataset
+            .clone()
+            .unwrap_or_else(|| data::CORE_SET.to_string())
+    };
+    let spec = DatasetSpec::parse(&name, a.split.as_deref());
+    let spec = match &spec.source {
+        Source::Hub { .. } => data::resolve(&spec, &Hub::from_env()?)?,
+        Source::Local(_) => spec,
+    };
+    let mut dataset = Dataset::open(&spec)?;
+    if a.debug {
+        dataset.rows.truncate(rewardbench::config::DEBUG_ROWS);
+    }
+    // Upstream loads v1 rows with max_turns=4: longer conversations are left out.
+    let before = dataset.rows.len();
+    dataset
+        .rows
+        .retain(|r| r.is_best_of_n() || !matches!(&r.prompt, Prompt::Messages(m) if m.len() > 3));
+    if dataset.rows.len() < before {
+        obs.note(&format!(
+            "{} row(s) with more than two turns left out (as upstream's max_turns=4)",
+            before - dataset.rows.len()
+        ));
+    }
+    let api: Option<Provider> = a
+        .api
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(|e: route::RouteError| anyhow::anyhow!(e))?;
+    let env = |k: &str| std::env::var(k).ok();
+    let ensemble = a.model.len() > 1;
+    let judges = a
+        .model
+        .iter()
+        .map(|m| {
+            let endpoint = route::route(m, api, a.base_url.as_deref(), env)?;
+            Ok(Judge {
+                model: m.clone(),
+                endpoint,
+                modifier: if ensemble { None } else { Modifier::of(m) },
+            })
+        })
+        .collect::<Result<Vec<_>, route::RouteError>>()?;
+    let rb2 = dataset.is_best_of_n();
+    let protocol = match (rb2, a.score_w_ratings, a.both_orders) {
+        (true, true, _) => "RB2 ratings (Ties: ratings)".to_string(),
+        (true, false, _) => "RB2 4-way (Ties: ratings)".to_string(),
+        (false, true, _) => "ratings".to_string(),
+        (false, false, true) => "pairwise, both orders".to_string(),
+        (false, false, false) => "pairwise".to_string(),
+    };
+    if rb2 && a.both_orders {
+        obs.note(
+            "--both_orders applies to v1 pairwise judging; RB2's 4-way keeps one seeded placement",
+        );
+    }
+    let info = JudgeInfo {
+        name: result_name(&a.model),
+        judges: a.model.clone(),
+        dataset: name,
+        protocol: if ensemble {
+            format!("{protocol}, ensemble of {}", a.model.len())
+        } else {
+            protocol
+        },
+        seed: a.seed,
+    };
+    rewardbench::report::check_writable(&a.output_dir)?;
+    let store_path = a
+        .output_dir
+        .join(format!("{}.judge-cache.jsonl", info.name));
+    if a.overwrite {
+        let _ = std::fs::remove_file(&store_path);
+    }
+    let store = AnswerStore::open(&store_path)?;
+    let client = Client::new(ClientConfig {
+        call_timeout: std::time::Duration::from_secs(a.timeout.max(1)),
+        max_attempts: a.max_attempts.max(1),
+        max_rps: a.max_rps,
+        seed: a.seed,
+        ..ClientConfig::default()
+    })?;
+    let settings = JudgeSettings {
+        ratings: a.score_w_ratings,
+        seed: a.seed,
+        both_orders: a.both_orders && !rb2,
+        threads: a.num_threads.max(1),
+    };
+    let verdicts = judging::judge(&dataset, &judges, &settings, &client, &store, a.quiet)?;
+    let card = report::card(&dataset, &verdicts).context("scoring the judgements")?;
+    let written = report::write(&dataset, &verdicts, &card, &info, &a.output_dir)?;
+    print!("{}", report::table(&card, &info));
+    let files: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+    eprintln!("wrote {}", files.join(", "));
+    Ok(())
+}

@@ -1,0 +1,360 @@
+//! `rewardbench gen` end to end against the stand-in judge server: a content-based judge
+//! (never position-based), faults injected; v1 pairwise, ratings, both orders, RB2 4-way
+//! and Ties ratings, ensembles, resume, seeds, key hygiene.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::{json, Value};
+
+use crate::util::judge_server::{JudgeServer, Reply, Request};
+
+const KEY: &str = "sk-test-SECRET-9f8e7d";
+
+/// The answer blocks of a pairwise / 4-way prompt, in order.
+fn answers(user: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = user;
+    while let Some(i) = rest.find("'s Answer]\n") {
+        let after = &rest[i + "'s Answer]\n".len()..];
+        let end = after.find("\n[The End of Assistant").unwrap_or(after.len());
+        out.push(after[..end].to_string());
+        rest = &after[end..];
+        if let Some(j) = rest.find("'s Answer]") {
+            rest = &rest[j + 1..];
+        }
+    }
+    out
+}
+
+/// Judges by content: the answer containing GOOD wins; `UNSURE` in the prompt gets an
+/// answer with no verdict; `FAIL400` a final 400; `FLAKY` a 429 (then a 500) first.
+fn judge(r: &Request) -> Reply {
+    let u = &r.user;
+    if u.contains("FAIL400") {
+        return Reply::status(400);
+    }
+    if u.contains("FLAKY") && r.attempt == 1 {
+        return Reply::rate_limited("0");
+    }
+    if u.contains("FLAKY") && r.attempt == 2 {
+        return Reply::status(500);
+    }
+    if u.contains("UNSURE") {
+        return Reply::text("Both answers have merit; I cannot decide.");
+    }
+    if u.contains("[Response]") {
+        // A rating: GOOD 9, else 3 (the last line, as the prompt asks).
+        let resp = u.split("[Response]").nth(1).unwrap_or("");
+        return Reply::text(if resp.contains("GOOD") {
+            "Fine.\n9"
+        } else {
+            "Weak.\n3"
+        });
+    }
+    let a = answers(u);
+    match a.iter().position(|x| x.contains("GOOD")) {
+        Some(i) => Reply::text(format!("Explanation... [[{}]]", (b'A' + i as u8) as char)),
+        None => Reply::text("no marker"),
+    }
+}
+
+fn gen(srv: &JudgeServer, out: &Path, data: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rewardbench"))
+        .args(["gen", "--model", "gpt-4o-2024-08-06", "--dataset"])
+        .arg(data)
+        .arg("--output_dir")
+        .arg(out)
+        .args(["--quiet", "--num_threads", "4"])
+        .args(extra)
+        .env("OPENAI_API_KEY", KEY)
+        .env("OPENAI_BASE_URL", srv.openai_base())
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap()
+}
+
+fn jsonl(p: &Path) -> Vec<Value> {
+    std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn json_file(p: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+fn write_rows(p: &Path, rows: &[Value]) {
+    std::fs::write(p, rows.iter().map(|r| format!("{r}\n")).collect::<String>()).unwrap();
+}
+
+fn v1_rows() -> Vec<Value> {
+    let row = |id: u32, subset: &str, prompt: &str, c: &str, r: &str| json!({"prompt": prompt, "chosen": c, "rejected": r, "subset": subset, "id": id});
+    vec![
+        row(1, "alpacaeval-easy", "Q1", "GOOD one", "bad one"),
+        row(2, "alpacaeval-easy", "Q2", "GOOD two", "bad two"),
+        row(3, "alpacaeval-easy", "Q3 FLAKY", "GOOD three", "bad three"),
+        row(4, "mt-bench-hard", "Q4", "bad four", "GOOD four"),
+        row(5, "mt-bench-hard", "Q5 UNSURE", "x", "y"),
+        row(6, "mt-bench-hard", "Q6 FAIL400", "x", "y"),
+    ]
+}
+
+#[test]
+fn v1_pairwise_credits_errors_and_keeps_the_key_secret() {
+    let srv = JudgeServer::start(judge);
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("v1.jsonl");
+    write_rows(&data, &v1_rows());
+    let out = tmp.path().join("out");
+    let o = gen(&srv, &out, &data, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let lines = jsonl(&out.join("openai/gpt-4o-2024-08-06_outputs.jsonl"));
+    let results: Vec<f64> = lines
+        .iter()
+        .map(|l| l["results"].as_f64().unwrap())
+        .collect();
+    // Content decides, wherever the answers were placed; no verdict and a final 400 get 0.5.
+    assert_eq!(results, [1.0, 1.0, 1.0, 0.0, 0.5, 0.5]);
+    assert_eq!(lines[5]["failed_calls"], 1);
+    assert_eq!(lines[4]["unreadable_answers"], 1);
+    // The flaky prompt was retried after a 429 and a 500, then answered.
+    assert_eq!(srv.requests_for("Q3 FLAKY").len(), 3);
+    // A final 400 is asked once.
+    assert_eq!(srv.requests_for("Q6 FAIL400").len(), 1);
+    let s = json_file(&out.join("openai/gpt-4o-2024-08-06.json"));
+    assert_eq!(s["model"], "openai/gpt-4o-2024-08-06");
+    assert_eq!(s["model_type"], "Generative RM");
+    assert_eq!(s["alpacaeval-easy"], 1.0);
+    assert_eq!(s["mt-bench-hard"], 1.0 / 3.0);
+    assert_eq!(s["errors"]["mt-bench-hard"]["failed_calls"], 1);
+    assert_eq!(s["errors"]["mt-bench-hard"]["unreadable_answers"], 1);
+    assert_eq!(s["protocol"]["mode"], "pairwise");
+    assert_eq!(s["protocol"]["seed"], 0);
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        table.contains("failed") && table.contains("unread"),
+        "{table}"
+    );
+    // The key: only in the Authorization header, nowhere in the files or the output.
+    for r in srv.requests() {
+        assert_eq!(
+            r.header("authorization"),
+            Some(format!("Bearer {KEY}").as_str())
+        );
+        assert!(!r.body.contains(KEY));
+    }
+    for f in walk(&out) {
+        let text = std::fs::read_to_string(&f).unwrap();
+        assert!(!text.contains(KEY), "{} holds the key", f.display());
+    }
+    assert!(!err.contains(KEY) && !table.contains(KEY));
+
+    // Placement is seeded: the same command asks the same prompts.
+    let again = tmp.path().join("again");
+    let before = srv.requests().len();
+    let o = gen(&srv, &again, &data, &[]);
+    assert!(o.status.success());
+    let first: Vec<String> = srv.requests()[..before]
+        .iter()
+        .map(|r| r.user.clone())
+        .collect();
+    let second: Vec<String> = srv.requests()[before..]
+        .iter()
+        .map(|r| r.user.clone())
+        .collect();
+    let (mut a, mut b) = (first.clone(), second.clone());
+    a.sort();
+    a.dedup();
+    b.sort();
+    b.dedup();
+    assert_eq!(a, b, "the same seed places the answers the same way");
+    assert_eq!(
+        std::fs::read(out.join("openai/gpt-4o-2024-08-06.json")).unwrap(),
+        std::fs::read(again.join("openai/gpt-4o-2024-08-06.json")).unwrap()
+    );
+    // A re-run into the same folder pays for nothing: every answer is in the store.
+    let before = srv.requests().len();
+    let o = gen(&srv, &out, &data, &[]);
+    assert!(o.status.success());
+    assert_eq!(srv.requests().len(), before, "answers come from the store");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn v1_ratings_and_both_orders() {
+    let srv = JudgeServer::start(judge);
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("v1.jsonl");
+    write_rows(&data, &v1_rows()[..4]);
+    let out = tmp.path().join("ratings");
+    let o = gen(&srv, &out, &data, &["--score_w_ratings"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lines = jsonl(&out.join("openai/gpt-4o-2024-08-06_outputs.jsonl"));
+    let r: Vec<f64> = lines
+        .iter()
+        .map(|l| l["results"].as_f64().unwrap())
+        .collect();
+    assert_eq!(r, [1.0, 1.0, 1.0, 0.0]);
+    assert_eq!(lines[0]["scores"], json!([9.0, 3.0]));
+    let both = tmp.path().join("both");
+    let o = gen(&srv, &both, &data, &["--both_orders"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lines = jsonl(&both.join("openai/gpt-4o-2024-08-06_outputs.jsonl"));
+    for l in &lines {
+        assert_eq!(l["positions"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            l["consistent"], true,
+            "a content-based judge is position-consistent"
+        );
+    }
+    let s = json_file(&both.join("openai/gpt-4o-2024-08-06.json"));
+    assert_eq!(s["protocol"]["position_consistency"], 1.0);
+}
+
+fn rb2_rows() -> Vec<Value> {
+    let mut rows = Vec::new();
+    for (k, s) in ["Factuality", "Precise IF", "Math", "Safety", "Focus"]
+        .iter()
+        .enumerate()
+    {
+        rows.push(json!({"id": format!("{k}a"), "prompt": format!("P{k}"), "chosen": [format!("GOOD {k}")],
+            "rejected": ["r1", "r2", "r3"], "num_correct": 1, "total_completions": 4, "subset": s}));
+        rows.push(json!({"id": format!("{k}b"), "prompt": format!("P{k} again"), "chosen": [format!("c {k}")],
+            "rejected": ["r1", format!("GOOD r {k}"), "r3"], "num_correct": 1, "total_completions": 4, "subset": s}));
+    }
+    rows.push(
+        json!({"id": "ref:1", "prompt": "T", "chosen": ["GOOD t"], "rejected": ["bad", "worse"],
+        "num_correct": 1, "total_completions": 3, "subset": "Ties"}),
+    );
+    rows.push(
+        json!({"id": "tied:1", "prompt": "T2", "chosen": ["GOOD a", "GOOD b"], "rejected": ["bad"],
+        "num_correct": 2, "total_completions": 3, "subset": "Ties"}),
+    );
+    rows
+}
+
+#[test]
+fn rb2_four_way_and_ties_ratings() {
+    let srv = JudgeServer::start(judge);
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("rb2.jsonl");
+    write_rows(&data, &rb2_rows());
+    let out = tmp.path().join("out");
+    let o = gen(&srv, &out, &data, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lines = jsonl(&out.join("openai/gpt-4o-2024-08-06_outputs.jsonl"));
+    let r: Vec<Value> = lines.iter().map(|l| l["results"].clone()).collect();
+    let mut want = Vec::new();
+    for _ in 0..5 {
+        want.extend([json!(1.0), json!(0.0)]);
+    }
+    want.extend([Value::Null, Value::Null]);
+    assert_eq!(r, want);
+    // Ties rows: ratings in completion order, chosen first.
+    assert_eq!(lines[10]["scores"], json!([9.0, 3.0, 3.0]));
+    assert_eq!(lines[11]["scores"], json!([9.0, 9.0, 3.0]));
+    let s = json_file(&out.join("openai/gpt-4o-2024-08-06.json"));
+    for k in ["Factuality", "Precise IF", "Math", "Safety", "Focus"] {
+        assert_eq!(s[k], 0.5, "{k}");
+    }
+    // Ties: ref and tied accurate (margins 6 > 0), cp/cph: margin 6 > spread 0; ms = tanh(inf) = 1.
+    let ties = 0.30 + 0.30 + 0.20 + 0.20 + 0.01;
+    assert!((s["Ties"].as_f64().unwrap() - ties).abs() < 1e-12, "{s}");
+    assert!((s["Score"].as_f64().unwrap() - (2.5 + ties) / 6.0).abs() < 1e-12);
+    // Ensembles: three judges, majority; the model name is upstream's PoLL/ name.
+    let ens = tmp.path().join("ens");
+    let o = Command::new(env!("CARGO_BIN_EXE_rewardbench"))
+        .args([
+            "gen",
+            "--model",
+            "gpt-4o-2024-08-06",
+            "gpt-4o-mini-2024-07-18",
+            "gpt-4o-2024-05-13",
+            "--dataset",
+        ])
+        .arg(&data)
+        .arg("--output_dir")
+        .arg(&ens)
+        .args(["--quiet"])
+        .env("OPENAI_API_KEY", KEY)
+        .env("OPENAI_BASE_URL", srv.openai_base())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = json_file(
+        &ens.join("PoLL/gpt-4o-2024-08-06_gpt-4o-mini-2024-07-18_gpt-4o-2024-05-13.json"),
+    );
+    assert_eq!(s["model_type"], "Generative RM PoLL");
+    assert_eq!(s["Math"], 0.5);
+}
+
+#[test]
+fn missing_key_and_unknown_model_are_clear() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("v1.jsonl");
+    write_rows(&data, &v1_rows()[..1]);
+    let o = Command::new(env!("CARGO_BIN_EXE_rewardbench"))
+        .args(["gen", "--model", "gpt-4o", "--dataset"])
+        .arg(&data)
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("OPENAI_API_KEY"));
+    let o = Command::new(env!("CARGO_BIN_EXE_rewardbench"))
+        .args(["gen", "--model", "my-local-judge", "--dataset"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--base_url"));
+}
+
+#[test]
+fn rewardbench_gen_is_the_same_binary_under_upstreams_name() {
+    let srv = JudgeServer::start(judge);
+    let tmp = tempfile::tempdir().unwrap();
+    let link = tmp.path().join("rewardbench-gen");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_rewardbench"), &link).unwrap();
+    let data = tmp.path().join("v1.jsonl");
+    write_rows(&data, &v1_rows()[..2]);
+    let out = tmp.path().join("out");
+    let o = Command::new(&link)
+        .args(["--model", "gpt-4o-2024-08-06", "--dataset"])
+        .arg(&data)
+        .arg("--output_dir")
+        .arg(&out)
+        .args(["--quiet", "--num_gpus", "2", "--do_not_save"])
+        .env("OPENAI_API_KEY", KEY)
+        .env("OPENAI_BASE_URL", srv.openai_base())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("--num_gpus") && err.contains("no effect"),
+        "{err}"
+    );
+    assert_eq!(
+        json_file(&out.join("openai/gpt-4o-2024-08-06.json"))["alpacaeval-easy"],
+        1.0
+    );
+}
