@@ -42,7 +42,16 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", message(&e));
-            ExitCode::FAILURE
+            // An interrupted judge run keeps its answers: 130, as an interrupted evaluation.
+            let interrupted = matches!(
+                e.downcast_ref::<rewardbench::scorer::judge::run::JudgeError>(),
+                Some(rewardbench::scorer::judge::run::JudgeError::Interrupted { .. })
+            );
+            if interrupted {
+                ExitCode::from(130)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

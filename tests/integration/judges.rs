@@ -358,3 +358,95 @@ fn rewardbench_gen_is_the_same_binary_under_upstreams_name() {
         1.0
     );
 }
+
+#[test]
+fn anthropic_judges_speak_the_messages_api() {
+    let srv = JudgeServer::start(judge);
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("v1.jsonl");
+    write_rows(&data, &v1_rows()[..4]);
+    let out = tmp.path().join("out");
+    let model = "claude-3-5-sonnet-20240620";
+    let o = Command::new(env!("CARGO_BIN_EXE_rewardbench"))
+        .args(["gen", "--model", model, "--dataset"])
+        .arg(&data)
+        .arg("--output_dir")
+        .arg(&out)
+        .arg("--quiet")
+        .env("ANTHROPIC_API_KEY", KEY)
+        .env("ANTHROPIC_BASE_URL", &srv.url)
+        .env_remove("OPENAI_API_KEY")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = json_file(&out.join(format!("anthropic/{model}.json")));
+    assert_eq!(s["alpacaeval-easy"], 1.0);
+    assert_eq!(s["mt-bench-hard"], 0.0);
+    for r in srv.requests() {
+        assert!(r.path.ends_with("/v1/messages"), "{}", r.path);
+        assert_eq!(r.header("x-api-key"), Some(KEY));
+        // Upstream's Anthropic settings: the MT-Bench system prompt apart, max_tokens 1024.
+        assert!(r
+            .system
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("Please act as an impartial judge"));
+        assert_eq!(r.json["max_tokens"], 1024);
+    }
+}
+
+/// A judge run killed halfway resumes from its answer store: no finished call is asked
+/// again, and the files equal those of a run that was never stopped.
+#[test]
+fn killed_judge_run_resumes_to_identical_files() {
+    use std::time::{Duration, Instant};
+    let srv = JudgeServer::start(|r: &Request| Reply::slow(Duration::from_millis(150), judge(r)));
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("v1.jsonl");
+    let rows: Vec<Value> = (0..12)
+        .map(|i| json!({"prompt": format!("Q{i}"), "chosen": format!("GOOD {i}"), "rejected": format!("bad {i}"), "subset": "alpacaeval-easy", "id": i}))
+        .collect();
+    write_rows(&data, &rows);
+    let (clean, resumed) = (tmp.path().join("clean"), tmp.path().join("resumed"));
+    let run = |out: &Path| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_rewardbench"));
+        c.args(["gen", "--model", "gpt-4o-2024-08-06", "--dataset"])
+            .arg(&data)
+            .arg("--output_dir")
+            .arg(out)
+            .args(["--quiet", "--num_threads", "1"])
+            .env("OPENAI_API_KEY", KEY)
+            .env("OPENAI_BASE_URL", srv.openai_base())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        c
+    };
+    assert!(run(&clean).status().unwrap().success());
+    let store = resumed.join("openai/gpt-4o-2024-08-06.judge-cache.jsonl");
+    let stored = || std::fs::read_to_string(&store).map_or(0, |s| s.lines().count());
+    let mut child = run(&resumed).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stored() < 4 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let kept = stored();
+    assert!((4..12).contains(&kept), "killed after {kept} answers");
+    let before = srv.requests().len();
+    assert!(run(&resumed).status().unwrap().success());
+    assert!(
+        srv.requests().len() - before <= 12 - kept + 1,
+        "finished calls are not asked again"
+    );
+    for f in [
+        "openai/gpt-4o-2024-08-06.json",
+        "openai/gpt-4o-2024-08-06_outputs.jsonl",
+    ] {
+        assert_eq!(
+            std::fs::read(clean.join(f)).unwrap(),
+            std::fs::read(resumed.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+}
