@@ -100,7 +100,103 @@ pub fn pairwise(judgment: &str, modifier: Option<Modifier>) -> Pick {
                 _ => Pick::Error,
             }
         }
+        Some(Modifier::ConJ) => con_j(judgment),
         _ => bracketed(judgment, 2),
+    }
+}
+
+/// The key Con-J's JSON answer holds its verdict under.
+const CON_J_KEY: &str = "更好的回答";
+
+/// Words Con-J's answers use for that key when they are not valid JSON (upstream's list, in
+/// its order).
+const CON_J_KEYWORDS: &[&str] = &[
+    "更好的回答",
+    "更好回答",
+    "更好得回答",
+    "更好地回答",
+    "better_answer",
+    "better answer",
+    "更好答案",
+    "更好得答案",
+    "更好的答案",
+    "更好地答案",
+    "更佳回答",
+    "更佳答案",
+    "更好答",
+    "最佳答案",
+    "更好答 案",
+    "更好 的 回答",
+    "betterAnswer",
+    "更好 的 回应",
+    "更好得回应回答",
+    "答案",
+    "回答",
+];
+
+/// Upstream's `con_j_evaluate`: the verdict under `更好的回答` in a fenced JSON block, the whole
+/// answer as JSON, or the first `{...}` that parses; else the first keyword followed (or
+/// preceded) by 1 or 2 (full-width digits too). 1 is A, 2 is B.
+fn con_j(judgment: &str) -> Pick {
+    let gen = judgment.replace('\n', " ");
+    let gen = gen.trim();
+    let from_json = |text: &str| -> Option<String> {
+        match serde_json::from_str::<serde_json::Value>(text)
+            .ok()?
+            .get(CON_J_KEY)?
+        {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Bool(b) => Some(if *b { "True" } else { "False" }.into()),
+            other => Some(other.to_string()),
+        }
+    };
+    static FENCED: OnceLock<regex::Regex> = OnceLock::new();
+    static BRACES: OnceLock<regex::Regex> = OnceLock::new();
+    let fenced =
+        FENCED.get_or_init(|| regex::Regex::new(r"(?s)```json(.*?)```").expect("a valid pattern"));
+    let braces = BRACES.get_or_init(|| regex::Regex::new(r"\{.*?\}").expect("a valid pattern"));
+    let mut value = None;
+    if gen.contains("```json") {
+        value = fenced
+            .captures_iter(gen)
+            .find_map(|c| from_json(c.get(1)?.as_str()));
+    }
+    if value.is_none() {
+        value = from_json(gen);
+    }
+    if value.is_none() {
+        value = braces.find_iter(gen).find_map(|m| from_json(m.as_str()));
+    }
+    if value.is_none() {
+        for key in CON_J_KEYWORDS {
+            if !gen.contains(key) {
+                continue;
+            }
+            let k = regex::escape(key);
+            let found = [
+                format!(r#""{k}"\s*:\s*.*?([12１２])"#),
+                format!(r"{k}.*?([12１２])"),
+                format!(r"([12１２]).*?{k}"),
+            ]
+            .iter()
+            .find_map(|p| {
+                let re = regex::Regex::new(p).ok()?;
+                Some(re.captures(gen)?.get(1)?.as_str().to_string())
+            });
+            if found.is_some() {
+                value = found;
+                break;
+            }
+        }
+    }
+    match value
+        .as_deref()
+        .map(|v| v.replace('１', "1").replace('２', "2"))
+        .as_deref()
+    {
+        Some("1") => Pick::At(0),
+        Some("2") => Pick::At(1),
+        _ => Pick::Error,
     }
 }
 
@@ -153,6 +249,23 @@ mod tests {
         assert_eq!(pairwise("**Reasoning:** x\n**Result:** B", a), Pick::At(1));
         assert_eq!(pairwise("**Result:** Tie", a), Pick::Error);
         assert_eq!(pairwise("[[A]]", Some(Modifier::Gemini)), Pick::At(0));
+        let c = Some(Modifier::ConJ);
+        assert_eq!(
+            pairwise("```json\n{\"原因\": \"x\", \"更好的回答\": 2}\n```", c),
+            Pick::At(1)
+        );
+        assert_eq!(
+            pairwise("{\"原因\": \"x\", \"更好的回答\": \"1\"}", c),
+            Pick::At(0)
+        );
+        assert_eq!(pairwise("分析…… 所以更好的回答是２", c), Pick::At(1));
+        assert_eq!(pairwise("better answer: 1", c), Pick::At(0));
+        assert_eq!(
+            pairwise("{\"更好的回答\": 1.0}", c),
+            Pick::Error,
+            "str(1.0) is not \"1\""
+        );
+        assert_eq!(pairwise("no verdict", c), Pick::Error);
     }
 
     #[test]
