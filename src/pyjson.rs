@@ -21,6 +21,18 @@ impl PyJson {
         }
     }
 
+    /// `json.dumps(v, indent=4, sort_keys=True)`, as RewardBench's `save_to_hub` writes
+    /// summaries.
+    pub fn save_to_hub() -> Self {
+        Self {
+            indent: Some("    ".into()),
+            item_sep: ",".into(),
+            key_sep: ": ".into(),
+            ensure_ascii: true,
+            sort_keys: true,
+        }
+    }
+
     /// Serializes `v`.
     pub fn dumps(&self, v: &serde_json::Value) -> String {
         let mut out = String::new();

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
-use super::{run_record, write_atomic, ReportError, RunInfo};
+use super::{rb2_order, run_record, write_atomic, ReportError, RunInfo};
 use crate::config::RunConfig;
 use crate::pyjson::PyJson;
 use crate::scorer::rm::Evaluation;
 use crate::scoring::bon::{BonRow, Card};
-use crate::scoring::{Interval, RB2_SUBSETS};
+use crate::scoring::Interval;
 
 /// Each prompt row's scores for the scorecard: each completion's first label, chosen first.
 pub fn bon_rows(ev: &Evaluation) -> Vec<BonRow> {
@@ -259,17 +259,7 @@ pub fn table(ev: &Evaluation, card: &Card, info: &RunInfo) -> String {
         s.push_str(format!("{label:<width$} {n:>6} {v:>9.4}  {}", ci(i)).trim_end());
         s.push('\n');
     };
-    // The six in the paper's order, then any other subsets.
-    let mut names: Vec<&String> = RB2_SUBSETS
-        .iter()
-        .filter_map(|n| card.subsets.get_key_value(*n).map(|(k, _)| k))
-        .collect();
-    names.extend(
-        card.subsets
-            .keys()
-            .filter(|k| !RB2_SUBSETS.contains(&k.as_str())),
-    );
-    for name in names {
+    for name in rb2_order(card.subsets.keys()) {
         let n = card.counts.get(name).copied().unwrap_or(0).to_string();
         line(name, n, card.subsets[name], iv.subsets.get(name));
     }
@@ -370,13 +360,7 @@ pub fn write(
     let mut run = serde_json::to_string_pretty(&record).unwrap_or_default();
     run.push('\n');
     write_atomic(&paths.run, run.as_bytes())?;
-    let py = PyJson {
-        indent: Some("    ".into()),
-        item_sep: ",".into(),
-        key_sep: ": ".into(),
-        ensure_ascii: true,
-        sort_keys: true,
-    };
+    let py = PyJson::save_to_hub();
     let mut summary = py.dumps(&summary(ev, card, info, cfg));
     summary.push('\n');
     write_atomic(&paths.summary, summary.as_bytes())?;

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
-use super::{intervals_json, leaderboard_scores, write_atomic, ReportError};
+use super::{intervals_json, leaderboard_scores, rb2_order, write_atomic, ReportError};
 use crate::data::Dataset;
 use crate::pyjson::PyJson;
 use crate::scorer::judge::run::RowVerdict;
 use crate::scoring::bon::{card_of, CardError, Judged};
-use crate::scoring::{self, Interval, RB2_SUBSETS};
+use crate::scoring::{self, Interval};
 
 /// What the summary records of the run.
 #[derive(Debug, Clone)]
@@ -259,16 +259,7 @@ pub fn table(card: &JudgeCard, info: &JudgeInfo) -> String {
         "failed",
         "unread"
     );
-    let mut names: Vec<&String> = RB2_SUBSETS
-        .iter()
-        .filter_map(|n| card.subsets.get_key_value(*n).map(|(k, _)| k))
-        .collect();
-    names.extend(
-        card.subsets
-            .keys()
-            .filter(|k| !RB2_SUBSETS.contains(&k.as_str())),
-    );
-    for name in names {
+    for name in rb2_order(card.subsets.keys()) {
         let (f, u) = card.errors.get(name).copied().unwrap_or_default();
         let n = card.counts.get(name).copied().unwrap_or(0);
         s.push_str(
@@ -336,13 +327,7 @@ pub fn write(
         })?;
     }
     write_atomic(&outputs, outputs_jsonl(dataset, verdicts).as_bytes())?;
-    let py = PyJson {
-        indent: Some("    ".into()),
-        item_sep: ",".into(),
-        key_sep: ": ".into(),
-        ensure_ascii: true,
-        sort_keys: true,
-    };
+    let py = PyJson::save_to_hub();
     let mut text = py.dumps(&summary(card, info, verdicts.len()));
     text.push('\n');
     write_atomic(&summary_path, text.as_bytes())?;

@@ -91,6 +91,16 @@ fn score_value(s: &[f32]) -> Value {
     }
 }
 
+/// Subset names in RewardBench 2's order (the six of the Score first), then any others.
+pub(crate) fn rb2_order<'a>(names: impl Iterator<Item = &'a String> + Clone) -> Vec<&'a String> {
+    let mut out: Vec<&String> = crate::scoring::RB2_SUBSETS
+        .iter()
+        .filter_map(|n| names.clone().find(|k| k.as_str() == *n))
+        .collect();
+    out.extend(names.filter(|k| !crate::scoring::RB2_SUBSETS.contains(&k.as_str())));
+    out
+}
+
 /// Per-subset tallies (rows without a `subset` column count under no subset).
 pub fn tallies(ev: &Evaluation) -> BTreeMap<String, Tally> {
     scoring::per_subset(
