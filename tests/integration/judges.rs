@@ -450,3 +450,75 @@ fn killed_judge_run_resumes_to_identical_files() {
         );
     }
 }
+
+/// RewardBench's own judge code (rewardbench 0.1.4's run_generative.py / run_generative_v2.py,
+/// export/judge_reference.py) asked the same content-based judge
+/// (export/judge_standin.py, the logic of `judge` above) on fixtures/judge/*_rows.jsonl:
+/// every row's result and ratings, every subset, and (RB2) Ties by HEAD's composite and the
+/// Score must be what it computed.
+#[test]
+fn results_equal_rewardbenchs_own_judge_code() {
+    let srv = JudgeServer::start(judge);
+    let tmp = tempfile::tempdir().unwrap();
+    let root = crate::util::root();
+    for (setting, data, extra) in [
+        ("v1", "v1_rows.jsonl", &[][..]),
+        ("v1_ratings", "v1_rows.jsonl", &["--score_w_ratings"][..]),
+        ("rb2", "rb2_rows.jsonl", &[][..]),
+        ("rb2_ratings", "rb2_rows.jsonl", &["--score_w_ratings"][..]),
+    ] {
+        let want = json_file(&root.join(format!("fixtures/judge/reference/{setting}.json")));
+        let out = tmp.path().join(setting);
+        let o = gen(&srv, &out, &root.join("fixtures/judge").join(data), extra);
+        assert!(
+            o.status.success(),
+            "{setting}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let got = jsonl(&out.join("openai/gpt-4o-2024-08-06_outputs.jsonl"));
+        let rows = want["rows"].as_array().unwrap();
+        assert_eq!(got.len(), rows.len(), "{setting}");
+        // Upstream writes RB2's Ties rows last: match rows by id.
+        for w in rows {
+            let g = got
+                .iter()
+                .find(|g| g["id"] == w["id"])
+                .unwrap_or_else(|| panic!("{setting}: no row {}", w["id"]));
+            if w["subset"] == "Ties" {
+                assert!(g["results"].is_null(), "{setting} {}", w["id"]);
+            } else {
+                assert_eq!(
+                    g["results"].as_f64(),
+                    w["results"].as_f64(),
+                    "{setting} {}",
+                    w["id"]
+                );
+            }
+            if let Some(scores) = w.get("scores").and_then(Value::as_array) {
+                let g: Vec<f64> = g["scores"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_f64().unwrap())
+                    .collect();
+                let w: Vec<f64> = scores.iter().map(|x| x.as_f64().unwrap()).collect();
+                assert_eq!(g, w, "{setting}: ratings");
+            }
+        }
+        let s = json_file(&out.join("openai/gpt-4o-2024-08-06.json"));
+        let subsets = want.get("subsets_head").unwrap_or(&want["subsets"]);
+        for (k, v) in subsets.as_object().unwrap() {
+            let (a, b) = (s[k].as_f64().unwrap(), v.as_f64().unwrap());
+            assert!(
+                (a - b).abs() < 1e-12,
+                "{setting} {k}: {a} vs RewardBench {b}"
+            );
+        }
+        if let Some(score) = want["Score_head"].as_f64() {
+            assert!(
+                (s["Score"].as_f64().unwrap() - score).abs() < 1e-12,
+                "{setting}: Score"
+            );
+        }
+    }
+}
