@@ -121,8 +121,27 @@ pub fn result_name(models: &[String]) -> String {
     } else if listed(route::GEMINI_MODEL_LIST) {
         format!("google/{m}")
     } else {
-        m.clone()
+        file_name(m)
     }
+}
+
+/// A model name as a path inside the output folder: `org/name` stays a subfolder (as
+/// upstream), a local path (`/models/x`, `./x`, anything with `..`) becomes its last part.
+fn file_name(m: &str) -> String {
+    let p = std::path::Path::new(m);
+    let plain = p
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if plain && p.components().count() <= 2 && !m.ends_with('/') {
+        return m.to_string();
+    }
+    p.components()
+        .rev()
+        .find_map(|c| match c {
+            std::path::Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .unwrap_or_else(|| "judge".to_string())
 }
 
 fn notes(a: &GenArgs, obs: &mut dyn Observer) {
@@ -256,4 +275,21 @@ pub fn run(a: &GenArgs) -> anyhow::Result<()> {
     let files: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
     eprintln!("wrote {}", files.join(", "));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_names_stay_inside_the_output_folder() {
+        let n = |m: &[&str]| result_name(&m.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(n(&["gpt-4o-2024-08-06"]), "openai/gpt-4o-2024-08-06");
+        assert_eq!(n(&["Qwen/Qwen2.5-7B-Instruct"]), "Qwen/Qwen2.5-7B-Instruct");
+        assert_eq!(n(&["/work/models/tiny-judge"]), "tiny-judge");
+        assert_eq!(n(&["./models/judge/"]), "judge");
+        assert_eq!(n(&["../x/../y"]), "y");
+        assert_eq!(n(&["a/b/c"]), "c");
+        assert_eq!(n(&["a", "b", "c"]), "PoLL/a_b_c");
+    }
 }

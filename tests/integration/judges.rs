@@ -522,3 +522,53 @@ fn results_equal_rewardbenchs_own_judge_code() {
         }
     }
 }
+
+/// Calls whose retries ran out are asked again by the next run; a final 4xx is kept. A judge
+/// named by a local path writes inside --output_dir.
+#[test]
+fn exhausted_calls_are_asked_again_and_paths_stay_in_the_output_folder() {
+    let srv = JudgeServer::start(judge);
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("v1.jsonl");
+    let rows = v1_rows();
+    write_rows(&data, &[rows[2].clone(), rows[5].clone()]); // FLAKY, FAIL400
+    let out = tmp.path().join("out");
+    let run = || {
+        let o = gen(&srv, &out, &data, &["--max_attempts", "1"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        jsonl(&out.join("openai/gpt-4o-2024-08-06_outputs.jsonl"))
+    };
+    // 1st run: a 429 with one attempt allowed; 2nd: a 500; 3rd: answered. The 400: asked once.
+    for want in [0.5, 0.5, 1.0] {
+        let lines = run();
+        assert_eq!(lines[0]["results"].as_f64(), Some(want), "{}", lines[0]);
+        assert_eq!(lines[1]["failed_calls"], 1);
+    }
+    assert_eq!(srv.requests_for("Q3 FLAKY").len(), 3);
+    assert_eq!(
+        srv.requests_for("Q6 FAIL400").len(),
+        1,
+        "a final 4xx is not asked again"
+    );
+
+    let local = tmp.path().join("local");
+    let o = Command::new(env!("CARGO_BIN_EXE_rewardbench"))
+        .args(["gen", "--model", "/srv/models/my-judge", "--base_url"])
+        .arg(srv.openai_base())
+        .arg("--dataset")
+        .arg(&data)
+        .arg("--output_dir")
+        .arg(&local)
+        .arg("--quiet")
+        .env_remove("OPENAI_API_KEY")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(local.join("my-judge.json").is_file());
+    assert!(local.join("my-judge.judge-cache.jsonl").is_file());
+    // The server was asked for the model as named.
+    assert!(srv
+        .requests()
+        .iter()
+        .any(|r| r.model == "/srv/models/my-judge"));
+}

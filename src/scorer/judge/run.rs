@@ -293,7 +293,22 @@ fn execute(
                         }
                         return;
                     }
-                    Err(e) => Err(e.to_string()),
+                    Err(e) => {
+                        // A final answer of the server (a 4xx, a malformed success) is kept;
+                        // retries that ran out (5xx, timeouts) are asked again next run.
+                        let keep = matches!(
+                            e,
+                            CallError::Status { .. } | CallError::InvalidResponse { .. }
+                        );
+                        let outcome: Answer = Err(e.to_string());
+                        if !keep {
+                            if let Ok(mut d) = done.lock() {
+                                d.push((i, outcome));
+                            }
+                            continue;
+                        }
+                        outcome
+                    }
                 };
                 if let Err(e) = store.record(&c.key, &outcome) {
                     if let Ok(mut s) = stop.lock() {
