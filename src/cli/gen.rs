@@ -104,6 +104,9 @@ pub struct GenArgs {
     /// Accepted (nothing is uploaded; results are written to --output_dir).
     #[arg(long = "do_not_save", alias = "do-not-save", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
     pub do_not_save: bool,
+    /// Accepted (no /output/metrics.json is written).
+    #[arg(long = "disable_beaker_save", alias = "disable-beaker-save", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub disable_beaker_save: bool,
 }
 
 /// Upstream's result name: `openai/`, `anthropic/`, `google/` before a listed API model;
@@ -167,8 +170,8 @@ fn notes(a: &GenArgs, obs: &mut dyn Observer) {
             ignored.join(", ")
         ));
     }
-    if a.do_not_save {
-        obs.note("--do_not_save: nothing is uploaded here; results are written to --output_dir as always");
+    if a.do_not_save || a.disable_beaker_save {
+        obs.note("--do_not_save / --disable_beaker_save: accepted, no effect: nothing is uploaded or written outside --output_dir");
     }
 }
 

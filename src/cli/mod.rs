@@ -165,6 +165,32 @@ pub struct EvalArgs {
     #[arg(long = "prioritize_scoring", alias = "prioritize-scoring", num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().data.prioritize_scoring, value_parser = parse_bool, action = ArgAction::Set)]
     pub prioritize_scoring: bool,
 
+    // --- RewardBench's publishing and logging flags: accepted, nothing is published from here.
+    /// Accepted; no effect: nothing is uploaded, results are written to --output_dir.
+    #[arg(long = "do_not_save", alias = "do-not-save", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub do_not_save: bool,
+    /// Accepted; no effect: results are not pushed to the hub (publish the --output_dir files yourself).
+    #[arg(long = "push_results_to_hub", alias = "push-results-to-hub", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub push_results_to_hub: bool,
+    /// Accepted; no effect: no model card is written.
+    #[arg(long = "upload_model_metadata_to_hf", alias = "upload-model-metadata-to-hf", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub upload_model_metadata_to_hf: bool,
+    /// Accepted; no effect (owner of a --push_results_to_hub dataset).
+    #[arg(long = "hf_entity", alias = "hf-entity")]
+    pub hf_entity: Option<String>,
+    /// Accepted; no effect (name of a --push_results_to_hub dataset).
+    #[arg(long = "hf_name", alias = "hf-name")]
+    pub hf_name: Option<String>,
+    /// Accepted; no effect: W&B is not read (pass --model and --revision).
+    #[arg(long = "wandb_run", alias = "wandb-run")]
+    pub wandb_run: Option<String>,
+    /// Accepted; no effect: no /output/metrics.json is written.
+    #[arg(long = "disable_beaker_save", alias = "disable-beaker-save", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub disable_beaker_save: bool,
+    /// Accepted; no effect (run_v2's 8-bit loading: an ONNX export's precision is fixed).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub quantized: bool,
+
     // --- This evaluator's own flags.
     /// How texts are grouped into model calls.
     #[arg(long, value_enum, default_value = "sorted")]
@@ -243,9 +269,6 @@ pub struct V2Args {
         default_value = "tokenizer"
     )]
     pub truncation_side: TruncationSideArg,
-    /// Accepted for compatibility (run_v2 then skips the hub upload; nothing is uploaded here, results are always written to --output_dir).
-    #[arg(long = "do_not_save", alias = "do-not-save", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
-    pub do_not_save: bool,
 }
 
 /// Subcommands beside the evaluation itself.

@@ -65,10 +65,41 @@ fn ignored_flags(args: &EvalArgs, obs: &mut dyn Observer) {
     if args.trust_remote_code {
         ignored.push("--trust_remote_code");
     }
+    if args.quantized {
+        ignored.push("--quantized");
+    }
     if !ignored.is_empty() {
         obs.note(&format!(
-            "{} have no effect here: precision and attention are fixed when the model is exported to ONNX",
-            ignored.join(", ")
+            "{} {} no effect here: precision and attention are fixed when the model is exported to ONNX",
+            ignored.join(", "),
+            if ignored.len() == 1 { "has" } else { "have" }
+        ));
+    }
+    let mut publishing = Vec::new();
+    for (on, flag) in [
+        (args.do_not_save, "--do_not_save"),
+        (args.push_results_to_hub, "--push_results_to_hub"),
+        (
+            args.upload_model_metadata_to_hf,
+            "--upload_model_metadata_to_hf",
+        ),
+        (args.hf_entity.is_some(), "--hf_entity"),
+        (args.hf_name.is_some(), "--hf_name"),
+        (args.disable_beaker_save, "--disable_beaker_save"),
+    ] {
+        if on {
+            publishing.push(flag);
+        }
+    }
+    if !publishing.is_empty() {
+        obs.note(&format!(
+            "{}: accepted, no effect: nothing is uploaded or written outside --output_dir",
+            publishing.join(", ")
+        ));
+    }
+    if let Some(run) = &args.wandb_run {
+        obs.note(&format!(
+            "--wandb_run {run}: accepted, no effect: W&B is not read; pass the run's model as --model (and --revision)"
         ));
     }
 }
@@ -208,9 +239,6 @@ pub fn resolve_v2(v: &V2Args, obs: &mut dyn Observer) -> anyhow::Result<Resolved
     if args.save_all {
         obs.note("--save_all has no effect with v2: every completion's score is in {name}_outputs.jsonl and {name}_scores.csv");
         args.save_all = false;
-    }
-    if v.do_not_save {
-        obs.note("--do_not_save: nothing is uploaded here; results are written to --output_dir as always");
     }
     let mut r = resolve(&args, obs)?;
     // run_v2 names a model at a revision `{model}-{revision}`.

@@ -394,3 +394,72 @@ fn gpu_providers_never_fall_back_silently() {
     .unwrap();
     assert_eq!(summary["evaluator"]["execution_provider"], "cpu");
 }
+
+/// RewardBench's and run_v2's publishing, logging and precision flags, pasted from their
+/// command lines: accepted with a note, never a parse error.
+#[test]
+fn pasted_rewardbench_flags_are_accepted_with_a_note() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = crate::util::llama();
+    let data = crate::util::root().join("fixtures/data/llmbar.jsonl");
+    let flags = [
+        "--push_results_to_hub",
+        "--upload_model_metadata_to_hf",
+        "--hf_entity",
+        "me",
+        "--hf_name",
+        "my-eval",
+        "--wandb_run",
+        "me/proj/run1",
+        "--disable_beaker_save",
+        "--do_not_save",
+        "--not_quantized",
+        "--torch_dtype",
+        "bfloat16",
+    ];
+    let out = tmp.path().join("v1");
+    let base = [
+        "--model",
+        s(&m),
+        "--dataset",
+        s(&data),
+        "--debug",
+        "--output_dir",
+        s(&out),
+    ];
+    let o = crate::util::rewardbench(&[&base[..], &flags[..]].concat());
+    let err = crate::util::stderr(&o);
+    assert!(o.status.success(), "{err}");
+    for f in [
+        "--push_results_to_hub",
+        "--hf_entity",
+        "--wandb_run",
+        "--disable_beaker_save",
+        "--torch_dtype",
+    ] {
+        assert!(err.contains(f), "no note on {f}: {err}");
+    }
+    let out2 = tmp.path().join("v2");
+    let rb2 = crate::util::root().join("fixtures/data/rb2.jsonl");
+    let o = crate::util::rewardbench(&[
+        "v2",
+        "--model",
+        s(&m),
+        "--dataset",
+        s(&rb2),
+        "--debug",
+        "--output_dir",
+        s(&out2),
+        "--quantized",
+        "--disable_beaker_save",
+        "--do_not_save",
+        "--torch_dtype",
+        "float16",
+    ]);
+    let err = crate::util::stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("--quantized") && err.contains("--do_not_save"),
+        "{err}"
+    );
+}
