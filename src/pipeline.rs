@@ -105,8 +105,10 @@ fn run_pairs(
     dataset: Dataset,
     obs: &mut dyn Observer,
 ) -> Result<Finished, PipelineError> {
-    let best_of_n = cfg.scoring.best_of_n || dataset.is_best_of_n();
-    if best_of_n {
+    // `data::load` checked the rows of a best-of-N file; `v2` on one-string rows checks here.
+    let listed = dataset.is_best_of_n();
+    let best_of_n = cfg.scoring.best_of_n || listed;
+    if best_of_n && !listed {
         data::bon::check(&dataset.path, &dataset.rows)?;
     }
     let prepared = eval::prepare_dataset(cfg, dataset)?;

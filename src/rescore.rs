@@ -746,20 +746,6 @@ pub struct Rescored {
     pub seed: u64,
 }
 
-/// `score(chosen) > score(rejected)`, strictly, lists lexicographically (as Python compares
-/// floats and lists; a NaN is never greater). [`crate::scoring::prefers`] on f64.
-pub fn prefers(chosen: &[f64], rejected: &[f64]) -> bool {
-    for (c, r) in chosen.iter().zip(rejected) {
-        if c > r {
-            return true;
-        }
-        if c < r || c.is_nan() || r.is_nan() {
-            return false;
-        }
-    }
-    chosen.len() > rejected.len()
-}
-
 fn mean(v: &[f64]) -> Option<f64> {
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
@@ -838,7 +824,7 @@ fn v1(out: &mut Rescored, rows: &[V1Row], resamples: usize, seed: u64, level: f6
     let mut verdicts: BTreeMap<String, Vec<bool>> = BTreeMap::new();
     let mut nan = 0usize;
     for (i, r) in rows.iter().enumerate() {
-        let right = prefers(&r.chosen, &r.rejected);
+        let right = crate::scoring::prefers(&r.chosen, &r.rejected);
         out.tied_pairs += usize::from(r.chosen == r.rejected);
         nan += usize::from(r.chosen.iter().chain(&r.rejected).any(|x| x.is_nan()));
         verdicts.entry(r.subset.clone()).or_default().push(right);
@@ -1554,6 +1540,7 @@ mod tests {
             (r.scores[0].own, r.scores[0].recomputed),
             (Some(1.0), Some(0.5))
         );
+        use crate::scoring::prefers;
         assert!(prefers(&[1.0, 0.0], &[1.0, -1.0]) && !prefers(&[0.5], &[0.5]));
         assert!(!prefers(&[f64::NAN], &[0.0]));
     }

@@ -11,7 +11,7 @@ use super::{rb2_order, run_record, write_atomic, ReportError, RunInfo};
 use crate::config::RunConfig;
 use crate::pyjson::PyJson;
 use crate::scorer::rm::Evaluation;
-use crate::scoring::bon::{BonRow, Card};
+use crate::scoring::bon::{BonRow, Card, Intervals};
 use crate::scoring::Interval;
 
 /// Each prompt row's scores for the scorecard: each completion's first label, chosen first.
@@ -43,18 +43,8 @@ fn pair(iv: &Interval) -> Value {
     json!([iv.low, iv.high])
 }
 
-/// The summary: run_v2's keys (`model`, `model_type`, `chat_template`, one float per subset)
-/// and `Score`, then this evaluator's provenance; keys sorted, as run_v2's `sort_keys=True`.
-pub fn summary(ev: &Evaluation, card: &Card, info: &RunInfo, cfg: &RunConfig) -> Value {
-    let mut m: BTreeMap<String, Value> = BTreeMap::new();
-    m.insert("model".into(), json!(info.model));
-    m.insert("model_type".into(), json!("Seq. Classifier"));
-    m.insert("chat_template".into(), json!(ev.prepared.template_label));
-    for (k, v) in &card.subsets {
-        m.insert(k.clone(), json!(v));
-    }
-    m.insert("Score".into(), json!(card.score));
-    let iv = &card.intervals;
+/// The summary's `confidence_intervals` of a RewardBench 2 scorecard.
+pub fn intervals_json(iv: &Intervals) -> Value {
     let mut ci = Map::new();
     ci.insert(
         "method".into(),
@@ -73,7 +63,24 @@ pub fn summary(ev: &Evaluation, card: &Card, info: &RunInfo, cfg: &RunConfig) ->
         ),
     );
     ci.insert("Score".into(), iv.score.as_ref().map_or(Value::Null, pair));
-    m.insert("confidence_intervals".into(), Value::Object(ci));
+    Value::Object(ci)
+}
+
+/// The summary: run_v2's keys (`model`, `model_type`, `chat_template`, one float per subset)
+/// and `Score`, then this evaluator's provenance; keys sorted, as run_v2's `sort_keys=True`.
+pub fn summary(ev: &Evaluation, card: &Card, info: &RunInfo, cfg: &RunConfig) -> Value {
+    let mut m: BTreeMap<String, Value> = BTreeMap::new();
+    m.insert("model".into(), json!(info.model));
+    m.insert("model_type".into(), json!("Seq. Classifier"));
+    m.insert("chat_template".into(), json!(ev.prepared.template_label));
+    for (k, v) in &card.subsets {
+        m.insert(k.clone(), json!(v));
+    }
+    m.insert("Score".into(), json!(card.score));
+    m.insert(
+        "confidence_intervals".into(),
+        intervals_json(&card.intervals),
+    );
     m.insert("subset_counts".into(), json!(card.counts));
     if let Some(t) = &card.ties {
         m.insert(

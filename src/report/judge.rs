@@ -81,12 +81,7 @@ pub fn card(dataset: &Dataset, verdicts: &[RowVerdict]) -> Result<JudgeCard, Car
         if let Some(iv) = c.intervals.score {
             intervals.insert("Score".into(), iv);
         }
-        let ij = json!({
-            "method": "percentile bootstrap: prompts resampled with replacement within each subset; Ties by prompt id",
-            "level": c.intervals.level, "resamples": c.intervals.resamples, "seed": c.intervals.seed,
-            "subsets": c.intervals.subsets.iter().map(|(k, v)| (k.clone(), json!([v.low, v.high]))).collect::<Map<_, _>>(),
-            "Score": c.intervals.score.map(|v| json!([v.low, v.high])),
-        });
+        let ij = super::bon::intervals_json(&c.intervals);
         return Ok(JudgeCard {
             rb2,
             subsets: c.subsets,

@@ -30,14 +30,15 @@ pub fn pairwise(o: &Outcome) -> bool {
 }
 
 /// `correct = score_chosen > score_rejected`, strictly (a tie is wrong). Logit vectors
-/// (num_labels > 1) compare lexicographically, as Python lists do in the reference.
-pub fn prefers(chosen: &[f32], rejected: &[f32]) -> bool {
+/// (num_labels > 1) compare lexicographically, as Python lists do in the reference; an
+/// unordered pair (a NaN) is never preferred. For the model's f32 scores and for f64 scores
+/// read from files alike.
+pub fn prefers<T: PartialOrd>(chosen: &[T], rejected: &[T]) -> bool {
     for (c, r) in chosen.iter().zip(rejected) {
-        if c > r {
-            return true;
-        }
-        if c < r || c.is_nan() || r.is_nan() {
-            return false;
+        match c.partial_cmp(r) {
+            Some(std::cmp::Ordering::Greater) => return true,
+            Some(std::cmp::Ordering::Equal) => {}
+            Some(std::cmp::Ordering::Less) | None => return false,
         }
     }
     chosen.len() > rejected.len()

@@ -3,7 +3,7 @@
 //! `[[A]]`–`[[D]]`, or ratings; Ties always rated) define it. Answer placement comes from a
 //! seed, not an unseeded shuffle.
 
-use super::parse::{self, Modifier, Pick};
+use super::parse::{Modifier, Pick};
 use super::prompts as p;
 use crate::data::{Prompt, Sample};
 
@@ -12,30 +12,6 @@ use crate::data::{Prompt, Sample};
 pub struct Ask {
     pub system: Option<String>,
     pub user: String,
-}
-
-/// How answers are judged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// v1: the chosen and the rejected answer side by side, `[[A]]` / `[[B]]`.
-    Pairwise,
-    /// v1 `--score_w_ratings`: each answer rated 1–10, the higher wins.
-    Ratings,
-    /// RB2: the chosen answer among three rejected ones, `[[A]]`–`[[D]]`.
-    FourWay,
-    /// RB2 `--score_w_ratings`: every completion rated, credit 1/k for a k-way top tie.
-    RatingsN,
-}
-
-impl Mode {
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Pairwise => "pairwise",
-            Self::Ratings => "ratings",
-            Self::FourWay => "4-way",
-            Self::RatingsN => "ratings",
-        }
-    }
 }
 
 /// Why a row cannot be judged.
@@ -332,14 +308,6 @@ pub fn four_answers(sample: &Sample, at: usize) -> Result<[&str; 4], ProtocolErr
     ];
     a.swap(0, at.min(3));
     Ok(a)
-}
-
-/// Reads a judge's answer for `mode` (ratings are read by [`parse::rating`]).
-pub fn read(mode: Mode, judgment: &str, modifier: Option<Modifier>) -> Pick {
-    match mode {
-        Mode::FourWay => parse::bracketed(judgment, 4),
-        _ => parse::pairwise(judgment, modifier),
-    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use serde_json::{json, Value};
 
 use super::parse::{self, Modifier, Pick};
-use super::protocol::{self as proto, Ask, Mode, ProtocolError, RatingPrompt};
+use super::protocol::{self as proto, Ask, ProtocolError, RatingPrompt};
 use super::store::{self, Answer, AnswerStore, StoreError};
 use crate::data::bon::is_ties;
 use crate::data::{Dataset, Sample};
@@ -149,11 +149,6 @@ impl Planner<'_> {
     }
 }
 
-/// The question rated or judged for an RB2 row.
-fn rb2_question(sample: &Sample) -> Result<&str, ProtocolError> {
-    proto::question(&sample.prompt)
-}
-
 fn plan_row(
     p: &mut Planner,
     sample: &Sample,
@@ -164,7 +159,7 @@ fn plan_row(
     let ensemble = n_judges > 1;
     let modifier = |j: usize| if ensemble { None } else { p.judges[j].modifier };
     if sample.is_best_of_n() {
-        let q = rb2_question(sample)?.to_string();
+        let q = proto::question(&sample.prompt)?.to_string();
         let ties = sample.subset().is_some_and(is_ties);
         if ties || s.ratings {
             let which = if ties {
@@ -186,12 +181,8 @@ fn plan_row(
         }
         let at = proto::placement(s.seed, row, 4);
         let answers = proto::four_answers(sample, at)?;
-        let m0 = modifier(0);
         let calls = (0..n_judges)
-            .map(|j| {
-                let m = if ensemble { None } else { m0 };
-                p.add(j, proto::four_way(&q, answers, m), false)
-            })
+            .map(|j| p.add(j, proto::four_way(&q, answers, modifier(j)), false))
             .collect();
         return Ok(Plan::Four { correct: at, calls });
     }
@@ -410,8 +401,7 @@ pub fn judge(
                             } else {
                                 judges[calls[i].judge].modifier
                             };
-                            let pick =
-                                text(i).map_or(Pick::Error, |t| proto::read(Mode::Pairwise, t, m));
+                            let pick = text(i).map_or(Pick::Error, |t| parse::pairwise(t, m));
                             note(i, pick != Pick::Error, &mut v);
                             pick
                         })
@@ -441,8 +431,7 @@ pub fn judge(
                 let picks: Vec<Pick> = calls
                     .iter()
                     .map(|&i| {
-                        let pick =
-                            text(i).map_or(Pick::Error, |t| proto::read(Mode::FourWay, t, None));
+                        let pick = text(i).map_or(Pick::Error, |t| parse::bracketed(t, 4));
                         note(i, pick != Pick::Error, &mut v);
                         pick
                     })
