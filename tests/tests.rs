@@ -33,5 +33,7 @@ mod regressions;
 mod rescore;
 #[path = "integration/resume.rs"]
 mod resume;
+#[path = "integration/stats.rs"]
+mod stats;
 #[path = "integration/templates.rs"]
 mod templates;

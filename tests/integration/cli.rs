@@ -94,7 +94,8 @@ fn scores_rows_and_writes_all_outputs() {
             "rejected",
             "rejected_model",
             "subset",
-            "id"
+            "id",
+            "sample_hash"
         ]
     );
     // Dataset order is kept whatever the batching.
