@@ -8,6 +8,7 @@ pub mod leaderboard;
 pub mod render;
 pub mod rescore;
 pub mod resolve;
+pub mod sweep;
 
 use std::path::PathBuf;
 
@@ -285,6 +286,8 @@ pub enum Command {
     Compare(compare::CompareArgs),
     /// Generative judges (LLM-as-judge) over an OpenAI-compatible or Anthropic API (as rewardbench-gen).
     Gen(Box<gen::GenArgs>),
+    /// Many models x benchmarks x shards as one Slurm job array: submit, --status, --resubmit_failed, --collect.
+    Sweep(sweep::SweepArgs),
     /// RewardBench 2: best-of-N with 1/k tie credit, the Ties composite, the six-way Score (as scripts/run_v2.py).
     V2(Box<V2Args>),
 }
