@@ -10,7 +10,7 @@ ORT_LIB     := $(ORT_DIR)/lib/libonnxruntime.so
 BIN         := $(or $(CARGO_TARGET_DIR),target)/release/rewardbench
 EXPORT_VENV ?= export/.venv
 
-.PHONY: fuzz all setup setup-gpu build demo test lint fmt clean fixtures export-venv crosscheck
+.PHONY: fuzz all setup setup-gpu build demo test test-cluster lint fmt clean fixtures export-venv crosscheck
 
 all: build
 
@@ -57,9 +57,14 @@ demo: setup build
 	$(BIN) --model fixtures/models/tiny-llama-rm --dataset fixtures/data/llmbar.jsonl \
 	  --load_json --batch_size 8 --output_dir results/demo --quiet
 
-## test: unit, parity and CLI tests (no Python or torch needed)
+## test: unit, parity and CLI tests (no Python or torch needed); the Slurm test is test-cluster
 test: setup
-	$(CARGO) test --release
+	$(CARGO) test --release -- --skip cluster::
+
+## test-cluster: `rewardbench sweep` on a real Slurm cluster (start one as root: bash .ci/slurm-up.sh up);
+## without one it says SKIPPED (with CI set, it fails)
+test-cluster: setup
+	$(CARGO) test --release --test integration cluster:: -- --nocapture
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -11,6 +11,8 @@ mod util;
 mod bad_input;
 #[path = "integration/cli.rs"]
 mod cli;
+#[path = "integration/cluster.rs"]
+mod cluster;
 #[path = "integration/datasets.rs"]
 mod datasets;
 #[path = "integration/dpo.rs"]
@@ -35,5 +37,7 @@ mod rescore;
 mod resume;
 #[path = "integration/stats.rs"]
 mod stats;
+#[path = "integration/sweep.rs"]
+mod sweep;
 #[path = "integration/templates.rs"]
 mod templates;

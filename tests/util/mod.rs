@@ -7,6 +7,7 @@ use serde_json::Value;
 
 pub mod hub_server;
 pub mod judge_server;
+pub mod sweep;
 
 /// The repository root: fixtures/ is below it, and the tests run from it.
 pub fn root() -> PathBuf {
