@@ -85,6 +85,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Rescore(r)) => return cli::rescore::run(r).map(|()| ExitCode::SUCCESS),
         Some(Command::Compare(c)) => return cli::compare::run(c).map(|()| ExitCode::SUCCESS),
+        Some(Command::Merge(m)) => return cli::merge::run(m).map(|()| ExitCode::SUCCESS),
         Some(Command::Sweep(s)) => {
             on_interrupt(&mut Stderr);
             return cli::sweep::run(s).map(|()| ExitCode::SUCCESS);

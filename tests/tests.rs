@@ -35,6 +35,8 @@ mod regressions;
 mod rescore;
 #[path = "integration/resume.rs"]
 mod resume;
+#[path = "integration/shards.rs"]
+mod shards;
 #[path = "integration/stats.rs"]
 mod stats;
 #[path = "integration/sweep.rs"]

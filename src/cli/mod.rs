@@ -5,6 +5,7 @@
 pub mod compare;
 pub mod gen;
 pub mod leaderboard;
+pub mod merge;
 pub mod render;
 pub mod rescore;
 pub mod resolve;
@@ -231,6 +232,10 @@ pub struct EvalArgs {
     /// No progress lines on stderr.
     #[arg(long, short, num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().output.quiet, value_parser = parse_bool, action = ArgAction::Set)]
     pub quiet: bool,
+    /// Score only shard I of N of the rows (0 <= I < N): its store and manifest go to
+    /// {output_dir}/shards/; `rewardbench merge {output_dir}` writes the results once all N are done.
+    #[arg(long)]
+    pub shard: Option<rewardbench::shard::Shard>,
 }
 
 /// `--score_dtype`: the format scores are rounded to before they are compared.
@@ -282,6 +287,8 @@ pub enum Command {
     Leaderboard(leaderboard::LeaderboardArgs),
     /// Recompute subset scores, Score and CIs from per-item score files (upstream's eval-set-scores/, v1 or v2) and say how they differ from the file's own.
     Rescore(rescore::RescoreArgs),
+    /// Write a sharded run's results from its finished shards (`--shard i/n`), as the single run would.
+    Merge(merge::MergeArgs),
     /// Paired tests of two runs on the same rows (McNemar, permutation; Holm and Šidák across subsets).
     Compare(compare::CompareArgs),
     /// Generative judges (LLM-as-judge) over an OpenAI-compatible or Anthropic API (as rewardbench-gen).

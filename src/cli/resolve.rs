@@ -197,8 +197,20 @@ pub fn resolve(args: &EvalArgs, obs: &mut dyn Observer) -> anyhow::Result<Resolv
             overwrite: args.overwrite,
             save_all: args.save_all,
             quiet: args.quiet,
+            shard: args.shard,
         },
     };
+    if config.output.shard.is_some() {
+        if config.batch.batching == Batching::Reference {
+            bail!("--shard needs --batching sorted: --batching reference makes a text's score depend on its batch, so shards could not merge into the single run's numbers");
+        }
+        if matches!(config.model.scorer, ScorerKind::Dpo(_)) {
+            bail!("--shard is not supported for DPO runs yet (--ref_model / --ref_free_type); run them whole");
+        }
+        if args.save_all {
+            bail!("--shard with --save_all: merge does not write {{name}}_all.jsonl yet; drop --save_all");
+        }
+    }
     let info = RunInfo {
         model: model.display().to_string(),
         tokenizer: args
@@ -210,6 +222,7 @@ pub fn resolve(args: &EvalArgs, obs: &mut dyn Observer) -> anyhow::Result<Resolv
         dataset: dataset_name,
         batch_size: config.batch.batch_size,
         ref_model: args.ref_model.clone(),
+        argv: std::env::args().skip(1).collect(),
     };
     Ok(Resolved { config, info })
 }
