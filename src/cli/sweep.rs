@@ -156,12 +156,33 @@ fn print_status(plan: &Plan) -> anyhow::Result<()> {
 
 fn collect(plan: &Plan, obs: &mut Stderr) -> anyhow::Result<()> {
     let tasks = sweep::recorded_or_planned(plan)?;
+    let ort_lib = sweep::state::State::read(&plan.state_file())?.and_then(|s| s.ort_lib);
+    let exe = std::env::current_exe()?;
+    // `rewardbench merge DIR`, as a user would run it; the folder is the leaderboard's input
+    // (its shard manifests are not summaries).
     let mut merge = |dir: &std::path::Path| -> Result<Vec<PathBuf>, String> {
-        Err(format!("{}: merge is not in this build", dir.display()))
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.arg("merge").arg(dir).env_remove("RUST_BACKTRACE");
+        if let Some(lib) = &ort_lib {
+            cmd.env("ORT_DYLIB_PATH", lib);
+        }
+        let o = cmd.output().map_err(|e| e.to_string())?;
+        if o.status.success() {
+            return Ok(vec![dir.to_path_buf()]);
+        }
+        let err = String::from_utf8_lossy(&o.stderr);
+        Err(err
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("error: "))
+            .map_or_else(
+                || format!("merge exited with {}", o.status),
+                |l| l["error: ".len()..].to_string(),
+            ))
     };
     let c = sweep::collect::collect(&tasks, &plan.output_dir, &mut merge, obs)?;
-    for (dir, files) in &c.merged {
-        eprintln!("merged {} ({} files)", dir.display(), files.len());
+    for (dir, _) in &c.merged {
+        eprintln!("merged {}", dir.display());
     }
     for (dir, missing) in &c.incomplete {
         eprintln!("incomplete {}: {}", dir.display(), missing.join(", "));

@@ -29,8 +29,8 @@ impl Collected {
     }
 }
 
-/// Merges the finished runs of `tasks` with `merge` (one run folder in, the files it wrote
-/// out), then builds the leaderboard of the merged runs into `{output_dir}/leaderboard.csv`
+/// Merges the finished runs of `tasks` with `merge` (one run folder in; out, the files it
+/// wrote or the folder, for the leaderboard to read), then builds the leaderboard of the merged runs into `{output_dir}/leaderboard.csv`
 /// (and `leaderboard_v2.csv` for RewardBench 2 runs beside v1 ones, as `leaderboard` does).
 pub fn collect<E: std::fmt::Display>(
     tasks: &[Task],
@@ -63,7 +63,7 @@ pub fn collect<E: std::fmt::Display>(
                 board_inputs.extend(
                     files
                         .iter()
-                        .filter(|f| f.extension().is_some_and(|e| e == "json"))
+                        .filter(|f| f.is_dir() || f.extension().is_some_and(|e| e == "json"))
                         .cloned(),
                 );
                 out.merged.push((dir.to_path_buf(), files));
