@@ -77,7 +77,9 @@ pub fn array_spec(plan: &Plan, indices: &[usize]) -> String {
 }
 
 /// The `sbatch` script: one array task per sweep task; task `i` runs `tasks[i]`'s command
-/// line, with `ORT_DYLIB_PATH` set to `ort_lib`, and exits with its status.
+/// line, with `ORT_DYLIB_PATH` set to `ort_lib`, and exits with its status. A sharded
+/// command replaces the shell (`exec`): `scancel -b` or a node's kill must stop the
+/// evaluator itself, not leave it running beside its requeued copy.
 pub fn script(plan: &Plan, tasks: &[Task], ort_lib: Option<&Path>) -> String {
     let s = &plan.slurm;
     let logs = plan.output_dir.join("logs");
@@ -162,6 +164,8 @@ pub fn script(plan: &Plan, tasks: &[Task], ort_lib: Option<&Path>) -> String {
     o.push_str(&format!(
         "  *) echo \"no task $task in this sweep (0-{})\" >&2; exit 2 ;;\n\
          esac\n\
+         # The evaluator replaces this shell, so a signal to the batch step reaches it.\n\
+         if [ -z \"$marker\" ]; then exec \"${{cmd[@]}}\"; fi\n\
          \"${{cmd[@]}}\"\n\
          status=$?\n\
          if [ \"$status\" -eq 0 ] && [ -n \"$marker\" ]; then : > \"$marker\"; fi\n\
@@ -495,10 +499,12 @@ JobId=16 ArrayJobId=12 ArrayTaskId=2 JobName=rewardbench-sweep JobState=COMPLETE
         );
         assert_eq!(run("1").status.code(), Some(3));
         assert_eq!(run("9").status.code(), Some(2));
-        // The unsharded task leaves its marker on success.
+        // The unsharded task runs as a child: its marker on success, then the exit line.
         std::fs::create_dir_all(&tasks[2].dir).unwrap();
         assert!(!tasks[2].is_done());
-        assert_eq!(run("2").status.code(), Some(0));
+        let o = run("2");
+        assert_eq!(o.status.code(), Some(0));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("== task 2: exit 0"));
         assert!(tasks[2].is_done());
     }
 }
