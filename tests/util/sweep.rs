@@ -41,12 +41,12 @@ pub fn write_plan(base: &Path, models: &[&str], rb2: bool, slurm: &str) -> PathB
         ));
     }
     s.push_str(&format!(
-        "[[benchmark]]\nname = \"llmbar\"\ndataset = \"{}\"\nargs = [\"--batch_size\", \"1\", \"--quiet\"]\n",
+        "[[benchmark]]\nname = \"llmbar\"\ndataset = \"{}\"\nargs = [\"--batch_size\", \"1\"]\n",
         r.join("fixtures/data/llmbar.jsonl").display()
     ));
     if rb2 {
         s.push_str(&format!(
-            "[[benchmark]]\nname = \"rb2\"\ncommand = \"v2\"\ndataset = \"{}\"\nargs = [\"--quiet\"]\n",
+            "[[benchmark]]\nname = \"rb2\"\ncommand = \"v2\"\ndataset = \"{}\"\n",
             r.join("fixtures/data/rb2.jsonl").display()
         ));
     }
