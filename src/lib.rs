@@ -21,6 +21,7 @@ pub mod rescore;
 pub mod run;
 pub mod scorer;
 pub mod scoring;
+pub mod secret;
 pub mod template;
 pub mod tokenize;
 
