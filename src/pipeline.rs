@@ -46,6 +46,8 @@ pub struct Finished {
     pub table: String,
     /// Files written, in order.
     pub written: Vec<PathBuf>,
+    /// The summary JSON among them (none for instruction data).
+    pub summary: Option<PathBuf>,
 }
 
 /// Runs `cfg`: the summary records `info` (the names as the user gave them).
@@ -84,6 +86,7 @@ fn finish_pairs(
     warn_ties(ev, obs);
     let name = ev.prepared.model.name();
     let w = report::write(ev, info, &cfg.output.dir, &name)?;
+    let summary = Some(w.summary.clone());
     let mut written = vec![w.summary, w.outputs, w.csv, w.run];
     if cfg.output.save_all {
         written.push(report::write_all_scores(
@@ -96,6 +99,7 @@ fn finish_pairs(
     Ok(Finished {
         table: report::table(ev, info),
         written,
+        summary,
     })
 }
 
@@ -162,6 +166,7 @@ fn finish_best_of_n(
     Ok(Finished {
         table: report::bon::table(ev, &card, info),
         written: w.all(),
+        summary: Some(w.summary),
     })
 }
 
@@ -213,5 +218,6 @@ fn run_instructions(
             ev.rows.len()
         ),
         written,
+        summary: None,
     })
 }

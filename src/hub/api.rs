@@ -127,6 +127,9 @@ pub enum Committed {
     Unchanged,
 }
 
+/// Makes a commit's files on top of a head (`None`: nothing to change).
+pub type Build<'a> = dyn FnMut(&str) -> Result<Option<Vec<Upload>>, PublishError> + 'a;
+
 /// A commit in a branch's history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitEntry {
@@ -793,7 +796,7 @@ impl HubApi {
         repo: &RepoRef,
         summary: &str,
         description: &str,
-        build: &mut dyn FnMut(&str) -> Result<Option<Vec<Upload>>, PublishError>,
+        build: &mut Build,
     ) -> Result<Committed, PublishError> {
         self.need_token(&format!("{repo}: commit"))?;
         let mut head = self.head(repo)?;

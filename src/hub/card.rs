@@ -15,7 +15,7 @@ pub enum CardError {
     Yaml(String),
     #[error("the YAML front matter is not a mapping")]
     NotAMapping,
-    #[error("model-index: `{field}` is missing or not {want}")]
+    #[error("`{field}` is missing or not {want}")]
     Field { field: String, want: &'static str },
     #[error("writing YAML: {0}")]
     Emit(String),
@@ -483,7 +483,7 @@ mod tests {
             ev("allenai/reward-bench-2", 0.25).with_metric_name("Math"),
         ];
         let mi = eval_results_to_model_index(&s("m"), &rs);
-        assert_eq!(mi[0][&key("results")].as_vec().unwrap().len(), 1);
+        assert_eq!(mi[0]["results"].as_vec().unwrap().len(), 1);
         let (_, back) = model_index_to_eval_results(&mi).unwrap();
         assert_eq!(back, rs);
     }
@@ -499,7 +499,7 @@ mod tests {
             Err(CardError::Yaml(_))
         ));
         let mut c =
-            Card::parse("---\nmodel-index:\n- name: x\n  results:\n  - task: {}\n---\n").unwrap();
+            Card::parse("---\nmodel-index:\n- name: x\n  results:\n  - task: {}\n    dataset: {type: d, name: d}\n    metrics: [{type: a, value: 1}]\n---\n").unwrap();
         let e = c.merge_results("m", &[ev("d", 0.1)]).unwrap_err();
         assert!(
             e.to_string()

@@ -479,21 +479,36 @@ fn dataset_card(name: &str, runs: &[&RunFiles], opts: &Options) -> String {
     scrub(&c)
 }
 
-/// The results dataset name for `run` (before any owner).
-fn target(opts: &Options, run: &RunFiles) -> Result<(Option<String>, String), PublishError> {
+/// Checks the repo names in `opts`, before any file is read or request sent.
+pub fn validate(opts: &Options) -> Result<(), PublishError> {
     let bad = |what: &str, v: &str| {
-        PublishError::Invalid(format!(
+        Err(PublishError::Invalid(format!(
             "{what} {v}: not a hub repo name (letters, digits, `-`, `_`, `.`; ORG/NAME)"
-        ))
+        )))
     };
+    let part = |v: &str| is_repo_id(v) && !v.contains('/');
+    if let Some(r) = opts.results_repo.as_deref().filter(|r| !is_repo_id(r)) {
+        return bad("--hub_results_repo", r);
+    }
+    if let Some(n) = opts.name.as_deref().filter(|n| !part(n)) {
+        return bad("--hf_name", n);
+    }
+    if let Some(e) = opts.entity.as_deref().filter(|e| !part(e)) {
+        return bad("--hf_entity", e);
+    }
+    if let Some(m) = opts.model_repo.as_deref().filter(|m| !is_repo_id(m)) {
+        return bad("model", m);
+    }
+    Ok(())
+}
+
+/// The results dataset of `run`: `(owner, name)`; no owner means the token's user.
+fn target(opts: &Options, run: &RunFiles) -> (Option<String>, String) {
     if let Some(r) = &opts.results_repo {
-        if !is_repo_id(r) {
-            return Err(bad("--hub_results_repo", r));
-        }
-        return Ok(match r.split_once('/') {
+        return match r.split_once('/') {
             Some((o, n)) => (Some(o.to_string()), n.to_string()),
             None => (opts.entity.clone(), r.clone()),
-        });
+        };
     }
     let name = opts.name.clone().unwrap_or_else(|| {
         if run.best_of_n() {
@@ -503,15 +518,7 @@ fn target(opts: &Options, run: &RunFiles) -> Result<(Option<String>, String), Pu
         }
         .to_string()
     });
-    if !is_repo_id(&name) || name.contains('/') {
-        return Err(bad("--hf_name", &name));
-    }
-    if let Some(e) = &opts.entity {
-        if !is_repo_id(e) || e.contains('/') {
-            return Err(bad("--hf_entity", e));
-        }
-    }
-    Ok((opts.entity.clone(), name))
+    (opts.entity.clone(), name)
 }
 
 /// The model repo whose card a run's scores go to.
@@ -533,11 +540,14 @@ fn model_repo(opts: &Options, run: &RunFiles, runs: usize) -> Result<String, Pub
 
 /// Reads the runs' files and works out every repo, path and card: nothing is sent.
 pub fn plan(runs: &[RunFiles], opts: &Options) -> Result<Plan, PublishError> {
+    validate(opts)?;
     let mut plan = Plan::default();
     if opts.push_results {
-        let mut groups: Vec<((Option<String>, String), Vec<&RunFiles>)> = Vec::new();
+        // (owner, name) of each results dataset, with its runs.
+        type Target = (Option<String>, String);
+        let mut groups: Vec<(Target, Vec<&RunFiles>)> = Vec::new();
         for r in runs {
-            let t = target(opts, r)?;
+            let t = target(opts, r);
             match groups.iter_mut().find(|(k, _)| *k == t) {
                 Some((_, g)) => g.push(r),
                 None => groups.push((t, vec![r])),
