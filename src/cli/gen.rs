@@ -185,7 +185,15 @@ pub fn run(a: &GenArgs) -> anyhow::Result<()> {
     let mut obs = Stderr;
     notes(a, &mut obs);
     // Judges have no model card here (upstream's judge scripts upload results only).
-    let publish = super::publish::for_run(a.push_results_to_hub, &a.hub, false, None, None, a)?;
+    let publish = super::publish::for_run(
+        a.push_results_to_hub,
+        &a.hub,
+        false,
+        None,
+        None,
+        a,
+        &mut obs,
+    )?;
     let name = if a.pref_sets {
         data::PREF_SETS.to_string()
     } else {

@@ -8,6 +8,7 @@ use clap::{ArgAction, Args};
 use rewardbench::hub::api::ApiConfig;
 use rewardbench::hub::publish::{self, Options, RunFiles};
 use rewardbench::hub::HubConfig;
+use rewardbench::run::observer::Observer;
 
 use super::parse_bool;
 
@@ -83,14 +84,23 @@ pub fn for_run(
     model_repo: Option<String>,
     revision: Option<&str>,
     args: &dyn std::fmt::Debug,
+    obs: &mut dyn Observer,
 ) -> anyhow::Result<Option<Publish>> {
     if !push && !model_card {
-        if target.hub_dry_run
-            || target.hub_results_repo.is_some()
-            || target.hf_entity.is_some()
-            || target.hf_name.is_some()
-        {
-            bail!("--hub_results_repo, --hf_entity, --hf_name and --hub_dry_run go with --push_results_to_hub or --upload_model_metadata_to_hf");
+        let set: Vec<&str> = [
+            (target.hf_entity.is_some(), "--hf_entity"),
+            (target.hf_name.is_some(), "--hf_name"),
+            (target.hub_results_repo.is_some(), "--hub_results_repo"),
+            (target.hub_dry_run, "--hub_dry_run"),
+        ]
+        .into_iter()
+        .filter_map(|(on, f)| on.then_some(f))
+        .collect();
+        if !set.is_empty() {
+            obs.note(&format!(
+                "{}: no effect without --push_results_to_hub or --upload_model_metadata_to_hf (nothing is published)",
+                set.join(", ")
+            ));
         }
         return Ok(None);
     }

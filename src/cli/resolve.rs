@@ -105,6 +105,21 @@ pub fn resolve(args: &EvalArgs, obs: &mut dyn Observer) -> anyhow::Result<Resolv
     let Some(model) = args.model.clone() else {
         bail!("--model is required (a folder with model.onnx and the tokenizer files)");
     };
+    // Publishing settings are checked before anything is downloaded or computed.
+    // A hub model (not a local path) has a card that --upload_model_metadata_to_hf can update.
+    let model_text = model.to_string_lossy();
+    let model_repo =
+        (!model.exists() && rewardbench::hub::is_repo_id(&model_text) && model_text.contains('/'))
+            .then(|| model_text.to_string());
+    let publish = super::publish::for_run(
+        args.push_results_to_hub,
+        &args.hub,
+        args.upload_model_metadata_to_hf,
+        model_repo,
+        args.revision.as_deref(),
+        args,
+        obs,
+    )?;
     let hub = std::cell::OnceCell::new();
     let get_hub = || -> Result<Hub, HubError> {
         if let Some(h) = hub.get() {
@@ -146,19 +161,6 @@ pub fn resolve(args: &EvalArgs, obs: &mut dyn Observer) -> anyhow::Result<Resolv
         }
     };
     ignored_flags(args, obs);
-    // A hub model (not a local path) has a card that --upload_model_metadata_to_hf can update.
-    let model_text = model.to_string_lossy();
-    let model_repo =
-        (!model.exists() && rewardbench::hub::is_repo_id(&model_text) && model_text.contains('/'))
-            .then(|| model_text.to_string());
-    let publish = super::publish::for_run(
-        args.push_results_to_hub,
-        &args.hub,
-        args.upload_model_metadata_to_hf,
-        model_repo,
-        args.revision.as_deref(),
-        args,
-    )?;
     let config = RunConfig {
         model: ModelConfig {
             dir: model_dir,

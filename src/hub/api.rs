@@ -25,6 +25,7 @@ use std::time::Duration;
 use base64::Engine;
 use serde_json::{json, Value};
 
+pub use super::error::PublishError;
 use super::{RepoKind, RepoRef};
 use crate::secret::Secret;
 
@@ -34,79 +35,6 @@ const BODY_LIMIT: u64 = 64 * 1024 * 1024;
 const EXCERPT_CHARS: usize = 300;
 /// Requests per call for the idempotent ones (GET, repo creation, LFS), and commit attempts.
 const ATTEMPTS: u32 = 4;
-
-/// Why publishing failed. Each variant names what was being done, with the repo.
-#[derive(Debug, thiserror::Error)]
-pub enum PublishError {
-    #[error("{what}: no hub token: set HF_TOKEN to a token with write access (https://huggingface.co/settings/tokens), or pass --hub_dry_run to see what would be uploaded")]
-    NoToken { what: String },
-    #[error("{what}: HTTP 401 Unauthorized from {endpoint}{detail}: the token in HF_TOKEN is missing, invalid or expired")]
-    Unauthorized {
-        what: String,
-        endpoint: String,
-        detail: String,
-    },
-    #[error("{what}: HTTP 403 Forbidden{detail}: the token cannot write to {repo}; use a token with write access to it (fine-grained tokens need write on the repo or its namespace)")]
-    Forbidden {
-        what: String,
-        repo: String,
-        detail: String,
-    },
-    #[error("{what}: HTTP 404 Not Found{detail}")]
-    NotFound { what: String, detail: String },
-    #[error("{what}: HTTP {status}{detail}: {repo} changed while publishing (another commit landed first); nothing of this run was committed, publish again")]
-    Conflict {
-        what: String,
-        repo: String,
-        status: u16,
-        detail: String,
-    },
-    #[error("{what}: HTTP {status}{detail}")]
-    Status {
-        what: String,
-        status: u16,
-        detail: String,
-    },
-    #[error("{what}: cannot reach the hub at {endpoint}: {message}")]
-    Unreachable {
-        what: String,
-        endpoint: String,
-        message: String,
-    },
-    #[error("{what}: unexpected answer from the hub: {message}")]
-    BadAnswer { what: String, message: String },
-    #[error("{path}: {message}")]
-    Local { path: String, message: String },
-    #[error("{repo}: README.md: {source}")]
-    Card {
-        repo: String,
-        source: super::card::CardError,
-    },
-    #[error("{0}")]
-    Invalid(String),
-}
-
-impl PublishError {
-    /// The HTTP status of the hub's answer, if it was one.
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            Self::Unauthorized { .. } => Some(401),
-            Self::Forbidden { .. } => Some(403),
-            Self::NotFound { .. } => Some(404),
-            Self::Conflict { status, .. } | Self::Status { status, .. } => Some(*status),
-            _ => None,
-        }
-    }
-
-    /// A failure after which a commit may or may not have been applied (no answer, or a 5xx).
-    fn outcome_unknown(&self) -> bool {
-        match self {
-            Self::Unreachable { .. } => true,
-            Self::Status { status, .. } => *status >= 500 || *status == 429,
-            _ => false,
-        }
-    }
-}
 
 /// One file of a commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,12 +95,12 @@ pub fn commit_marker(files: &[Upload]) -> String {
 }
 
 /// A revision as one URL path segment (`refs/pr/1` -> `refs%2Fpr%2F1`).
-fn segment(rev: &str) -> String {
+pub(super) fn segment(rev: &str) -> String {
     rev.replace('%', "%25").replace('/', "%2F")
 }
 
 /// `text` on one line, at most [`EXCERPT_CHARS`] characters.
-fn short(text: &str) -> String {
+pub(super) fn short(text: &str) -> String {
     let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
     match flat.char_indices().nth(EXCERPT_CHARS) {
         Some((i, _)) => format!("{}...", &flat[..i]),
@@ -215,7 +143,7 @@ impl Default for ApiConfig {
     }
 }
 
-enum Body<'a> {
+pub(super) enum Body<'a> {
     None,
     Json(&'a Value),
     Bytes(&'a [u8], &'a str),
@@ -259,7 +187,7 @@ impl HubApi {
         &self.endpoint
     }
 
-    fn redact(&self, text: &str) -> String {
+    pub(super) fn redact(&self, text: &str) -> String {
         match &self.token {
             Some(t) => t.redact(text),
             None => text.to_string(),
@@ -331,7 +259,7 @@ impl HubApi {
     /// A request retried on no answer, 429 and 5xx (`retry`), else sent once; the body of a
     /// 2xx, or the error for the status.
     #[allow(clippy::too_many_arguments)]
-    fn request(
+    pub(super) fn request(
         &self,
         what: &str,
         repo: Option<&RepoRef>,
@@ -408,14 +336,14 @@ impl HubApi {
         }
     }
 
-    fn json(&self, what: &str, bytes: &[u8]) -> Result<Value, PublishError> {
+    pub(super) fn json(&self, what: &str, bytes: &[u8]) -> Result<Value, PublishError> {
         serde_json::from_slice(bytes).map_err(|e| PublishError::BadAnswer {
             what: what.into(),
             message: format!("not JSON ({e})"),
         })
     }
 
-    fn api_url(&self, repo: &RepoRef, tail: &str) -> String {
+    pub(super) fn api_url(&self, repo: &RepoRef, tail: &str) -> String {
         format!(
             "{}/api/{}/{}/{tail}",
             self.endpoint,
@@ -425,7 +353,7 @@ impl HubApi {
     }
 
     /// `{endpoint}/[datasets/]{id}`: the repo's git-side base URL.
-    fn git_url(&self, repo: &RepoRef) -> String {
+    pub(super) fn git_url(&self, repo: &RepoRef) -> String {
         match repo.kind {
             RepoKind::Model => format!("{}/{}", self.endpoint, repo.id),
             RepoKind::Dataset => format!("{}/datasets/{}", self.endpoint, repo.id),
@@ -543,168 +471,6 @@ impl HubApi {
             Err(PublishError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
-    }
-
-    /// Paths the hub wants through LFS (`POST .../preupload/{rev}`).
-    fn lfs_paths(&self, repo: &RepoRef, files: &[Upload]) -> Result<Vec<String>, PublishError> {
-        let what = format!("{repo}: preupload");
-        let b64 = base64::engine::general_purpose::STANDARD;
-        let list: Vec<Value> = files
-            .iter()
-            .map(|f| {
-                json!({
-                    "path": f.path,
-                    "sample": b64.encode(&f.bytes[..f.bytes.len().min(512)]),
-                    "size": f.bytes.len(),
-                })
-            })
-            .collect();
-        let body = json!({ "files": list });
-        let url = self.api_url(repo, &format!("preupload/{}", segment(&repo.revision)));
-        let (_, answer) = self.request(
-            &what,
-            Some(repo),
-            "POST",
-            &url,
-            Body::Json(&body),
-            true,
-            &[],
-            true,
-        )?;
-        let v = self.json(&what, &answer)?;
-        let Some(modes) = v.get("files").and_then(Value::as_array) else {
-            return Err(PublishError::BadAnswer {
-                what,
-                message: "no `files` list".into(),
-            });
-        };
-        Ok(modes
-            .iter()
-            .filter(|m| m.get("uploadMode").and_then(Value::as_str) == Some("lfs"))
-            .filter_map(|m| m.get("path").and_then(Value::as_str).map(str::to_string))
-            .collect())
-    }
-
-    /// Uploads `files` through the git-lfs batch API (basic transfer); each is then named in
-    /// the commit by its sha256.
-    fn upload_lfs(&self, repo: &RepoRef, files: &[&Upload]) -> Result<(), PublishError> {
-        let what = format!("{repo}: LFS upload");
-        let lfs_headers = [
-            (
-                "accept".to_string(),
-                "application/vnd.git-lfs+json".to_string(),
-            ),
-            (
-                "content-type".to_string(),
-                "application/vnd.git-lfs+json".to_string(),
-            ),
-        ];
-        let objects: Vec<Value> = files
-            .iter()
-            .map(|f| json!({"oid": sha256_hex(&f.bytes), "size": f.bytes.len()}))
-            .collect();
-        let body = json!({
-            "operation": "upload",
-            "transfers": ["basic"],
-            "objects": objects,
-            "hash_algo": "sha256",
-            "ref": {"name": repo.revision},
-        });
-        let bytes = serde_json::to_vec(&body).unwrap_or_default();
-        let url = format!("{}.git/info/lfs/objects/batch", self.git_url(repo));
-        let (_, answer) = self.request(
-            &what,
-            Some(repo),
-            "POST",
-            &url,
-            Body::Bytes(&bytes, "application/vnd.git-lfs+json"),
-            true,
-            &lfs_headers[..1],
-            true,
-        )?;
-        let v = self.json(&what, &answer)?;
-        let bad = |message: String| PublishError::BadAnswer {
-            what: what.clone(),
-            message,
-        };
-        let Some(list) = v.get("objects").and_then(Value::as_array) else {
-            return Err(bad("no `objects` list".into()));
-        };
-        for f in files {
-            let oid = sha256_hex(&f.bytes);
-            let what = format!("{repo}: LFS upload of {}", f.path);
-            let Some(obj) = list
-                .iter()
-                .find(|o| o.get("oid").and_then(Value::as_str) == Some(oid.as_str()))
-            else {
-                return Err(bad(format!("no answer for {}", f.path)));
-            };
-            if let Some(e) = obj.get("error") {
-                return Err(PublishError::Status {
-                    what,
-                    status: e.get("code").and_then(Value::as_u64).unwrap_or(0) as u16,
-                    detail: format!(" ({})", self.redact(&short(&e.to_string()))),
-                });
-            }
-            let Some(actions) = obj.get("actions") else {
-                continue; // already stored
-            };
-            let action_headers = |a: &Value| -> Vec<(String, String)> {
-                a.get("header")
-                    .and_then(Value::as_object)
-                    .map(|h| {
-                        h.iter()
-                            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            };
-            if let Some(up) = actions.get("upload") {
-                let href = up
-                    .get("href")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| bad(format!("no upload href for {}", f.path)))?;
-                let headers = action_headers(up);
-                if headers.iter().any(|(k, _)| k == "chunk_size") {
-                    return Err(PublishError::Invalid(format!(
-                        "{what}: the hub asks for a multipart upload ({} bytes), which this tool does not do; upload the file with `hf upload`",
-                        f.bytes.len()
-                    )));
-                }
-                // A presigned URL: no token.
-                self.request(
-                    &what,
-                    Some(repo),
-                    "PUT",
-                    href,
-                    Body::Bytes(&f.bytes, "application/octet-stream"),
-                    false,
-                    &headers,
-                    true,
-                )?;
-            }
-            if let Some(verify) = actions.get("verify") {
-                let href = verify
-                    .get("href")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| bad(format!("no verify href for {}", f.path)))?;
-                let body = json!({"oid": oid, "size": f.bytes.len()});
-                let bytes = serde_json::to_vec(&body).unwrap_or_default();
-                let mut headers = action_headers(verify);
-                headers.extend(lfs_headers[..1].iter().cloned());
-                self.request(
-                    &what,
-                    Some(repo),
-                    "POST",
-                    href,
-                    Body::Bytes(&bytes, "application/vnd.git-lfs+json"),
-                    true,
-                    &headers,
-                    true,
-                )?;
-            }
-        }
-        Ok(())
     }
 
     /// One commit request on top of `parent`; the new commit's id. Sent once.

@@ -6,12 +6,15 @@
 //! `HF_HUB_OFFLINE`. [`HubConfig`] can also be built explicitly, so nothing here needs the
 //! process environment.
 //!
-//! Writing to the hub (publishing results) lives in [`api`] (the HTTP write API), [`card`]
-//! (model-card metadata) and [`publish`] (what a run uploads).
+//! Writing to the hub (publishing results) lives in [`api`] (the HTTP write API, with [`lfs`]),
+//! [`card`] (model-card metadata), [`runs`] (a run's files) and [`publish`] (what is sent).
 
 pub mod api;
 pub mod card;
+pub mod error;
+pub mod lfs;
 pub mod publish;
+pub mod runs;
 
 use std::path::{Path, PathBuf};
 
