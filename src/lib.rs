@@ -25,6 +25,7 @@ pub mod run;
 pub mod scorer;
 pub mod scoring;
 pub mod shard;
+pub mod secret;
 pub mod template;
 pub mod tokenize;
 
