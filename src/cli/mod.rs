@@ -219,7 +219,7 @@ pub struct EvalArgs {
     /// Path of libonnxruntime.so (default: ORT_DYLIB_PATH, then .ort/lib, then a pip-installed onnxruntime).
     #[arg(long = "ort_lib", alias = "ort-lib")]
     pub ort_lib: Option<PathBuf>,
-    /// Keep a resume cache ({output_dir}/{name}.cache.jsonl): a re-run after a crash, kill or
+    /// Keep a score store ({output_dir}/{name}.store.jsonl; with reference batching or DPO the call-keyed {name}.cache.jsonl): a re-run after a crash, kill or
     /// Ctrl-C computes only what is missing.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().output.cache, value_parser = parse_bool, action = ArgAction::Set)]
     pub cache: bool,
