@@ -24,6 +24,7 @@ pub mod results;
 pub mod run;
 pub mod scorer;
 pub mod scoring;
+pub mod secret;
 pub mod shard;
 pub mod sweep;
 pub mod template;

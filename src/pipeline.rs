@@ -48,6 +48,8 @@ pub struct Finished {
     pub table: String,
     /// Files written, in order.
     pub written: Vec<PathBuf>,
+    /// The summary JSON among them (none for instruction data).
+    pub summary: Option<PathBuf>,
 }
 
 /// Runs `cfg`: the summary records `info` (the names as the user gave them).
@@ -86,6 +88,7 @@ fn finish_pairs(
     warn_ties(ev, obs);
     let name = ev.prepared.model.name();
     let w = report::write(ev, info, &cfg.output.dir, &name)?;
+    let summary = Some(w.summary.clone());
     let mut written = vec![w.summary, w.outputs, w.csv, w.run];
     if cfg.output.save_all {
         written.push(report::write_all_scores(
@@ -98,6 +101,7 @@ fn finish_pairs(
     Ok(Finished {
         table: report::table(ev, info),
         written,
+        summary,
     })
 }
 
@@ -236,6 +240,7 @@ fn finish_shard(
             cfg.output.dir.display()
         ),
         written: vec![store, manifest_path],
+        summary: None,
     })
 }
 
@@ -268,6 +273,7 @@ fn finish_best_of_n(
     Ok(Finished {
         table: report::bon::table(ev, &card, info),
         written: w.all(),
+        summary: Some(w.summary),
     })
 }
 
@@ -319,5 +325,6 @@ fn run_instructions(
             ev.rows.len()
         ),
         written,
+        summary: None,
     })
 }

@@ -6,6 +6,7 @@ pub mod compare;
 pub mod gen;
 pub mod leaderboard;
 pub mod merge;
+pub mod publish;
 pub mod render;
 pub mod rescore;
 pub mod resolve;
@@ -168,22 +169,19 @@ pub struct EvalArgs {
     #[arg(long = "prioritize_scoring", alias = "prioritize-scoring", num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().data.prioritize_scoring, value_parser = parse_bool, action = ArgAction::Set)]
     pub prioritize_scoring: bool,
 
-    // --- RewardBench's publishing and logging flags: accepted, nothing is published from here.
-    /// Accepted; no effect: nothing is uploaded, results are written to --output_dir.
-    #[arg(long = "do_not_save", alias = "do-not-save", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
-    pub do_not_save: bool,
-    /// Accepted; no effect: results are not pushed to the hub (publish the --output_dir files yourself).
+    // --- Publishing to the hub (after the results are written), then RewardBench's logging
+    // flags that are accepted with a note.
+    /// Upload the summary and per-example outputs as a hub dataset (see --hub_results_repo), with HF_TOKEN.
     #[arg(long = "push_results_to_hub", alias = "push-results-to-hub", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
     pub push_results_to_hub: bool,
-    /// Accepted; no effect: no model card is written.
+    /// Add the scores to the model repo's card (model-index results; --model must be a hub id), with HF_TOKEN.
     #[arg(long = "upload_model_metadata_to_hf", alias = "upload-model-metadata-to-hf", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
     pub upload_model_metadata_to_hf: bool,
-    /// Accepted; no effect (owner of a --push_results_to_hub dataset).
-    #[arg(long = "hf_entity", alias = "hf-entity")]
-    pub hf_entity: Option<String>,
-    /// Accepted; no effect (name of a --push_results_to_hub dataset).
-    #[arg(long = "hf_name", alias = "hf-name")]
-    pub hf_name: Option<String>,
+    #[command(flatten)]
+    pub hub: publish::HubTarget,
+    /// Accepted; no effect: results are always written to --output_dir.
+    #[arg(long = "do_not_save", alias = "do-not-save", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub do_not_save: bool,
     /// Accepted; no effect: W&B is not read (pass --model and --revision).
     #[arg(long = "wandb_run", alias = "wandb-run")]
     pub wandb_run: Option<String>,
@@ -222,7 +220,7 @@ pub struct EvalArgs {
     /// Path of libonnxruntime.so (default: ORT_DYLIB_PATH, then .ort/lib, then a pip-installed onnxruntime).
     #[arg(long = "ort_lib", alias = "ort-lib")]
     pub ort_lib: Option<PathBuf>,
-    /// Keep a resume cache ({output_dir}/{name}.cache.jsonl): a re-run after a crash, kill or
+    /// Keep a score store ({output_dir}/{name}.store.jsonl; with reference batching or DPO the call-keyed {name}.cache.jsonl): a re-run after a crash, kill or
     /// Ctrl-C computes only what is missing.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().output.cache, value_parser = parse_bool, action = ArgAction::Set)]
     pub cache: bool,
@@ -297,6 +295,8 @@ pub enum Command {
     Sweep(sweep::SweepArgs),
     /// RewardBench 2: best-of-N with 1/k tie credit, the Ties composite, the six-way Score (as scripts/run_v2.py).
     V2(Box<V2Args>),
+    /// Publish earlier results to the hub: a results folder or one run's summary, as a dataset (and model cards).
+    Publish(publish::PublishArgs),
 }
 
 #[cfg(test)]
