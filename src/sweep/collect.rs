@@ -53,7 +53,7 @@ pub fn collect<E: std::fmt::Display>(
             continue;
         }
         if !run.iter().any(|t| t.sharded) {
-            // An unsharded run (`gen`) wrote its results itself.
+            // An unsharded run (`gen`, one shard) wrote its results itself.
             board_inputs.push(dir.to_path_buf());
             out.merged.push((dir.to_path_buf(), Vec::new()));
             continue;
@@ -126,24 +126,42 @@ mod tests {
         }
         let text = "output_dir = \"out\"\nshards = 2\n[[model]]\npath = \"rm-a\"\n\
                     [[model]]\npath = \"rm-b\"\n[[benchmark]]\nname = \"natural\"\n\
-                    [[benchmark]]\nname = \"broken\"\nshards = 1\n";
+                    [[benchmark]]\nname = \"broken\"\n[[benchmark]]\nname = \"one\"\nshards = 1\n";
         let plan = Plan::parse(text, &base.join("plan.toml")).unwrap();
         let ts = tasks(&plan, Path::new("/bin/rb"));
-        assert_eq!(ts.len(), 6);
-        // rm-a: everything finished; rm-b: natural's shard 1 is not.
+        assert_eq!(ts.len(), 10);
+        // rm-a: everything finished; rm-b: natural's shard 1 and `one` are not.
         for t in &ts {
-            if !(t.model == "rm-b" && t.benchmark == "natural" && t.shard == 1) {
+            if t.model == "rm-b"
+                && (t.benchmark == "one" || t.shard == 1 && t.benchmark == "natural")
+            {
+                continue;
+            }
+            if t.sharded {
                 finish(t);
+            } else {
+                // The unsharded run wrote its own summary, then the task its marker.
+                std::fs::create_dir_all(&t.dir).unwrap();
+                std::fs::write(
+                    t.dir.join("rm-a.json"),
+                    "{\"model\": \"rm-a\", \"extra_results\": {\"llmbar-one\": 0.25}}",
+                )
+                .unwrap();
+                std::fs::write(t.done_marker(), "").unwrap();
             }
         }
         let mut obs = Collect::default();
         let c = collect(&ts, &plan.output_dir, &mut fake_merge, &mut obs).unwrap();
         assert!(!c.complete());
         let merged: Vec<&Path> = c.merged.iter().map(|(d, _)| d.as_path()).collect();
-        assert_eq!(merged, [base.join("out/rm-a/natural")]);
-        assert_eq!(c.incomplete.len(), 1);
+        assert_eq!(
+            merged,
+            [base.join("out/rm-a/natural"), base.join("out/rm-a/one")]
+        );
+        assert_eq!(c.incomplete.len(), 2);
         assert_eq!(c.incomplete[0].0, base.join("out/rm-b/natural"));
-        assert_eq!(c.incomplete[0].1, ["task 4 (rm-b/natural shard 1/2)"]);
+        assert_eq!(c.incomplete[0].1, ["task 6 (rm-b/natural shard 1/2)"]);
+        assert_eq!(c.incomplete[1].1, ["task 9 (rm-b/one)"]);
         assert_eq!(
             c.failed.len(),
             2,
@@ -155,6 +173,11 @@ mod tests {
         assert_eq!(csv, base.join("out/leaderboard.csv"));
         let text = std::fs::read_to_string(&csv).unwrap();
         assert!(text.lines().count() == 2 && text.contains("rm-a"), "{text}");
+        // One row for rm-a, from the merged run and the unsharded one.
+        assert!(
+            text.contains("llmbar-natural") && text.contains("llmbar-one"),
+            "{text}"
+        );
         assert!(table.contains("rm-a") && !table.contains("rm-b"), "{table}");
     }
 

@@ -494,7 +494,7 @@ JobId=16 ArrayJobId=12 ArrayTaskId=2 JobName=rewardbench-sweep JobState=COMPLETE
         assert_eq!(o.status.code(), Some(0));
         let text = String::from_utf8_lossy(&o.stdout);
         assert!(
-            text.contains("--shard 0/2") && text.contains("== task 0: exit 0"),
+            text.contains("--shard 0/2") && text.contains("== task 0: job"),
             "{text}"
         );
         assert_eq!(run("1").status.code(), Some(3));

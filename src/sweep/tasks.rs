@@ -16,7 +16,8 @@ pub struct Task {
     pub benchmark: String,
     pub shard: usize,
     pub shards: usize,
-    /// Whether the command runs with `--shard` (and its folder needs `merge`).
+    /// Whether the command runs with `--shard` (and its folder needs `merge`): a sharded
+    /// command with more than one shard.
     pub sharded: bool,
     /// The run folder, `{output_dir}/{model}/{benchmark}`.
     pub dir: PathBuf,
@@ -38,7 +39,7 @@ impl Task {
         }
     }
 
-    /// The marker of a finished unsharded task (`gen`).
+    /// The marker of a finished unsharded task (`gen`, or one shard).
     pub fn done_marker(&self) -> PathBuf {
         self.dir.join(DONE_MARKER)
     }
@@ -56,7 +57,7 @@ impl Task {
     }
 }
 
-/// File a finished `gen` task leaves in its run folder.
+/// File a finished unsharded task leaves in its run folder.
 pub const DONE_MARKER: &str = "sweep-task.done";
 
 /// Whether a file whose name ends with `suffix` is under `dir` (searched recursively: hub
@@ -112,7 +113,9 @@ pub fn tasks(plan: &Plan, binary: &Path) -> Vec<Task> {
                 }
                 argv.push("--output_dir".into());
                 argv.push(dir.display().to_string());
-                let sharded = b.command.sharded();
+                // One shard: the plain command (no `--shard`, no merge), so runs that cannot
+                // shard (DPO, --save_all, reference batching) still sweep.
+                let sharded = b.command.sharded() && b.shards > 1;
                 if sharded {
                     argv.push("--shard".into());
                     argv.push(format!("{shard}/{}", b.shards));
@@ -255,6 +258,20 @@ cpus_per_task = 2
         let ts = tasks(&p, Path::new("/bin/rb"));
         assert_eq!(ts.len(), 1, "gen is one task per model");
         ts.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn one_shard_runs_the_plain_command() {
+        let (_d, p) = plan();
+        let base = p.file.parent().unwrap();
+        let text = "output_dir = \"out\"\n[[model]]\npath = \"models/rm-a\"\n\
+                    [[benchmark]]\nname = \"dpo\"\nargs = [\"--ref_model\", \"r\"]\n";
+        let p = Plan::parse(text, &base.join("plan.toml")).unwrap();
+        let ts = tasks(&p, Path::new("/bin/rb"));
+        assert_eq!(ts.len(), 1);
+        assert!(!ts[0].sharded && !ts[0].argv.iter().any(|a| a == "--shard"));
+        assert!(ts[0].argv.iter().any(|a| a == "--threads"));
+        assert_eq!(ts[0].label(), "rm-a/dpo");
     }
 
     #[test]
