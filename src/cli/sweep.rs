@@ -50,7 +50,11 @@ pub fn run(a: &SweepArgs) -> anyhow::Result<()> {
         return collect(&plan, &mut obs);
     }
     if a.resubmit_failed {
-        let (tasks, job, failures) = sweep::resubmit_failed(&plan, &mut obs)?;
+        let sweep::Resubmitted {
+            tasks,
+            job_id: job,
+            local_failures: failures,
+        } = sweep::resubmit_failed(&plan, &mut obs)?;
         if tasks.is_empty() {
             eprintln!("no failed tasks");
             return Ok(());
@@ -71,7 +75,7 @@ pub fn run(a: &SweepArgs) -> anyhow::Result<()> {
     };
     let s = sweep::submit(&plan, engine, a.dry_run, &mut obs)?;
     eprintln!(
-        "wrote {} ({} tasks: {} models x {} benchmarks, shards per run as planned)",
+        "wrote {} ({} task(s): {} model(s) x {} benchmark(s) x their shards)",
         s.script.display(),
         s.tasks,
         plan.models.len(),

@@ -346,6 +346,7 @@ pub fn submit(
             .as_ref()
             .is_none_or(|p| p.engine == Engine::Slurm.name() && p.submissions.is_empty())
         {
+            retire_logs(plan, previous.as_ref(), &all, obs)?;
             fresh.write(&state_path)?;
         }
         return Ok(out);
@@ -355,7 +356,10 @@ pub fn submit(
     }
     let mut st = match previous {
         Some(p) if p.tasks == all && p.engine == engine.name() => p,
-        _ => fresh,
+        other => {
+            retire_logs(plan, other.as_ref(), &all, obs)?;
+            fresh
+        }
     };
     match engine {
         Engine::Slurm => {
@@ -377,17 +381,58 @@ pub fn submit(
     Ok(out)
 }
 
-/// Resubmits the failed tasks of the recorded sweep (same script, `--array` of just those),
-/// or reruns them here for a local sweep. Returns the tasks and the new job id.
-pub fn resubmit_failed(
+/// Logs are by task index: when a new task table replaces a recorded one, its logs move to
+/// `logs-before-{unix time}/` so a log never mixes two tasks.
+fn retire_logs(
     plan: &Plan,
+    previous: Option<&State>,
+    tasks: &[Task],
     obs: &mut dyn Observer,
-) -> Result<(Vec<usize>, Option<String>, Vec<(usize, String)>), SweepError> {
+) -> Result<(), SweepError> {
+    let Some(p) = previous.filter(|p| p.tasks != tasks) else {
+        return Ok(());
+    };
+    let logs = plan.output_dir.join("logs");
+    let empty = std::fs::read_dir(&logs).map_or(true, |mut rd| rd.next().is_none());
+    if empty {
+        return Ok(());
+    }
+    let to = plan
+        .output_dir
+        .join(format!("logs-before-{}", state::now()));
+    std::fs::rename(&logs, &to).map_err(|source| SweepError::Io {
+        path: logs.clone(),
+        source,
+    })?;
+    mkdir(&logs)?;
+    obs.note(&format!(
+        "the task table changed since {} ({} tasks then, {} now): the old logs are in {}",
+        plan.state_file().display(),
+        p.tasks.len(),
+        tasks.len(),
+        to.display()
+    ));
+    Ok(())
+}
+
+/// What `--resubmit_failed` did.
+#[derive(Debug, Clone, Default)]
+pub struct Resubmitted {
+    /// The failed tasks, submitted (or, locally, run) again.
+    pub tasks: Vec<usize>,
+    pub job_id: Option<String>,
+    /// Locally rerun tasks that failed again, with their exit status.
+    pub local_failures: Vec<(usize, String)>,
+}
+
+/// Resubmits the failed tasks of the recorded sweep (same script, `--array` of just those),
+/// or reruns them here for a local sweep.
+pub fn resubmit_failed(plan: &Plan, obs: &mut dyn Observer) -> Result<Resubmitted, SweepError> {
     let r = status(plan)?;
     let failed = r.failed();
     let mut st = r.state;
     if failed.is_empty() {
-        return Ok((failed, None, Vec::new()));
+        return Ok(Resubmitted::default());
     }
     let bin = binary(plan)?;
     if tasks::tasks(plan, &bin) != st.tasks {
@@ -397,8 +442,12 @@ pub fn resubmit_failed(
         ));
     }
     if st.engine == Engine::Local.name() {
-        let failures = run_local(&st, &failed, obs)?;
-        return Ok((failed, None, failures));
+        let local_failures = run_local(&st, &failed, obs)?;
+        return Ok(Resubmitted {
+            tasks: failed,
+            job_id: None,
+            local_failures,
+        });
     }
     let array = slurm::array_spec(plan, &failed);
     let id = slurm::submit(&st.script, &array)?;
@@ -409,7 +458,11 @@ pub fn resubmit_failed(
         submitted_at: state::now(),
     });
     st.write(&plan.state_file())?;
-    Ok((failed, Some(id), Vec::new()))
+    Ok(Resubmitted {
+        tasks: failed,
+        job_id: Some(id),
+        local_failures: Vec::new(),
+    })
 }
 
 /// Runs `indices` of `st.tasks` here, one after another, each appending to its log; the
@@ -509,6 +562,80 @@ mod tests {
             exit_code: Some(exit.into()),
             restarts: Some(1),
         }
+    }
+
+    /// A plan whose binary is a shell stand-in: it writes the shard's manifest (a finished
+    /// shard) unless its shard is listed in `$FAIL_SHARDS`'s file.
+    fn fake_sweep(base: &Path, models: &[&str]) -> Plan {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = base.join("fake-rb.sh");
+        std::fs::write(
+            &bin,
+            "#!/bin/sh\nwhile [ $# -gt 0 ]; do case \"$1\" in --output_dir) out=$2;; --shard) s=$2;; esac; shift; done\n\
+             if grep -qx \"$s\" \"$(dirname \"$0\")/fail\" 2>/dev/null; then echo failing >&2; exit 1; fi\n\
+             i=${s%/*}; n=${s#*/}; mkdir -p \"$out/shards\"; echo '{}' > \"$out/shards/m.shard-$i-of-$n.json\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(base.join("libort.so"), "").unwrap();
+        let mut text = String::from(
+            "output_dir = \"out\"\nshards = 2\nbinary = \"fake-rb.sh\"\nort_lib = \"libort.so\"\n\
+             [[benchmark]]\nname = \"b\"\n",
+        );
+        for m in models {
+            std::fs::create_dir_all(base.join(m)).unwrap();
+            text.push_str(&format!("[[model]]\npath = \"{m}\"\n"));
+        }
+        Plan::parse(&text, &base.join("plan.toml")).unwrap()
+    }
+
+    #[test]
+    fn a_local_sweep_runs_what_is_unfinished_and_reruns_failures() {
+        let d = tempfile::tempdir().unwrap();
+        let base = std::fs::canonicalize(d.path()).unwrap();
+        let mut obs = crate::run::observer::Collect::default();
+        let plan = fake_sweep(&base, &["m1"]);
+        std::fs::write(base.join("fail"), "1/2\n").unwrap();
+        let s = submit(&plan, Engine::Local, false, &mut obs).unwrap();
+        assert_eq!(s.submitted, [0, 1]);
+        assert_eq!(s.local_failures.len(), 1);
+        assert_eq!(s.local_failures[0].0, 1);
+        let r = status(&plan).unwrap();
+        assert_eq!(r.counts(), [1, 0, 0, 1, 0]);
+        let log = std::fs::read_to_string(&r.state.tasks[1].log).unwrap();
+        assert!(
+            log.contains("failing") && log.contains("== task 1: local"),
+            "{log}"
+        );
+
+        std::fs::remove_file(base.join("fail")).unwrap();
+        let again = resubmit_failed(&plan, &mut obs).unwrap();
+        assert_eq!((again.tasks, again.local_failures.len()), (vec![1], 0));
+        assert_eq!(status(&plan).unwrap().counts(), [2, 0, 0, 0, 0]);
+        assert!(resubmit_failed(&plan, &mut obs).unwrap().tasks.is_empty());
+        let s = submit(&plan, Engine::Local, false, &mut obs).unwrap();
+        assert!(s.submitted.is_empty(), "all finished");
+
+        // A second model changes the table: only its tasks run, the old logs move aside.
+        let plan = fake_sweep(&base, &["m1", "m2"]);
+        let s = submit(&plan, Engine::Local, false, &mut obs).unwrap();
+        assert_eq!((s.tasks, s.submitted), (4, vec![2, 3]));
+        let moved: Vec<_> = std::fs::read_dir(base.join("out"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("logs-before-"))
+            .collect();
+        assert_eq!(moved.len(), 1);
+        assert!(moved[0].path().join("1.log").is_file());
+        assert!(!base.join("out/logs/1.log").exists());
+        assert!(
+            obs.notes.iter().any(|n| n.contains("old logs")),
+            "{:?}",
+            obs.notes
+        );
+        let st = State::read(&plan.state_file()).unwrap().unwrap();
+        assert_eq!(st.tasks.len(), 4);
+        assert_eq!(st.ort_lib, Some(base.join("libort.so")));
     }
 
     #[test]

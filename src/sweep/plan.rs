@@ -691,7 +691,7 @@ time = "00:20:00"
         let e = err(&base, "output_dir = \"out\"\nshards = 0\n[[model]]\npath = \"models/rm-a\"\n[[benchmark]]\nname = \"b\"\n");
         assert!(e.contains("`shards`") || e.contains(": shards:"), "{e}");
 
-        let e = err(&base, &format!("output_dir = \"out\"\n[[model]]\npath = \"models/rm-a\"\n[[benchmark]]\nname = \"../x\"\n"));
+        let e = err(&base, "output_dir = \"out\"\n[[model]]\npath = \"models/rm-a\"\n[[benchmark]]\nname = \"../x\"\n");
         assert!(e.contains("benchmark[0].name"), "{e}");
 
         let e = err(&base, "output_dir = \"out\"\n[[model]]\npath = \"models/rm-a\"\n[[benchmark]]\nname = \"j\"\ncommand = \"gen\"\nshards = 3\n");
