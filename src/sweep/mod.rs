@@ -248,12 +248,18 @@ fn ort_library(plan: &Plan) -> Result<Option<PathBuf>, SweepError> {
     if !plan.benchmarks.iter().any(|b| b.command.sharded()) {
         return Ok(None);
     }
-    let gpu = plan
-        .models
-        .iter()
-        .flat_map(|m| m.args.windows(2))
-        .chain(plan.benchmarks.iter().flat_map(|b| b.args.windows(2)))
-        .any(|w| w[0] == "--device" && w[1] != "cpu");
+    // A GPU device anywhere prefers the GPU build (`make setup-gpu`), as the evaluator does.
+    let args = || {
+        plan.models
+            .iter()
+            .map(|m| &m.args)
+            .chain(plan.benchmarks.iter().map(|b| &b.args))
+    };
+    let gpu = args().any(|a| {
+        a.windows(2).any(|w| w[0] == "--device" && w[1] != "cpu")
+            || a.iter()
+                .any(|x| x.starts_with("--device=") && x != "--device=cpu")
+    });
     let rt = crate::backend::runtime(None, gpu).map_err(|e| SweepError::Runtime(e.to_string()))?;
     Ok(Some(
         std::fs::canonicalize(&rt.library).unwrap_or_else(|_| rt.library.clone()),
