@@ -84,6 +84,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             return cli::gen::run(g).map(|()| ExitCode::SUCCESS);
         }
         Some(Command::Rescore(r)) => return cli::rescore::run(r).map(|()| ExitCode::SUCCESS),
+        Some(Command::Report(r)) => return cli::report::run(r).map(|()| ExitCode::SUCCESS),
         Some(Command::V2(_)) | None => {}
     }
     let mut obs = Stderr;

@@ -5,6 +5,7 @@
 pub mod gen;
 pub mod leaderboard;
 pub mod render;
+pub mod report;
 pub mod rescore;
 pub mod resolve;
 
@@ -278,6 +279,8 @@ pub enum Command {
     Render(render::RenderArgs),
     /// Build a leaderboard (CSV and Markdown) from summary JSON files of many models.
     Leaderboard(leaderboard::LeaderboardArgs),
+    /// Write one self-contained HTML page (tables, charts) from the results of many runs.
+    Report(report::ReportArgs),
     /// Recompute subset scores, Score and CIs from per-item score files (upstream's eval-set-scores/, v1 or v2) and say how they differ from the file's own.
     Rescore(rescore::RescoreArgs),
     /// Generative judges (LLM-as-judge) over an OpenAI-compatible or Anthropic API (as rewardbench-gen).
