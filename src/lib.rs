@@ -7,8 +7,10 @@
 
 pub mod backend;
 pub mod batch;
+pub mod compare;
 pub mod config;
 pub mod data;
+pub mod digest;
 pub mod hub;
 pub mod judge;
 pub mod leaderboard;
@@ -18,6 +20,7 @@ pub mod prompt;
 pub mod pyjson;
 pub mod report;
 pub mod rescore;
+pub mod results;
 pub mod run;
 pub mod scorer;
 pub mod scoring;

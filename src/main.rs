@@ -85,6 +85,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Rescore(r)) => return cli::rescore::run(r).map(|()| ExitCode::SUCCESS),
         Some(Command::Report(r)) => return cli::report::run(r).map(|()| ExitCode::SUCCESS),
+        Some(Command::Compare(c)) => return cli::compare::run(c).map(|()| ExitCode::SUCCESS),
         Some(Command::V2(_)) | None => {}
     }
     let mut obs = Stderr;

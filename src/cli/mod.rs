@@ -2,6 +2,7 @@
 //! booleans as a bare `--flag` or `--flag true|false`), plus this evaluator's own. Defaults
 //! come from [`RunConfig::default`].
 
+pub mod compare;
 pub mod gen;
 pub mod leaderboard;
 pub mod render;
@@ -283,6 +284,8 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Recompute subset scores, Score and CIs from per-item score files (upstream's eval-set-scores/, v1 or v2) and say how they differ from the file's own.
     Rescore(rescore::RescoreArgs),
+    /// Paired tests of two runs on the same rows (McNemar, permutation; Holm and Šidák across subsets).
+    Compare(compare::CompareArgs),
     /// Generative judges (LLM-as-judge) over an OpenAI-compatible or Anthropic API (as rewardbench-gen).
     Gen(Box<gen::GenArgs>),
     /// RewardBench 2: best-of-N with 1/k tie credit, the Ties composite, the six-way Score (as scripts/run_v2.py).

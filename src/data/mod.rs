@@ -279,6 +279,34 @@ impl Pair {
     pub fn subset(&self) -> Option<&str> {
         self.metadata.get("subset").and_then(Value::as_str)
     }
+
+    /// A stable hash of the sample's content (prompt, chosen, rejected; not the template or
+    /// other columns), 32 hex digits: `sample_hash` in the per-row outputs, so result files of
+    /// different models can be checked to score the same rows.
+    pub fn content_hash(&self) -> String {
+        let mut d = crate::digest::Digest::default();
+        let messages = |d: &mut crate::digest::Digest, kind: &str, ms: &[Message]| {
+            d.field("prompt", kind.as_bytes());
+            for m in ms {
+                d.field("role", m.role.as_bytes());
+                d.field("content", m.content.as_bytes());
+            }
+        };
+        match &self.prompt {
+            Prompt::Text(t) => {
+                d.field("prompt", b"text").field("content", t.as_bytes());
+            }
+            Prompt::Messages(ms) => messages(&mut d, "messages", ms),
+            Prompt::Conversation(ms) => messages(&mut d, "conversation", ms),
+        }
+        for c in &self.chosen {
+            d.field("chosen", c.as_bytes());
+        }
+        for r in &self.rejected {
+            d.field("rejected", r.as_bytes());
+        }
+        d.hex()
+    }
 }
 
 #[cfg(test)]

@@ -82,6 +82,7 @@ pub fn summary(ev: &Evaluation, card: &Card, info: &RunInfo, cfg: &RunConfig) ->
         intervals_json(&card.intervals),
     );
     m.insert("subset_counts".into(), json!(card.counts));
+    m.extend(super::length::of_best_of_n(ev, card));
     if let Some(t) = &card.ties {
         m.insert(
             "ties_composite".into(),
@@ -133,7 +134,7 @@ pub fn summary(ev: &Evaluation, card: &Card, info: &RunInfo, cfg: &RunConfig) ->
 }
 
 /// One line per prompt row, dataset order: `id`, `subset`, `num_correct`, `scores` (one per
-/// completion, chosen first), `results` (null for Ties), `texts`.
+/// completion, chosen first), `results` (null for Ties), `texts`, `sample_hash`.
 pub fn outputs_jsonl(ev: &Evaluation, card: &Card) -> String {
     let py = PyJson::python_default();
     let mut out = String::new();
@@ -156,6 +157,7 @@ pub fn outputs_jsonl(ev: &Evaluation, card: &Card) -> String {
         m.insert("scores".into(), json!(completion_scores(r)));
         m.insert("results".into(), json!(result));
         m.insert("texts".into(), json!(rendered.texts().collect::<Vec<_>>()));
+        m.insert("sample_hash".into(), json!(row.content_hash()));
         out.push_str(&py.dumps(&Value::Object(m)));
         out.push('\n');
     }
@@ -289,6 +291,9 @@ pub fn table(ev: &Evaluation, card: &Card, info: &RunInfo) -> String {
             t.side.label()
         ));
     }
+    s.push_str(&super::length::block(&super::length::of_best_of_n(
+        ev, card,
+    )));
     s
 }
 

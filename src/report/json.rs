@@ -51,6 +51,7 @@ pub fn summary(ev: &Evaluation, info: &RunInfo) -> Value {
             .collect::<BTreeMap<_, _>>()),
     );
     m.insert("ties".into(), json!(ties(ev)));
+    m.extend(super::length::of_pairs(ev));
     m.insert("dataset".into(), json!(info.dataset));
     let st = &ev.stats;
     m.insert(

@@ -25,7 +25,8 @@ pub fn outputs_jsonl(ev: &Evaluation) -> String {
 }
 
 /// One line per row: `fields` gives the leading keys, then the row's other columns follow (a
-/// column never overrides a leading key), written as Python's `json.dump` does.
+/// column never overrides a leading key), then `sample_hash` (the row's content hash),
+/// written as Python's `json.dump` does.
 fn jsonl_rows(
     ev: &Evaluation,
     fields: impl Fn(&Rendered, &RowResult) -> Map<String, Value>,
@@ -44,6 +45,7 @@ fn jsonl_rows(
         for (k, v) in &row.metadata {
             m.entry(k.clone()).or_insert_with(|| v.clone());
         }
+        m.insert("sample_hash".into(), json!(row.content_hash()));
         out.push_str(&py.dumps(&Value::Object(m)));
         out.push('\n');
     }

@@ -7,12 +7,14 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
+use super::length::LengthRow;
 use super::{intervals_json, leaderboard_scores, rb2_order, write_atomic, ReportError};
 use crate::data::Dataset;
 use crate::pyjson::PyJson;
 use crate::scorer::judge::run::RowVerdict;
 use crate::scoring::bon::{card_of, CardError, Judged};
 use crate::scoring::{self, Interval};
+use crate::tokenize::lengths::{chars_only, SampleLengths};
 
 /// What the summary records of the run.
 #[derive(Debug, Clone)]
@@ -38,6 +40,8 @@ pub struct JudgeCard {
     pub intervals_json: Value,
     pub sections: Vec<(&'static str, f64)>,
     pub consistency: Option<f64>,
+    /// `length_baselines` and `length_baseline_tests` (characters only).
+    pub lengths: Map<String, Value>,
 }
 
 /// Scores the verdicts: RB2 rows (lists of completions) as RewardBench 2 (Ties by the
@@ -52,6 +56,14 @@ pub fn card(dataset: &Dataset, verdicts: &[RowVerdict]) -> Result<JudgeCard, Car
         e.0 += v.failed;
         e.1 += v.unparsed;
     }
+    let row_lengths: Vec<SampleLengths> = dataset.rows.iter().map(chars_only).collect();
+    let lengths = super::length::entries(dataset.rows.iter().zip(verdicts).zip(&row_lengths).map(
+        |((row, v), lengths)| LengthRow {
+            subset: row.subset(),
+            lengths,
+            credit: v.result,
+        },
+    ));
     let both: Vec<bool> = verdicts.iter().filter_map(|v| v.consistent).collect();
     let consistency =
         (!both.is_empty()).then(|| both.iter().filter(|c| **c).count() as f64 / both.len() as f64);
@@ -92,6 +104,7 @@ pub fn card(dataset: &Dataset, verdicts: &[RowVerdict]) -> Result<JudgeCard, Car
             intervals_json: ij,
             sections: Vec::new(),
             consistency,
+            lengths,
         });
     }
     let mut credit: BTreeMap<String, Vec<f64>> = BTreeMap::new();
@@ -133,6 +146,7 @@ pub fn card(dataset: &Dataset, verdicts: &[RowVerdict]) -> Result<JudgeCard, Car
         intervals_json: intervals_json(&b),
         sections,
         consistency,
+        lengths,
     })
 }
 
@@ -171,6 +185,7 @@ pub fn summary(card: &JudgeCard, info: &JudgeInfo, rows: usize) -> Value {
     }
     m.insert("confidence_intervals".into(), card.intervals_json.clone());
     m.insert("subset_counts".into(), json!(card.counts));
+    m.extend(card.lengths.clone());
     m.insert(
         "errors".into(),
         Value::Object(
@@ -201,8 +216,8 @@ pub fn summary(card: &JudgeCard, info: &JudgeInfo, rows: usize) -> Value {
     Value::Object(m.into_iter().collect())
 }
 
-/// One line per row in dataset order: `id`, `subset`, `results`, `scores` (ratings),
-/// `positions`, `judgements`, `failed_calls`, `unreadable_answers`, `consistent`.
+/// One line per row in dataset order: `id`, `subset`, `num_correct` (RB2 rows), `results`, `scores` (ratings),
+/// `positions`, `judgements`, `failed_calls`, `unreadable_answers`, `consistent`, `sample_hash`.
 pub fn outputs_jsonl(dataset: &Dataset, verdicts: &[RowVerdict]) -> String {
     let py = PyJson::python_default();
     let mut out = String::new();
@@ -213,6 +228,9 @@ pub fn outputs_jsonl(dataset: &Dataset, verdicts: &[RowVerdict]) -> String {
             row.metadata.get("id").cloned().unwrap_or(Value::Null),
         );
         m.insert("subset".into(), json!(row.subset()));
+        if row.is_best_of_n() {
+            m.insert("num_correct".into(), json!(row.num_correct()));
+        }
         m.insert("results".into(), json!(v.result));
         if let Some(s) = &v.scores {
             m.insert("scores".into(), json!(s));
@@ -224,6 +242,7 @@ pub fn outputs_jsonl(dataset: &Dataset, verdicts: &[RowVerdict]) -> String {
         if let Some(c) = v.consistent {
             m.insert("consistent".into(), json!(c));
         }
+        m.insert("sample_hash".into(), json!(row.content_hash()));
         out.push_str(&py.dumps(&Value::Object(m)));
         out.push('\n');
     }
@@ -302,6 +321,7 @@ pub fn table(card: &JudgeCard, info: &JudgeInfo) -> String {
     if let Some(c) = card.consistency {
         s.push_str(&format!("position consistency (both orders): {c:.4}\n"));
     }
+    s.push_str(&super::length::block(&card.lengths));
     s
 }
 

@@ -17,6 +17,7 @@ pub mod html;
 mod json;
 mod jsonl;
 pub mod judge;
+mod length;
 mod table;
 
 pub use self::csv::{instruction_scores_csv, scores_csv};
@@ -66,7 +67,7 @@ pub fn check_writable(dir: &Path) -> Result<(), ReportError> {
 }
 
 /// Writes `bytes` to a temporary name beside `path`, then renames it into place.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
     let err = |source| ReportError::Write {
         path: path.to_path_buf(),
         source,

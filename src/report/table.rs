@@ -78,5 +78,6 @@ pub fn table(ev: &Evaluation, info: &RunInfo) -> String {
         accuracy(ev),
         Some(&b.accuracy),
     );
+    s.push_str(&super::length::block(&super::length::of_pairs(ev)));
     s
 }

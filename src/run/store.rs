@@ -45,40 +45,10 @@ pub enum CacheError {
     },
 }
 
-/// A 128-bit FNV-1a hash (two 64-bit lanes), enough to tell runs apart.
-#[derive(Debug, Clone)]
-pub struct Fingerprint {
-    a: u64,
-    b: u64,
-}
-
-impl Default for Fingerprint {
-    fn default() -> Self {
-        Self {
-            a: 0xcbf2_9ce4_8422_2325,
-            b: 0x6c62_272e_07bb_0142,
-        }
-    }
-}
+/// The run fingerprint: a [`Digest`] of labelled fields and files.
+pub use crate::digest::Digest as Fingerprint;
 
 impl Fingerprint {
-    pub fn bytes(&mut self, data: &[u8]) -> &mut Self {
-        for &x in data {
-            self.a = (self.a ^ u64::from(x)).wrapping_mul(0x0000_0100_0000_01b3);
-            self.b = (self.b ^ u64::from(x))
-                .wrapping_mul(0x0000_0100_0000_01b3)
-                .rotate_left(5);
-        }
-        self
-    }
-
-    /// A labelled field (length-prefixed, so fields cannot run into each other).
-    pub fn field(&mut self, label: &str, data: &[u8]) -> &mut Self {
-        self.bytes(label.as_bytes());
-        self.bytes(&(data.len() as u64).to_le_bytes());
-        self.bytes(data)
-    }
-
     /// A file's contents (size, head and tail for very large files); a missing file counts as absent.
     pub fn file(&mut self, label: &str, path: &Path) -> Result<&mut Self, CacheError> {
         let io = |source| CacheError::Io {
@@ -104,10 +74,6 @@ impl Fingerprint {
             self.bytes(&buf);
         }
         Ok(self)
-    }
-
-    pub fn hex(&self) -> String {
-        format!("{:016x}{:016x}", self.a, self.b)
     }
 }
 

@@ -291,6 +291,9 @@ pub fn evaluate_dataset(
         check_pair(&pair, &models, &path, place)?;
         Ok::<_, DpoError>(pair)
     })?;
+    let lengths = parallel_map(&dataset.rows, workers, |row| {
+        tokenize::lengths::of_sample(row, Some(&encoder))
+    })?;
     let prepare_seconds = started.elapsed().as_secs_f64();
 
     // Model calls: a row's completions run in the same call, each its own row; right
@@ -457,6 +460,7 @@ pub fn evaluate_dataset(
             truncation: None,
             truncated: 0,
             warnings,
+            lengths,
             prepare_seconds,
         },
         batching: cfg.batch.batching,

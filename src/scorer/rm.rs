@@ -19,7 +19,8 @@ use crate::scorer::{
     Setup, SetupError, Tokenization, Truncation,
 };
 use crate::scoring::verdict::{self, Outcome};
-use crate::tokenize::{Encoded, Encoder, TokenizeError};
+use crate::tokenize::lengths::SampleLengths;
+use crate::tokenize::{self, Encoded, Encoder, TokenizeError};
 
 /// Everything that can stop an evaluation, by stage.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +86,8 @@ pub struct Prepared {
     /// Texts of rows that truncation cut (a text repeated in rows counts each time).
     pub truncated: usize,
     pub warnings: Vec<String>,
+    /// Each row's completion lengths (characters and the model's tokens).
+    pub lengths: Vec<SampleLengths>,
     /// Seconds spent rendering and tokenizing.
     pub prepare_seconds: f64,
 }
@@ -238,7 +241,11 @@ pub fn prepare_dataset(cfg: &RunConfig, mut dataset: Dataset) -> Result<Prepared
         .flatten()
         .filter(|&&s| seqs[s].truncated)
         .count();
+    let lengths = parallel_map(&dataset.rows, workers, |row| {
+        tokenize::lengths::of_sample(row, Some(&encoder))
+    })?;
     Ok(Prepared {
+        lengths,
         truncation,
         truncated,
         tokenizer_dir,

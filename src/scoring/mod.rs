@@ -4,7 +4,9 @@ mod benchmark;
 pub mod bon;
 mod bootstrap;
 mod dtype;
+pub mod length;
 pub mod rb2;
+pub mod stats;
 pub mod verdict;
 
 pub use benchmark::{

@@ -9,6 +9,7 @@ use tokenizers::utils::truncation::{TruncationDirection, TruncationParams, Trunc
 use tokenizers::Tokenizer;
 
 pub mod dpo;
+pub mod lengths;
 mod tokenizer_config;
 
 pub use tokenizer_config::{TokenizerConfig, TruncationSide};

@@ -291,9 +291,9 @@ pub fn bins(xs: &[f64], half: usize) -> Vec<(f64, f64, usize)> {
         .collect()
 }
 
-/// The histogram of a model's margins (chosen − rejected score): bins below 0 (the model
-/// preferred the rejected answer) red, above blue.
-pub fn histogram(title: &str, margins: &[f64]) -> Result<String, HtmlError> {
+/// The histogram of a model's margins (`axis` says which difference): bins below 0 (an
+/// incorrect answer scored higher) red, above blue.
+pub fn histogram(title: &str, axis: &str, margins: &[f64]) -> Result<String, HtmlError> {
     let b = bins(margins, 20);
     let m = b.last().map_or(1.0, |x| x.1);
     let top = b.iter().map(|x| x.2).max().unwrap_or(1).max(1) as f64 * 1.08;
@@ -316,7 +316,7 @@ pub fn histogram(title: &str, margins: &[f64]) -> Result<String, HtmlError> {
             .y_labels(5)
             .x_label_formatter(&|x| tick(*x, 2))
             .y_label_formatter(&|y| format!("{y:.0}"))
-            .x_desc("score(chosen) − score(rejected)")
+            .x_desc(axis)
             .y_desc("rows")
             .label_style((FONT, 12))
             .axis_desc_style((FONT, 12))

@@ -4,7 +4,6 @@
 
 mod charts;
 mod page;
-mod rows;
 mod runs;
 
 use std::path::{Path, PathBuf};
@@ -26,12 +25,8 @@ pub enum HtmlError {
     },
     #[error("{path} is not a summary JSON file: {why}")]
     NotASummary { path: PathBuf, why: String },
-    #[error("{path}: line {line}: not a JSON row: {message}")]
-    Rows {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
+    #[error(transparent)]
+    Rows(#[from] crate::results::ResultsError),
     #[error("drawing the {chart} chart: {message}")]
     Chart { chart: String, message: String },
     #[error(transparent)]
@@ -51,7 +46,8 @@ pub struct Report {
 }
 
 /// The page for the summaries under `inputs` (folders searched recursively, or summary
-/// files), each with its `_outputs.jsonl` rows when they are beside it.
+/// files), each with its `_outputs.jsonl` rows (read by [`crate::results`]) when they are
+/// beside it.
 pub fn build(inputs: &[PathBuf], title: &str) -> Result<Report, HtmlError> {
     let (runs, warnings) = runs::collect(inputs)?;
     let html = page::render(title, &runs, &warnings)?;

@@ -10,14 +10,15 @@ use super::charts::{self, Bar, Grid};
 use super::runs::{Kind, Run};
 use super::HtmlError;
 use crate::leaderboard::Board;
+use crate::results::{self, ItemResult};
 use crate::scoring::{PRIOR_SETS, RB2_SUBSETS, SECTIONS, SECTION_NAMES};
 
 /// The page template: markup, style and the small script (sorting, model selection,
 /// heatmap tooltips).
 const TEMPLATE: &str = include_str!("page.html");
 
-/// At most this many points in one length-bias plot: the rows with the smallest hash, so
-/// the same prompts are shown for every model.
+/// At most this many points in one length-bias plot: the rows of smallest [`sample_key`],
+/// so the same prompts are shown for every model.
 pub const MAX_POINTS: usize = 50;
 
 #[derive(Serialize)]
@@ -282,6 +283,7 @@ fn board_data(board: Board, runs: &[&Run], subsets: &[String], grid: Grid) -> se
                         "n": r.counts.get(s),
                         "errors": r.errors.get(s),
                         "baseline": r.baselines.get(s),
+                        "test": r.length_tests.get(s),
                     })
                 })
                 .collect()
@@ -328,7 +330,24 @@ fn prefers_longer(p: &[(f64, f64)]) -> Option<f64> {
     })
 }
 
-/// The `k` points of smallest hash: the same rows for every model of the same data.
+/// FNV-1a, 64 bits: a hash that does not change between builds or platforms.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// What orders a row for subsampling: the hash of its `sample_hash` (the row's content, the
+/// same for every model of the same data), else of its subset and id, else its position.
+fn sample_key(x: &ItemResult, position: usize) -> u64 {
+    match (&x.sample_hash, &x.id) {
+        (Some(h), _) => fnv1a(h.as_bytes()),
+        (None, Some(id)) => fnv1a(format!("{}\u{0}{id}", x.subset).as_bytes()),
+        (None, None) => fnv1a(&(position as u64).to_le_bytes()),
+    }
+}
+
+/// The `k` points of smallest key: the same rows for every model of the same data.
 fn subsample(mut p: Vec<(u64, f64, f64)>, k: usize) -> Vec<(f64, f64)> {
     p.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
     p.truncate(k);
@@ -359,23 +378,27 @@ fn model(index: usize, r: &Run, order: &[String]) -> Result<ModelView, HtmlError
     }
     let above = margins.iter().filter(|m| **m > 0.0).count();
     let zero = margins.iter().filter(|m| **m == 0.0).count();
+    let axis = match r.rows_kind {
+        Some(results::Kind::BestOfN) => "lowest correct − highest incorrect score",
+        _ => "score(chosen) − score(rejected)",
+    };
     view.histogram = Some(Figure {
         title: format!("margins of {}", r.label),
-        svg: charts::histogram(&charts::short(&r.label, 60), &margins)?,
+        svg: charts::histogram(&charts::short(&r.label, 60), axis, &margins)?,
         caption: format!(
-            "{} rows; margin > 0 (chosen scored higher) in {} ({:.1}%), = 0 in {zero}",
+            "{} rows; margin > 0 (right) in {} ({:.1}%), = 0 (a tie) in {zero}",
             margins.len(),
             above,
             100.0 * above as f64 / margins.len() as f64
         ),
     });
     let mut by_subset: BTreeMap<&str, Vec<(u64, f64, f64)>> = BTreeMap::new();
-    for x in rows {
+    for (i, x) in rows.iter().enumerate() {
         if let (Some(m), Some(d)) = (x.margin, x.length_diff) {
             by_subset
                 .entry(x.subset.as_str())
                 .or_default()
-                .push((x.text_hash, d, m));
+                .push((sample_key(x, i), d, m));
         }
     }
     let mut names: Vec<&str> = order

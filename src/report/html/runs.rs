@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::rows::{self, Row};
 use super::HtmlError;
 use crate::leaderboard::{self, Board, Entry, Summary};
+use crate::results::{self, ItemResult};
 
 /// What produced a run, with the fields the table shows for it.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,8 +53,12 @@ pub struct Run {
     /// Judge runs: per subset, (failed calls, unreadable answers).
     pub errors: BTreeMap<String, (u64, u64)>,
     pub baselines: BTreeMap<String, Baseline>,
+    /// Judge runs on length: per subset, the summary's `length_baseline_tests` entry.
+    pub length_tests: BTreeMap<String, Value>,
     /// `None` when no summary of this run has its `_outputs.jsonl` beside it.
-    pub rows: Option<Vec<Row>>,
+    pub rows: Option<Vec<ItemResult>>,
+    /// How the rows are scored (pairs, or best of N), when there are rows.
+    pub rows_kind: Option<results::Kind>,
 }
 
 impl Run {
@@ -194,6 +198,28 @@ fn baselines(v: &Value) -> BTreeMap<String, Baseline> {
         .collect()
 }
 
+/// `length_baseline_tests` of a summary: each subset's test against the better baseline.
+fn length_tests(v: &Value) -> BTreeMap<String, Value> {
+    v["length_baseline_tests"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, t)| (k.clone(), t.clone())).collect())
+        .unwrap_or_default()
+}
+
+/// The rows of the summary at `path`, read by [`results`] from the `{name}_outputs.jsonl`
+/// beside it; `None` when there is none (summaries from elsewhere have no rows).
+fn rows_of(path: &Path, summary: &Value) -> Result<Option<results::RunResult>, HtmlError> {
+    let stem = path
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    let outputs = path.with_file_name(format!("{stem}_outputs.jsonl"));
+    if !outputs.is_file() {
+        return Ok(None);
+    }
+    let run = results::read_outputs(&outputs, &stem, Some((path.to_path_buf(), summary.clone())))?;
+    Ok(Some(run))
+}
+
 /// A file named on the command line must be a summary: an error naming it otherwise.
 fn check_file(path: &Path) -> Result<(), HtmlError> {
     let text = std::fs::read_to_string(path).map_err(|source| HtmlError::Read {
@@ -229,7 +255,7 @@ pub fn collect(inputs: &[PathBuf]) -> Result<(Vec<Run>, Vec<String>), HtmlError>
                 && r.entry.model_type == entry.model_type
                 && r.kind_key() == key(&k)
         };
-        let new_rows = rows::read(&rows::outputs_path(&path))?;
+        let new_rows = rows_of(&path, &value)?;
         match runs.iter_mut().find(|(r, _)| same(r)) {
             Some((r, files)) => {
                 for (s, v) in &entry.subsets {
@@ -245,8 +271,10 @@ pub fn collect(inputs: &[PathBuf]) -> Result<(Vec<Run>, Vec<String>), HtmlError>
                 r.counts.extend(counts(&value));
                 r.errors.extend(errors(&value));
                 r.baselines.extend(baselines(&value));
+                r.length_tests.extend(length_tests(&value));
                 if let Some(n) = new_rows {
-                    r.rows.get_or_insert_with(Vec::new).extend(n);
+                    r.rows_kind.get_or_insert(n.kind);
+                    r.rows.get_or_insert_with(Vec::new).extend(n.rows);
                 }
                 files.push(path);
             }
@@ -256,7 +284,9 @@ pub fn collect(inputs: &[PathBuf]) -> Result<(Vec<Run>, Vec<String>), HtmlError>
                     counts: counts(&value),
                     errors: errors(&value),
                     baselines: baselines(&value),
-                    rows: new_rows,
+                    length_tests: length_tests(&value),
+                    rows_kind: new_rows.as_ref().map(|n| n.kind),
+                    rows: new_rows.map(|n| n.rows),
                     kind: k,
                     entry,
                 },
