@@ -37,7 +37,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             out,
-            "<p>&lt;script&gt;x&lt;/script&gt; &amp; &quot;q&quot;</p><svg></svg>"
+            "<p>&lt;script&gt;x&lt;&#x2f;script&gt; &amp; &quot;q&quot;</p><svg></svg>"
         );
     }
 

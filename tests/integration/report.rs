@@ -234,7 +234,10 @@ fn report(args: &[&str]) -> Output {
 fn runs() -> &'static Runs {
     static RUNS: OnceLock<Runs> = OnceLock::new();
     RUNS.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap().keep();
+        // Under cargo's scratch folder for tests (target/tmp), made afresh on each run.
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-fixture-runs");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
         // Relative, as a user types them: the summaries' `model` is what was given.
         let models = PathBuf::from("fixtures/models");
         let llmbar = PathBuf::from("fixtures/data/llmbar.jsonl");
