@@ -106,6 +106,8 @@ pub fn parse_summary(v: &Value) -> Option<Entry> {
         .unwrap_or_else(|| {
             if obj.get("ref_model").is_some_and(|r| !r.is_null()) {
                 "DPO".into()
+            } else if obj.get("ref_free_type").is_some_and(Value::is_string) {
+                "DPO Ref. Free".into() // upstream's run_dpo name for it
             } else {
                 "Seq. Classifier".into()
             }

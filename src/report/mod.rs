@@ -51,6 +51,8 @@ pub struct RunInfo {
     pub batch_size: usize,
     /// `--ref_model` as given (DPO), else none.
     pub ref_model: Option<String>,
+    /// Reference-free DPO (`--ref_free_type` without `--ref_model`): `sum`, `avg` or `norm`.
+    pub ref_free_type: Option<String>,
 }
 
 /// Checks, before any compute, that `dir` can be created and written.

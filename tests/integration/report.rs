@@ -552,7 +552,9 @@ fn fixture_runs_in_a_browser() {
     assert!(dpo["details"]
         .1
         .contains("reference model: fixtures/models/tiny-llama-ref"));
-    let free = row(&v1, "fixtures/models/tiny-llama-policy [dpo-ref-free]");
+    let free = row(&v1, "fixtures/models/tiny-llama-policy [ref-free avg]");
+    assert_eq!(free["type"].1, "DPO Ref. Free");
+    assert!(free["details"].1.contains("reference-free: avg"));
     let s = json_file(&r.dpo_free);
     assert_cell(
         &free,

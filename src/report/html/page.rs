@@ -17,7 +17,7 @@ use crate::scoring::{PRIOR_SETS, RB2_SUBSETS, SECTIONS, SECTION_NAMES};
 /// heatmap tooltips).
 const TEMPLATE: &str = include_str!("page.html");
 
-/// At most this many points in one length-bias plot: the rows of smallest [`sample_key`],
+/// At most this many points in one length-bias plot: the rows of smallest `sample_key`,
 /// so the same prompts are shown for every model.
 pub const MAX_POINTS: usize = 50;
 
@@ -191,7 +191,7 @@ fn table_row(rank: usize, index: usize, r: &Run, cols: &[Column]) -> TableRow {
         rank,
         index,
         label: r.label.clone(),
-        type_label: r.type_label(),
+        type_label: r.entry.model_type.clone(),
         details: r.details(),
         prompts,
         cells,

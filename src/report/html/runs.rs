@@ -53,7 +53,8 @@ pub struct Run {
     /// Judge runs: per subset, (failed calls, unreadable answers).
     pub errors: BTreeMap<String, (u64, u64)>,
     pub baselines: BTreeMap<String, Baseline>,
-    /// Judge runs on length: per subset, the summary's `length_baseline_tests` entry.
+    /// Per subset, the summary's `length_baseline_tests` entry (the better length baseline
+    /// against the model), when it has one.
     pub length_tests: BTreeMap<String, Value>,
     /// `None` when no summary of this run has its `_outputs.jsonl` beside it.
     pub rows: Option<Vec<ItemResult>>,
@@ -62,16 +63,6 @@ pub struct Run {
 }
 
 impl Run {
-    /// The type column: the summary's `model_type`, or what the kind says.
-    pub fn type_label(&self) -> String {
-        match &self.kind {
-            Kind::Dpo {
-                ref_model: None, ..
-            } if self.entry.model_type == "Seq. Classifier" => "DPO Ref. Free".into(),
-            _ => self.entry.model_type.clone(),
-        }
-    }
-
     /// The run's own fields, one short line each (DPO reference, judge protocol and errors).
     pub fn details(&self) -> Vec<String> {
         match &self.kind {
@@ -272,6 +263,22 @@ pub fn collect(inputs: &[PathBuf]) -> Result<(Vec<Run>, Vec<String>), HtmlError>
                 r.errors.extend(errors(&value));
                 r.baselines.extend(baselines(&value));
                 r.length_tests.extend(length_tests(&value));
+                if let (
+                    Kind::Judge {
+                        failed_calls,
+                        unreadable_answers,
+                        ..
+                    },
+                    Kind::Judge {
+                        failed_calls: f,
+                        unreadable_answers: u,
+                        ..
+                    },
+                ) = (&mut r.kind, &k)
+                {
+                    *failed_calls += f;
+                    *unreadable_answers += u;
+                }
                 if let Some(n) = new_rows {
                     r.rows_kind.get_or_insert(n.kind);
                     r.rows.get_or_insert_with(Vec::new).extend(n.rows);
@@ -413,6 +420,17 @@ mod tests {
             Kind::Dpo {
                 ref_model: Some("r".into()),
                 ref_free: None
+            }
+        );
+        let free = json!({"model": "p", "ref_model": null, "ref_free_type": "avg",
+            "extra_results": {"a": 0.5}});
+        let e = entry(&free);
+        assert_eq!(e.model_type, "DPO Ref. Free");
+        assert_eq!(
+            kind(&free, &e),
+            Kind::Dpo {
+                ref_model: None,
+                ref_free: Some("avg".into())
             }
         );
         let judge = json!({"model": "openai/x", "model_type": "Generative RM", "a": 0.5,
