@@ -211,6 +211,8 @@ pub struct OutputConfig {
     pub save_all: bool,
     /// No progress lines.
     pub quiet: bool,
+    /// Score only this shard of the rows (`--shard i/n`).
+    pub shard: Option<crate::shard::Shard>,
 }
 
 impl Default for OutputConfig {
@@ -221,6 +223,7 @@ impl Default for OutputConfig {
             overwrite: false,
             save_all: false,
             quiet: false,
+            shard: None,
         }
     }
 }

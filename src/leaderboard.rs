@@ -281,6 +281,50 @@ pub fn sort(entries: &mut [Entry]) {
     });
 }
 
+/// Where a model may rank given the Score's 95 % bootstrap intervals: another model is
+/// certainly better when its interval lies wholly above this one's, certainly worse when
+/// wholly below; every other model could rank either side. `with_top`: the interval overlaps
+/// the first model's (not significantly different from #1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RankRange {
+    pub best: usize,
+    pub worst: usize,
+    pub with_top: bool,
+}
+
+impl RankRange {
+    pub fn label(&self) -> String {
+        if self.best == self.worst {
+            self.best.to_string()
+        } else {
+            format!("{}–{}", self.best, self.worst)
+        }
+    }
+}
+
+/// Each entry's [`RankRange`] among the entries that have a Score and its interval (entries
+/// sorted by Score, as [`sort`] leaves them); `None` for the others.
+pub fn rank_ranges(entries: &[Entry]) -> Vec<Option<RankRange>> {
+    let ranked: Vec<(usize, Interval)> = entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.score().is_some())
+        .filter_map(|(i, e)| e.intervals.get("Score").map(|iv| (i, *iv)))
+        .collect();
+    let top = ranked.first().map(|(_, iv)| *iv);
+    let mut out = vec![None; entries.len()];
+    for (i, iv) in &ranked {
+        let better = ranked.iter().filter(|(_, o)| o.low > iv.high).count();
+        let worse = ranked.iter().filter(|(_, o)| o.high < iv.low).count();
+        out[*i] = Some(RankRange {
+            best: 1 + better,
+            worst: ranked.len() - worse,
+            with_top: top.is_some_and(|t| iv.high >= t.low),
+        });
+    }
+    out
+}
+
 fn num(v: Option<f64>) -> String {
     v.map_or(String::new(), |x| x.to_string())
 }
@@ -307,9 +351,10 @@ pub fn to_csv(entries: &[Entry]) -> Result<Vec<u8>, csv::Error> {
         header.push(format!("{c} 95% low"));
         header.push(format!("{c} 95% high"));
     }
+    header.extend(RANK_COLUMNS.iter().map(|c| c.to_string()));
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(&header)?;
-    for e in entries {
+    for (e, rank) in entries.iter().zip(rank_ranges(entries)) {
         let sections = e.sections();
         let value = |c: &str| -> Option<f64> {
             match c {
@@ -334,18 +379,40 @@ pub fn to_csv(entries: &[Entry]) -> Result<Vec<u8>, csv::Error> {
             rec.push(num(iv.map(|i| i.low)));
             rec.push(num(iv.map(|i| i.high)));
         }
+        rec.extend(rank_cells(rank));
         w.write_record(&rec)?;
     }
     w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
+}
+
+/// The CSV's last columns: the rank range and whether the model is within noise of #1.
+const RANK_COLUMNS: [&str; 3] = ["rank 95% best", "rank 95% worst", "within noise of #1"];
+
+fn rank_cells(r: Option<RankRange>) -> [String; 3] {
+    match r {
+        Some(r) => [
+            r.best.to_string(),
+            r.worst.to_string(),
+            r.with_top.to_string(),
+        ],
+        None => Default::default(),
+    }
+}
+
+fn rank_cell(r: Option<RankRange>) -> String {
+    r.map_or(String::new(), |r| {
+        format!("{}{}", r.label(), if r.with_top { " ≈#1" } else { "" })
+    })
 }
 
 /// The Markdown table printed on stdout (percentages, one decimal; Score with its interval).
 pub fn to_markdown(entries: &[Entry]) -> String {
     let pct = |v: Option<f64>| v.map_or(String::new(), |x| format!("{:.1}", 100.0 * x));
     let mut s = String::from(
-        "| # | model | type | Score | 95% CI | Chat | Chat Hard | Safety | Reasoning | Prior Sets | Score (paper) |\n",
+        "| # | model | type | Score | 95% CI | rank (95%) | Chat | Chat Hard | Safety | Reasoning | Prior Sets | Score (paper) |\n",
     );
-    s.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
+    s.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    let ranks = rank_ranges(entries);
     for (i, e) in entries.iter().enumerate() {
         let sections = e.sections();
         let sec = |n: &str| sections.iter().find(|(x, _)| *x == n).map(|(_, v)| *v);
@@ -353,12 +420,13 @@ pub fn to_markdown(entries: &[Entry]) -> String {
             format!("{:.1}–{:.1}", 100.0 * iv.low, 100.0 * iv.high)
         });
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             i + 1,
             e.model.replace('|', "\\|"),
             e.model_type,
             pct(e.score()),
             ci,
+            rank_cell(ranks[i]),
             pct(sec("Chat")),
             pct(sec("Chat Hard")),
             pct(sec("Safety")),
@@ -391,9 +459,10 @@ pub fn to_csv_v2(entries: &[Entry]) -> Result<Vec<u8>, csv::Error> {
         header.push(format!("{c} 95% low"));
         header.push(format!("{c} 95% high"));
     }
+    header.extend(RANK_COLUMNS.iter().map(|c| c.to_string()));
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(&header)?;
-    for e in entries {
+    for (e, rank) in entries.iter().zip(rank_ranges(entries)) {
         let mut rec = vec![e.model.clone(), e.model_type.clone()];
         for c in &cols {
             let v = if *c == "Score" {
@@ -406,6 +475,7 @@ pub fn to_csv_v2(entries: &[Entry]) -> Result<Vec<u8>, csv::Error> {
             rec.push(num(iv.map(|i| i.low)));
             rec.push(num(iv.map(|i| i.high)));
         }
+        rec.extend(rank_cells(rank));
         w.write_record(&rec)?;
     }
     w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
@@ -415,10 +485,11 @@ pub fn to_csv_v2(entries: &[Entry]) -> Result<Vec<u8>, csv::Error> {
 pub fn to_markdown_v2(entries: &[Entry]) -> String {
     let pct = |v: Option<f64>| v.map_or(String::new(), |x| format!("{:.1}", 100.0 * x));
     let mut s = format!(
-        "| # | model | type | Score | 95% CI | {} |\n|---|---|---|---|---|{}\n",
+        "| # | model | type | Score | 95% CI | rank (95%) | {} |\n|---|---|---|---|---|---|{}\n",
         RB2_SUBSETS.join(" | "),
         "---|".repeat(RB2_SUBSETS.len())
     );
+    let ranks = rank_ranges(entries);
     for (i, e) in entries.iter().enumerate() {
         let ci = e.intervals.get("Score").map_or(String::new(), |iv| {
             format!("{:.1}–{:.1}", 100.0 * iv.low, 100.0 * iv.high)
@@ -428,12 +499,13 @@ pub fn to_markdown_v2(entries: &[Entry]) -> String {
             .map(|k| pct(e.subsets.get(*k).copied()))
             .collect();
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
             i + 1,
             e.model.replace('|', "\\|"),
             e.model_type,
             pct(e.score()),
             ci,
+            rank_cell(ranks[i]),
             subsets.join(" | ")
         ));
     }
@@ -521,4 +593,48 @@ pub fn build(
         })?;
     }
     Ok(md)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(model: &str, score: f64, low: f64, high: f64) -> Entry {
+        let subsets: BTreeMap<String, f64> =
+            RB2_SUBSETS.iter().map(|s| (s.to_string(), score)).collect();
+        let intervals = [("Score".to_string(), Interval { low, high })].into();
+        Entry {
+            model: model.into(),
+            model_type: "Seq. Classifier".into(),
+            board: Board::V2,
+            subsets,
+            intervals,
+            files: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn rank_ranges_from_interval_overlap() {
+        let mut e = vec![
+            entry("a", 0.80, 0.75, 0.85),
+            entry("b", 0.78, 0.72, 0.84), // overlaps a
+            entry("c", 0.60, 0.55, 0.65), // below both
+            entry("d", 0.58, 0.50, 0.74), // overlaps b and c, not a
+        ];
+        sort(&mut e);
+        let r = rank_ranges(&e);
+        let got: Vec<(usize, usize, bool)> = r
+            .iter()
+            .map(|r| r.map(|r| (r.best, r.worst, r.with_top)).unwrap())
+            .collect();
+        assert_eq!(
+            got,
+            vec![(1, 2, true), (1, 3, true), (3, 4, false), (2, 4, false)]
+        );
+        assert_eq!(r[1].unwrap().label(), "1–3");
+        // Without an interval a model is not ranked.
+        e[2].intervals.clear();
+        assert_eq!(rank_ranges(&e)[2], None);
+        assert_eq!(rank_ranges(&e)[3].unwrap().best, 2);
+    }
 }

@@ -24,6 +24,8 @@ pub mod results;
 pub mod run;
 pub mod scorer;
 pub mod scoring;
+pub mod shard;
+pub mod secret;
 pub mod template;
 pub mod tokenize;
 

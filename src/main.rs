@@ -86,6 +86,8 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(Command::Rescore(r)) => return cli::rescore::run(r).map(|()| ExitCode::SUCCESS),
         Some(Command::Report(r)) => return cli::report::run(r).map(|()| ExitCode::SUCCESS),
         Some(Command::Compare(c)) => return cli::compare::run(c).map(|()| ExitCode::SUCCESS),
+        Some(Command::Merge(m)) => return cli::merge::run(m).map(|()| ExitCode::SUCCESS),
+        Some(Command::Publish(p)) => return cli::publish::run(p).map(|()| ExitCode::SUCCESS),
         Some(Command::V2(_)) | None => {}
     }
     let mut obs = Stderr;
@@ -103,6 +105,10 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .map(|p| p.display().to_string())
                 .collect();
             eprintln!("wrote {}", files.join(", "));
+            // Local files first: a failed upload leaves them as they are.
+            if let Some(p) = &resolved.publish {
+                cli::publish::after_run(p, &resolved.config.output.dir, done.summary.as_deref())?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) if e.is_interrupted() => {

@@ -22,6 +22,8 @@ pub enum PipelineError {
     Dpo(#[from] DpoError),
     #[error(transparent)]
     Report(#[from] ReportError),
+    #[error("merge: {path} no longer holds the rows its shards scored (the file changed since); run the shards again")]
+    DatasetChanged { path: PathBuf },
     #[error("{path}: {source}")]
     Scoring {
         path: PathBuf,
@@ -46,6 +48,8 @@ pub struct Finished {
     pub table: String,
     /// Files written, in order.
     pub written: Vec<PathBuf>,
+    /// The summary JSON among them (none for instruction data).
+    pub summary: Option<PathBuf>,
 }
 
 /// Runs `cfg`: the summary records `info` (the names as the user gave them).
@@ -84,6 +88,7 @@ fn finish_pairs(
     warn_ties(ev, obs);
     let name = ev.prepared.model.name();
     let w = report::write(ev, info, &cfg.output.dir, &name)?;
+    let summary = Some(w.summary.clone());
     let mut written = vec![w.summary, w.outputs, w.csv, w.run];
     if cfg.output.save_all {
         written.push(report::write_all_scores(
@@ -96,6 +101,7 @@ fn finish_pairs(
     Ok(Finished {
         table: report::table(ev, info),
         written,
+        summary,
     })
 }
 
@@ -103,6 +109,39 @@ fn run_pairs(
     cfg: &RunConfig,
     info: &RunInfo,
     dataset: Dataset,
+    obs: &mut dyn Observer,
+) -> Result<Finished, PipelineError> {
+    score_pairs(cfg, info, dataset, None, obs)
+}
+
+/// Scores already computed by a run's shards (their stores' union) and where they ran.
+pub struct Merged<'a> {
+    pub known: &'a std::collections::HashMap<String, Vec<f64>>,
+    pub runtime: eval::RuntimeInfo,
+    /// The shards' dataset digest: the rows read now must be the same.
+    pub dataset: &'a str,
+}
+
+/// Writes a sharded run's results from its shards' scores (nothing is computed), as the
+/// single run would have written them.
+pub fn merge(
+    cfg: &RunConfig,
+    info: &RunInfo,
+    merged: Merged,
+    obs: &mut dyn Observer,
+) -> Result<Finished, PipelineError> {
+    report::check_writable(&cfg.output.dir)?;
+    match data::load(&cfg.data.spec, cfg.data.prioritize_scoring)? {
+        Loaded::Preference(dataset) => score_pairs(cfg, info, dataset, Some(merged), obs),
+        Loaded::Instructions(set) => Err(DataError::Instructions { path: set.path }.into()),
+    }
+}
+
+fn score_pairs(
+    cfg: &RunConfig,
+    info: &RunInfo,
+    dataset: Dataset,
+    merged: Option<Merged>,
     obs: &mut dyn Observer,
 ) -> Result<Finished, PipelineError> {
     // `data::load` checked the rows of a best-of-N file; `v2` on one-string rows checks here.
@@ -126,11 +165,83 @@ fn run_pairs(
             t.side.label()
         ));
     }
-    let ev = eval::run(prepared, cfg)?;
+    let ev = match merged {
+        Some(m) => {
+            if eval::dataset_digest(&prepared) != m.dataset {
+                return Err(PipelineError::DatasetChanged {
+                    path: prepared.dataset.path.clone(),
+                });
+            }
+            eval::from_scores(prepared, cfg, m.known, m.runtime)?
+        }
+        None => eval::run(prepared, cfg)?,
+    };
+    if let Some(shard) = cfg.output.shard {
+        return finish_shard(cfg, info, &ev, shard);
+    }
     if best_of_n {
         return finish_best_of_n(cfg, info, &ev, obs);
     }
     finish_pairs(cfg, info, &ev, obs)
+}
+
+/// A shard's end: its manifest (the store is already complete), written last.
+fn finish_shard(
+    cfg: &RunConfig,
+    info: &RunInfo,
+    ev: &Evaluation,
+    shard: crate::shard::Shard,
+) -> Result<Finished, PipelineError> {
+    let name = eval::run_name(cfg, &ev.prepared.model);
+    let (needed, rows) = eval::shard_sequences(&ev.prepared, shard);
+    let store = eval::store_path(cfg, &ev.prepared.model).unwrap_or_default();
+    let manifest_path = crate::shard::shard_file(&cfg.output.dir, &name, shard, ".json");
+    // The command without --shard: what merge runs again.
+    let mut args = Vec::new();
+    let mut it = info.argv.iter();
+    while let Some(a) = it.next() {
+        if a == "--shard" {
+            it.next();
+        } else if !a.starts_with("--shard=") {
+            args.push(a.clone());
+        }
+    }
+    let m = crate::shard::Manifest {
+        rewardbench_shard: crate::shard::MANIFEST_VERSION,
+        name: name.clone(),
+        shard: shard.index,
+        shards: shard.count,
+        fingerprint: ev.store_fingerprint.clone().unwrap_or_default(),
+        dataset: eval::dataset_digest(&ev.prepared),
+        samples: rows,
+        texts: needed.iter().filter(|n| **n).count(),
+        store: store
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        args,
+        cwd: std::env::current_dir()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default(),
+        execution_provider: ev.device.to_string(),
+        onnxruntime_version: ev.onnxruntime_version.clone(),
+        onnxruntime_library: ev.onnxruntime_library.display().to_string(),
+    };
+    let text = serde_json::to_string_pretty(&m).unwrap_or_default() + "\n";
+    report::write_file(&manifest_path, text.as_bytes())?;
+    Ok(Finished {
+        table: format!(
+            "{name}: {} done: {rows} of {} rows, {} texts scored (store {}); once all {} shards are done: rewardbench merge {}\n",
+            shard.label(),
+            ev.rows.len(),
+            m.texts,
+            store.display(),
+            shard.count,
+            cfg.output.dir.display()
+        ),
+        written: vec![store, manifest_path],
+        summary: None,
+    })
 }
 
 /// RewardBench 2's scoring and reports.
@@ -162,6 +273,7 @@ fn finish_best_of_n(
     Ok(Finished {
         table: report::bon::table(ev, &card, info),
         written: w.all(),
+        summary: Some(w.summary),
     })
 }
 
@@ -213,5 +325,6 @@ fn run_instructions(
             ev.rows.len()
         ),
         written,
+        summary: None,
     })
 }

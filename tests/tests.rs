@@ -25,6 +25,8 @@ mod judge_client;
 mod judges;
 #[path = "integration/parity.rs"]
 mod parity;
+#[path = "integration/publish.rs"]
+mod publish;
 #[path = "integration/rb2.rs"]
 mod rb2;
 #[path = "integration/regressions.rs"]
@@ -35,5 +37,9 @@ mod report;
 mod rescore;
 #[path = "integration/resume.rs"]
 mod resume;
+#[path = "integration/shards.rs"]
+mod shards;
+#[path = "integration/stats.rs"]
+mod stats;
 #[path = "integration/templates.rs"]
 mod templates;

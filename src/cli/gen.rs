@@ -84,6 +84,11 @@ pub struct GenArgs {
     /// No progress lines.
     #[arg(long, short, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
     pub quiet: bool,
+    /// Upload the summary and per-example outputs as a hub dataset (see --hub_results_repo), with HF_TOKEN.
+    #[arg(long = "push_results_to_hub", alias = "push-results-to-hub", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub push_results_to_hub: bool,
+    #[command(flatten)]
+    pub hub: super::publish::HubTarget,
 
     // --- upstream flags that mean nothing for an API judge.
     /// Accepted (fastchat template of a local vLLM judge; serve it yourself and pass --base_url).
@@ -101,7 +106,7 @@ pub struct GenArgs {
     /// Accepted (no Python code runs).
     #[arg(long = "trust_remote_code", alias = "trust-remote-code", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
     pub trust_remote_code: bool,
-    /// Accepted (nothing is uploaded; results are written to --output_dir).
+    /// Accepted (results are written to --output_dir; publish with --push_results_to_hub).
     #[arg(long = "do_not_save", alias = "do-not-save", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
     pub do_not_save: bool,
     /// Accepted (no /output/metrics.json is written).
@@ -171,7 +176,7 @@ fn notes(a: &GenArgs, obs: &mut dyn Observer) {
         ));
     }
     if a.do_not_save || a.disable_beaker_save {
-        obs.note("--do_not_save / --disable_beaker_save: accepted, no effect: nothing is uploaded or written outside --output_dir");
+        obs.note("--do_not_save / --disable_beaker_save: accepted, no effect: results are written to --output_dir (publish with --push_results_to_hub)");
     }
 }
 
@@ -179,6 +184,16 @@ fn notes(a: &GenArgs, obs: &mut dyn Observer) {
 pub fn run(a: &GenArgs) -> anyhow::Result<()> {
     let mut obs = Stderr;
     notes(a, &mut obs);
+    // Judges have no model card here (upstream's judge scripts upload results only).
+    let publish = super::publish::for_run(
+        a.push_results_to_hub,
+        &a.hub,
+        false,
+        None,
+        None,
+        a,
+        &mut obs,
+    )?;
     let name = if a.pref_sets {
         data::PREF_SETS.to_string()
     } else {
@@ -277,6 +292,10 @@ pub fn run(a: &GenArgs) -> anyhow::Result<()> {
     print!("{}", report::table(&card, &info));
     let files: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
     eprintln!("wrote {}", files.join(", "));
+    // Local files first: a failed upload leaves them as they are. The summary is written first.
+    if let Some(p) = &publish {
+        super::publish::after_run(p, &a.output_dir, written.first().map(|p| p.as_path()))?;
+    }
     Ok(())
 }
 

@@ -5,6 +5,8 @@
 pub mod compare;
 pub mod gen;
 pub mod leaderboard;
+pub mod merge;
+pub mod publish;
 pub mod render;
 pub mod report;
 pub mod rescore;
@@ -167,22 +169,19 @@ pub struct EvalArgs {
     #[arg(long = "prioritize_scoring", alias = "prioritize-scoring", num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().data.prioritize_scoring, value_parser = parse_bool, action = ArgAction::Set)]
     pub prioritize_scoring: bool,
 
-    // --- RewardBench's publishing and logging flags: accepted, nothing is published from here.
-    /// Accepted; no effect: nothing is uploaded, results are written to --output_dir.
-    #[arg(long = "do_not_save", alias = "do-not-save", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
-    pub do_not_save: bool,
-    /// Accepted; no effect: results are not pushed to the hub (publish the --output_dir files yourself).
+    // --- Publishing to the hub (after the results are written), then RewardBench's logging
+    // flags that are accepted with a note.
+    /// Upload the summary and per-example outputs as a hub dataset (see --hub_results_repo), with HF_TOKEN.
     #[arg(long = "push_results_to_hub", alias = "push-results-to-hub", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
     pub push_results_to_hub: bool,
-    /// Accepted; no effect: no model card is written.
+    /// Add the scores to the model repo's card (model-index results; --model must be a hub id), with HF_TOKEN.
     #[arg(long = "upload_model_metadata_to_hf", alias = "upload-model-metadata-to-hf", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
     pub upload_model_metadata_to_hf: bool,
-    /// Accepted; no effect (owner of a --push_results_to_hub dataset).
-    #[arg(long = "hf_entity", alias = "hf-entity")]
-    pub hf_entity: Option<String>,
-    /// Accepted; no effect (name of a --push_results_to_hub dataset).
-    #[arg(long = "hf_name", alias = "hf-name")]
-    pub hf_name: Option<String>,
+    #[command(flatten)]
+    pub hub: publish::HubTarget,
+    /// Accepted; no effect: results are always written to --output_dir.
+    #[arg(long = "do_not_save", alias = "do-not-save", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub do_not_save: bool,
     /// Accepted; no effect: W&B is not read (pass --model and --revision).
     #[arg(long = "wandb_run", alias = "wandb-run")]
     pub wandb_run: Option<String>,
@@ -231,6 +230,10 @@ pub struct EvalArgs {
     /// No progress lines on stderr.
     #[arg(long, short, num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().output.quiet, value_parser = parse_bool, action = ArgAction::Set)]
     pub quiet: bool,
+    /// Score only shard I of N of the rows (0 <= I < N): its store and manifest go to
+    /// {output_dir}/shards/; `rewardbench merge {output_dir}` writes the results once all N are done.
+    #[arg(long)]
+    pub shard: Option<rewardbench::shard::Shard>,
 }
 
 /// `--score_dtype`: the format scores are rounded to before they are compared.
@@ -284,12 +287,16 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Recompute subset scores, Score and CIs from per-item score files (upstream's eval-set-scores/, v1 or v2) and say how they differ from the file's own.
     Rescore(rescore::RescoreArgs),
+    /// Write a sharded run's results from its finished shards (`--shard i/n`), as the single run would.
+    Merge(merge::MergeArgs),
     /// Paired tests of two runs on the same rows (McNemar, permutation; Holm and Šidák across subsets).
     Compare(compare::CompareArgs),
     /// Generative judges (LLM-as-judge) over an OpenAI-compatible or Anthropic API (as rewardbench-gen).
     Gen(Box<gen::GenArgs>),
     /// RewardBench 2: best-of-N with 1/k tie credit, the Ties composite, the six-way Score (as scripts/run_v2.py).
     V2(Box<V2Args>),
+    /// Publish earlier results to the hub: a results folder or one run's summary, as a dataset (and model cards).
+    Publish(publish::PublishArgs),
 }
 
 #[cfg(test)]

@@ -22,6 +22,8 @@ use super::{BatchingArg, EvalArgs, ScoreDtypeArg, TruncationSideArg, V2Args};
 pub struct Resolved {
     pub config: RunConfig,
     pub info: RunInfo,
+    /// What to publish after the run (`--push_results_to_hub`, `--upload_model_metadata_to_hf`).
+    pub publish: Option<super::publish::Publish>,
 }
 
 /// `$XDG_CACHE_HOME/rewardbench/tensorrt`, else `~/.cache/rewardbench/tensorrt`.
@@ -78,13 +80,6 @@ fn ignored_flags(args: &EvalArgs, obs: &mut dyn Observer) {
     let mut publishing = Vec::new();
     for (on, flag) in [
         (args.do_not_save, "--do_not_save"),
-        (args.push_results_to_hub, "--push_results_to_hub"),
-        (
-            args.upload_model_metadata_to_hf,
-            "--upload_model_metadata_to_hf",
-        ),
-        (args.hf_entity.is_some(), "--hf_entity"),
-        (args.hf_name.is_some(), "--hf_name"),
         (args.disable_beaker_save, "--disable_beaker_save"),
     ] {
         if on {
@@ -93,7 +88,7 @@ fn ignored_flags(args: &EvalArgs, obs: &mut dyn Observer) {
     }
     if !publishing.is_empty() {
         obs.note(&format!(
-            "{}: accepted, no effect: nothing is uploaded or written outside --output_dir",
+            "{}: accepted, no effect: results are written to --output_dir (publish with --push_results_to_hub)",
             publishing.join(", ")
         ));
     }
@@ -110,6 +105,24 @@ pub fn resolve(args: &EvalArgs, obs: &mut dyn Observer) -> anyhow::Result<Resolv
     let Some(model) = args.model.clone() else {
         bail!("--model is required (a folder with model.onnx and the tokenizer files)");
     };
+    // Publishing settings are checked before anything is downloaded or computed.
+    // A hub model (not a local path) has a card that --upload_model_metadata_to_hf can update.
+    let model_text = model.to_string_lossy();
+    let model_repo =
+        (!model.exists() && rewardbench::hub::is_repo_id(&model_text) && model_text.contains('/'))
+            .then(|| model_text.to_string());
+    if args.shard.is_some() && (args.push_results_to_hub || args.upload_model_metadata_to_hf) {
+        bail!("--shard with --push_results_to_hub / --upload_model_metadata_to_hf: a shard has no results to publish; merge the shards, then `rewardbench publish {{output_dir}}`");
+    }
+    let publish = super::publish::for_run(
+        args.push_results_to_hub,
+        &args.hub,
+        args.upload_model_metadata_to_hf,
+        model_repo,
+        args.revision.as_deref(),
+        args,
+        obs,
+    )?;
     let hub = std::cell::OnceCell::new();
     let get_hub = || -> Result<Hub, HubError> {
         if let Some(h) = hub.get() {
@@ -197,8 +210,20 @@ pub fn resolve(args: &EvalArgs, obs: &mut dyn Observer) -> anyhow::Result<Resolv
             overwrite: args.overwrite,
             save_all: args.save_all,
             quiet: args.quiet,
+            shard: args.shard,
         },
     };
+    if config.output.shard.is_some() {
+        if config.batch.batching == Batching::Reference {
+            bail!("--shard needs --batching sorted: --batching reference makes a text's score depend on its batch, so shards could not merge into the single run's numbers");
+        }
+        if matches!(config.model.scorer, ScorerKind::Dpo(_)) {
+            bail!("--shard is not supported for DPO runs yet (--ref_model / --ref_free_type); run them whole");
+        }
+        if args.save_all {
+            bail!("--shard with --save_all: merge does not write {{name}}_all.jsonl yet; drop --save_all");
+        }
+    }
     let info = RunInfo {
         model: model.display().to_string(),
         tokenizer: args
@@ -214,8 +239,13 @@ pub fn resolve(args: &EvalArgs, obs: &mut dyn Observer) -> anyhow::Result<Resolv
             (None, Some(t)) => Some(rewardbench::config::RefFree::from(t).label().to_string()),
             _ => None,
         },
+        argv: std::env::args().skip(1).collect(),
     };
-    Ok(Resolved { config, info })
+    Ok(Resolved {
+        config,
+        info,
+        publish,
+    })
 }
 
 /// Resolves `rewardbench v2`: run_v2's defaults (allenai/reward-bench-2, split test,

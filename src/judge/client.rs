@@ -34,33 +34,7 @@ const EXCERPT_CHARS: usize = 300;
 /// Sleeps are cut into slices this long to notice cancellation.
 const SLEEP_SLICE: Duration = Duration::from_millis(50);
 
-/// An API key. It prints as `***` (Debug and Display); [`Secret::expose`] is the only way
-/// to read it, and the client uses that only to fill the auth header.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The key itself: for the auth header only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
+pub use crate::secret::Secret;
 
 /// A wire format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -768,8 +742,8 @@ fn short(text: &str) -> String {
 
 fn redact(text: &str, key: Option<&Secret>) -> String {
     match key {
-        Some(k) if !k.expose().is_empty() => text.replace(k.expose(), "***"),
-        _ => text.to_string(),
+        Some(k) => k.redact(text),
+        None => text.to_string(),
     }
 }
 

@@ -53,6 +53,8 @@ pub struct RunInfo {
     pub ref_model: Option<String>,
     /// Reference-free DPO (`--ref_free_type` without `--ref_model`): `sum`, `avg` or `norm`.
     pub ref_free_type: Option<String>,
+    /// The command's arguments (a shard's manifest keeps them for `merge`).
+    pub argv: Vec<String>,
 }
 
 /// Checks, before any compute, that `dir` can be created and written.
@@ -66,6 +68,17 @@ pub fn check_writable(dir: &Path) -> Result<(), ReportError> {
     std::fs::write(&probe, b"").map_err(err)?;
     let _ = std::fs::remove_file(probe);
     Ok(())
+}
+
+/// Writes a file atomically (creating its folder): a temporary name, then a rename.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|source| ReportError::NotWritable {
+            path: parent.to_path_buf(),
+            source,
+        })?;
+    }
+    write_atomic(path, bytes)
 }
 
 /// Writes `bytes` to a temporary name beside `path`, then renames it into place.

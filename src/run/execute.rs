@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::observer::Observer;
 use super::progress::Progress;
-use super::store::{Cache, CacheError};
+use super::store::{Cache, CacheError, ScoreStore};
 
 /// Why planned calls did not all run.
 #[derive(Debug, thiserror::Error)]
@@ -51,11 +51,58 @@ pub struct Executed {
     pub call_seconds: f64,
 }
 
+/// Where finished calls are kept: the call-keyed [`Cache`], or a [`ScoreStore`] with the
+/// keys of each call's texts (its calls were planned for texts not yet stored).
+pub trait CallStore {
+    /// A finished call's outputs, when kept.
+    fn done(&self, call: usize) -> Option<&Vec<Vec<f64>>>;
+    fn record(&mut self, call: usize, outputs: &[Vec<f64>]) -> Result<(), CacheError>;
+    fn path(&self) -> &std::path::Path;
+    fn dropped_partial_line(&self) -> bool;
+}
+
+impl CallStore for Cache {
+    fn done(&self, call: usize) -> Option<&Vec<Vec<f64>>> {
+        self.done.get(&call)
+    }
+    fn record(&mut self, call: usize, outputs: &[Vec<f64>]) -> Result<(), CacheError> {
+        Cache::record(self, call, outputs)
+    }
+    fn path(&self) -> &std::path::Path {
+        Cache::path(self)
+    }
+    fn dropped_partial_line(&self) -> bool {
+        self.dropped_partial_line
+    }
+}
+
+/// A [`ScoreStore`] seen as a call store: call `k` holds the texts `keys[k]`.
+pub struct KeyedCalls<'a> {
+    pub store: &'a mut ScoreStore,
+    pub keys: Vec<Vec<String>>,
+}
+
+impl CallStore for KeyedCalls<'_> {
+    fn done(&self, _call: usize) -> Option<&Vec<Vec<f64>>> {
+        None // the calls were planned for texts the store lacks
+    }
+    fn record(&mut self, call: usize, outputs: &[Vec<f64>]) -> Result<(), CacheError> {
+        let keys = self.keys.get(call).map_or(&[][..], Vec::as_slice);
+        self.store.record(keys, outputs)
+    }
+    fn path(&self) -> &std::path::Path {
+        self.store.path()
+    }
+    fn dropped_partial_line(&self) -> bool {
+        self.store.dropped_partial_line
+    }
+}
+
 /// Runs calls `0..sizes.len()` (call `k` has `sizes[k]` sequences): `build(k)` on the
 /// producer thread, `call(k, built)` here. `unit` names what the progress line counts.
 pub fn execute<B: Send, E: std::error::Error + 'static>(
     sizes: &[usize],
-    mut store: Option<&mut Cache>,
+    mut store: Option<&mut dyn CallStore>,
     build: impl Fn(usize) -> B + Sync,
     mut call: impl FnMut(usize, B) -> Result<Vec<Vec<f64>>, E>,
     unit: &'static str,
@@ -64,14 +111,14 @@ pub fn execute<B: Send, E: std::error::Error + 'static>(
 ) -> Result<Executed, ExecuteError<E>> {
     let mut outputs: Vec<Option<Vec<Vec<f64>>>> = vec![None; sizes.len()];
     if let Some(c) = store.as_deref() {
-        if c.dropped_partial_line && !quiet {
+        if c.dropped_partial_line() && !quiet {
             obs.note(&format!(
                 "dropped a half-written last line of {}",
                 c.path().display()
             ));
         }
         for (k, &n) in sizes.iter().enumerate() {
-            match c.done.get(&k) {
+            match c.done(k) {
                 Some(cached) if cached.len() == n => outputs[k] = Some(cached.clone()),
                 Some(_) => {
                     return Err(CacheError::Corrupt {

@@ -191,6 +191,163 @@ impl Cache {
     }
 }
 
+/// Score store format version.
+const STORE_VERSION: u64 = 1;
+
+/// A content-keyed score store: each finished call's per-text scores under the text's key
+/// (a digest of its token ids and mask), in a file whose header fingerprints everything
+/// else that changes a score (model, tokenizer, template, truncation, device, ONNX Runtime,
+/// export). Unlike [`Cache`] it does not depend on the batch size, the plan or the texts
+/// present, so a resumed run may use another `--batch_size`, and the stores of a run's
+/// shards can be unioned. Layout: a header line `{"rewardbench_store": 1, "fingerprint":
+/// F}`, then `{"keys": [k, ...], "scores": [[..], ...]}` per finished call.
+pub struct ScoreStore {
+    path: PathBuf,
+    file: File,
+    /// Scores of the texts already in the store, by key.
+    pub known: std::collections::HashMap<String, Vec<f64>>,
+    /// A half-written last line (a kill mid-write) was dropped.
+    pub dropped_partial_line: bool,
+}
+
+/// Reads a store's records: `(keys, complete)` lines after a header with `fingerprint`.
+fn read_store(
+    path: &Path,
+    fingerprint: &str,
+    known: &mut std::collections::HashMap<String, Vec<f64>>,
+) -> Result<(u64, bool), CacheError> {
+    let io = |source| CacheError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let reader = BufReader::new(File::open(path).map_err(io)?);
+    let mut lines = reader.split(b'\n').enumerate().peekable();
+    let mut keep = 0u64;
+    match lines.next() {
+        Some((_, Ok(first))) => {
+            let header: Option<Value> = serde_json::from_slice(&first).ok();
+            let ok = header.as_ref().is_some_and(|h| {
+                h["rewardbench_store"] == json!(STORE_VERSION)
+                    && h["fingerprint"] == json!(fingerprint)
+            });
+            if !ok {
+                return Err(CacheError::Mismatch {
+                    path: path.to_path_buf(),
+                });
+            }
+            keep += first.len() as u64 + 1;
+        }
+        Some((_, Err(e))) => return Err(io(e)),
+        None => return Ok((0, false)),
+    }
+    let mut dropped = false;
+    while let Some((i, line)) = lines.next() {
+        let line = line.map_err(io)?;
+        let is_last = lines.peek().is_none();
+        match parse_store_line(&line) {
+            Some(pairs) => {
+                known.extend(pairs);
+                keep += line.len() as u64 + 1;
+            }
+            None if is_last => dropped = !line.is_empty(),
+            None => {
+                return Err(CacheError::Corrupt {
+                    path: path.to_path_buf(),
+                    line: i + 1,
+                    problem: "not a score store record".into(),
+                })
+            }
+        }
+    }
+    Ok((keep, dropped))
+}
+
+fn parse_store_line(line: &[u8]) -> Option<Vec<(String, Vec<f64>)>> {
+    let v: Value = serde_json::from_slice(line).ok()?;
+    let keys = v.get("keys")?.as_array()?;
+    let scores = v.get("scores")?.as_array()?;
+    if keys.len() != scores.len() {
+        return None;
+    }
+    keys.iter()
+        .zip(scores)
+        .map(|(k, s)| {
+            let s: Option<Vec<f64>> = s.as_array()?.iter().map(Value::as_f64).collect();
+            Some((k.as_str()?.to_string(), s?))
+        })
+        .collect()
+}
+
+impl ScoreStore {
+    /// Opens (or creates) the store at `path` for `fingerprint`; `overwrite` discards it.
+    pub fn open(path: &Path, fingerprint: &str, overwrite: bool) -> Result<Self, CacheError> {
+        let io = |source| CacheError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        let mut known = std::collections::HashMap::new();
+        let (keep, dropped) = if path.exists() && !overwrite {
+            read_store(path, fingerprint, &mut known)?
+        } else {
+            (0, false)
+        };
+        let file = if keep > 0 {
+            let f = OpenOptions::new().write(true).open(path).map_err(io)?;
+            f.set_len(keep).map_err(io)?;
+            OpenOptions::new().append(true).open(path).map_err(io)?
+        } else {
+            let mut f = File::create(path).map_err(io)?;
+            let header = json!({"rewardbench_store": STORE_VERSION, "fingerprint": fingerprint});
+            writeln!(f, "{header}").map_err(io)?;
+            f.flush().map_err(io)?;
+            f
+        };
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            known,
+            dropped_partial_line: dropped,
+        })
+    }
+
+    /// The union of finished stores (read only): every store must have `fingerprint`.
+    pub fn union(
+        paths: &[PathBuf],
+        fingerprint: &str,
+    ) -> Result<std::collections::HashMap<String, Vec<f64>>, CacheError> {
+        let mut known = std::collections::HashMap::new();
+        for p in paths {
+            read_store(p, fingerprint, &mut known)?;
+        }
+        Ok(known)
+    }
+
+    /// Appends one finished call's texts and scores, one write, flushed.
+    pub fn record(&mut self, keys: &[String], scores: &[Vec<f64>]) -> Result<(), CacheError> {
+        let mut bytes =
+            serde_json::to_vec(&json!({"keys": keys, "scores": scores})).unwrap_or_default();
+        bytes.push(b'\n');
+        self.file
+            .write_all(&bytes)
+            .and_then(|()| self.file.flush())
+            .map_err(|source| CacheError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+        for (k, s) in keys.iter().zip(scores) {
+            self.known.insert(k.clone(), s.clone());
+        }
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
 fn parse_line(line: &[u8]) -> Option<(usize, Vec<Vec<f64>>)> {
     let v: Value = serde_json::from_slice(line).ok()?;
     let call = usize::try_from(v.get("call")?.as_u64()?).ok()?;
@@ -239,6 +396,39 @@ mod tests {
         ));
         let c = Cache::open(&path, "fp2", true).unwrap();
         assert!(c.done.is_empty());
+    }
+
+    #[test]
+    fn score_store_is_keyed_by_text_and_unions() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.store.jsonl");
+        let mut s = ScoreStore::open(&a, "fp", false).unwrap();
+        s.record(&["k1".into(), "k2".into()], &[vec![0.5], vec![-1.25, 2.0]])
+            .unwrap();
+        drop(s);
+        let mut f = OpenOptions::new().append(true).open(&a).unwrap();
+        f.write_all(b"{\"keys\": [\"k3\"], \"sco").unwrap();
+        drop(f);
+        let mut s = ScoreStore::open(&a, "fp", false).unwrap();
+        assert!(s.dropped_partial_line);
+        assert_eq!(s.known.len(), 2);
+        assert_eq!(s.known["k2"], vec![-1.25, 2.0]);
+        s.record(&["k3".into()], &[vec![3.0]]).unwrap();
+        drop(s);
+        let b = dir.path().join("b.store.jsonl");
+        let mut t = ScoreStore::open(&b, "fp", false).unwrap();
+        t.record(&["k9".into()], &[vec![9.0]]).unwrap();
+        drop(t);
+        let u = ScoreStore::union(&[a.clone(), b], "fp").unwrap();
+        assert_eq!(u.len(), 4);
+        assert!(matches!(
+            ScoreStore::union(std::slice::from_ref(&a), "other"),
+            Err(CacheError::Mismatch { .. })
+        ));
+        assert!(matches!(
+            ScoreStore::open(&a, "other", false),
+            Err(CacheError::Mismatch { .. })
+        ));
     }
 
     #[test]

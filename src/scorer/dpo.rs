@@ -371,7 +371,7 @@ pub fn evaluate_dataset(
     let has_ref = ref_s.is_some();
     let executed = executor::execute(
         &sizes,
-        cache.as_mut(),
+        cache.as_mut().map(|c| c as &mut dyn executor::CallStore),
         |k| pad_rows(&seqs, &plans[k], eos),
         |k, (ids, mask)| {
             // Per sequence: the policy's (sum, count, sum of squares), then the reference's.
@@ -479,5 +479,6 @@ pub fn evaluate_dataset(
             total_seconds: prepare_seconds + t_run.elapsed().as_secs_f64(),
             ..Stats::default()
         },
+        store_fingerprint: None,
     })
 }

@@ -75,6 +75,42 @@ pub(super) fn classifier(
     Ok(fp.hex())
 }
 
+/// Fingerprint of a content-keyed score store: everything that changes a text's score
+/// besides its token ids (which key each score): model and tokenizer files, the template
+/// and truncation, pad id, device, precision, ONNX Runtime and this evaluator's version. Not
+/// the plan, the batch size or which texts are present.
+pub(super) fn content(
+    prepared: &Prepared,
+    cfg: &RunConfig,
+    ort_version: &str,
+    device: &str,
+) -> Result<String, CacheError> {
+    let mut fp = Fingerprint::default();
+    model_files(&mut fp, "", &prepared.model)?;
+    for f in [
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "chat_template.jinja",
+    ] {
+        fp.file(f, &prepared.tokenizer_dir.join(f))?;
+    }
+    fp.field(
+        "settings",
+        format!(
+            "store|{}|{ort_version}|{}|{:?}|{}|{device}|{:?}|{}",
+            env!("CARGO_PKG_VERSION"),
+            prepared.template_label,
+            prepared.truncation.map(|t| (t.max_length, t.side.label())),
+            prepared.pad_id,
+            cfg.device.fp16,
+            cfg.batch.share_prefixes,
+        )
+        .as_bytes(),
+    );
+    Ok(fp.hex())
+}
+
 /// Fingerprint of everything that changes a DPO run's per-sequence sums.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn dpo(

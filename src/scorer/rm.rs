@@ -13,7 +13,7 @@ use crate::prompt::Rendered;
 use crate::run::execute::{self as executor, ExecuteError, Interrupted};
 use crate::run::observer::{Observer, Stderr};
 use crate::run::parallel::parallel_map;
-use crate::run::store::{Cache, CacheError};
+use crate::run::store::{Cache, CacheError, ScoreStore};
 use crate::scorer::{
     cache_path, check_sequence, fingerprint, render_all, setup, validate, RowError, RowProblem,
     Setup, SetupError, Tokenization, Truncation,
@@ -41,6 +41,10 @@ pub enum EvalError {
     Cache(#[from] CacheError),
     #[error(transparent)]
     Interrupted(#[from] Interrupted),
+    #[error("--shard: {0}")]
+    Unshardable(String),
+    #[error("merge: {missing} of {total} texts have no score in the shards' stores (a store is damaged or belongs to another run); run the shards again")]
+    Unscored { missing: usize, total: usize },
     #[error(
         "the tokenizer {tokenizer} has {tokens} tokens but the model in {model} only {vocab}: they do not \
          belong together"
@@ -141,6 +145,8 @@ pub struct Evaluation {
     /// The execution provider that ran the model.
     pub device: &'static str,
     pub stats: Stats,
+    /// The score store's fingerprint, when scores were kept by text.
+    pub store_fingerprint: Option<String>,
 }
 
 /// Reads, renders and tokenizes the dataset (no ONNX Runtime needed).
@@ -411,6 +417,132 @@ fn check_rows(
     }
 }
 
+/// The key of a sequence in the score store: a digest of its token ids and mask.
+pub fn seq_key(e: &Encoded) -> String {
+    let bytes: Vec<u8> = e
+        .ids
+        .iter()
+        .chain(&e.mask)
+        .flat_map(|x| x.to_le_bytes())
+        .collect();
+    crate::digest::Digest::default().field("seq", &bytes).hex()
+}
+
+/// Each row's stable key for sharding (subset, id, content hash) and its tokens.
+pub fn sample_keys(prepared: &Prepared) -> (Vec<String>, Vec<usize>) {
+    let keys = prepared
+        .dataset
+        .rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{}\u{0}{}\u{0}{}",
+                r.subset().unwrap_or(""),
+                r.metadata
+                    .get("id")
+                    .map_or(String::new(), |v| v.to_string()),
+                r.content_hash()
+            )
+        })
+        .collect();
+    let weights = prepared
+        .seq_of
+        .iter()
+        .map(|row| row.iter().map(|&s| prepared.seqs[s].ids.len()).sum())
+        .collect();
+    (keys, weights)
+}
+
+/// A digest of every row's key, in order: shards of one run share it.
+pub fn dataset_digest(prepared: &Prepared) -> String {
+    let mut d = crate::digest::Digest::default();
+    for k in sample_keys(prepared).0 {
+        d.field("sample", k.as_bytes());
+    }
+    d.hex()
+}
+
+/// Which sequences `shard` scores: those of its rows.
+pub fn shard_sequences(prepared: &Prepared, shard: crate::shard::Shard) -> (Vec<bool>, usize) {
+    let (keys, weights) = sample_keys(prepared);
+    let of = crate::shard::assign(&keys, &weights, shard.count);
+    let mut needed = vec![false; prepared.seqs.len()];
+    let mut rows = 0;
+    for (row, s) in prepared.seq_of.iter().zip(&of) {
+        if *s == shard.index {
+            rows += 1;
+            for &i in row {
+                needed[i] = true;
+            }
+        }
+    }
+    (needed, rows)
+}
+
+/// Whether scores are kept by text (sorted batching, texts in rows of their own): then a
+/// text's score does not depend on its batch, and runs can resume across batch sizes and
+/// be sharded.
+fn keyed(cfg: &RunConfig, packed: bool) -> bool {
+    cfg.batch.batching == Batching::Sorted && !(packed && cfg.batch.share_prefixes)
+}
+
+/// The score store of a keyed run: the shard's, or `{output}/{name}.store.jsonl` (`.v2` for
+/// `rewardbench v2`) when the run keeps one.
+pub fn store_path(cfg: &RunConfig, model: &ModelFiles) -> Option<PathBuf> {
+    let name = run_name(cfg, model);
+    match cfg.output.shard {
+        Some(sh) => Some(crate::shard::shard_file(
+            &cfg.output.dir,
+            &name,
+            sh,
+            ".store.jsonl",
+        )),
+        None => cfg
+            .output
+            .cache
+            .then(|| cfg.output.dir.join(format!("{name}.store.jsonl"))),
+    }
+}
+
+/// The run's name: the model's, `.v2` for `rewardbench v2`.
+pub fn run_name(cfg: &RunConfig, model: &ModelFiles) -> String {
+    let kind = if cfg.scoring.best_of_n { ".v2" } else { "" };
+    format!("{}{kind}", model.name())
+}
+
+/// The rows of `plans` whose sequences `keep` selects, batched again as sorted batching does.
+fn replan(
+    prepared: &Prepared,
+    cfg: &RunConfig,
+    plans: &[batch::Plan],
+    keep: &dyn Fn(usize) -> bool,
+) -> Vec<batch::Plan> {
+    let rows: Vec<Vec<usize>> = plans
+        .iter()
+        .flat_map(|p| p.rows.iter())
+        .filter(|r| r.iter().all(|&i| keep(i)))
+        .cloned()
+        .collect();
+    let lengths: Vec<usize> = rows
+        .iter()
+        .map(|r| batch::row_len(&prepared.seqs, r))
+        .collect();
+    batch::plan_sorted(
+        rows,
+        &lengths,
+        cfg.batch.batch_size,
+        cfg.batch.max_batch_tokens,
+    )
+}
+
+/// Where a run's scores came from, for the summary.
+#[derive(Debug, Clone)]
+pub struct RuntimeInfo {
+    pub version: String,
+    pub library: PathBuf,
+    pub device: &'static str,
+}
+
 /// Runs the planned calls on an open session and scores the rows.
 fn execute(
     prepared: Prepared,
@@ -422,45 +554,188 @@ fn execute(
 ) -> Result<Evaluation, EvalError> {
     let (pad_tokens, computed_tokens) = batch::padding(&prepared.seqs, &plans);
     let shared_tokens = batch::shared_tokens(&prepared.seqs, &plans);
-    let mut scores: Vec<Vec<f32>> = vec![Vec::new(); prepared.seqs.len()];
-    let cache_file = cache_path(cfg, &prepared.model);
-    let mut cache = match &cache_file {
-        Some(path) => Some(Cache::open(
-            path,
-            &fingerprint::classifier(&prepared, &plans, cfg, &rt.version)?,
-            cfg.output.overwrite,
-        )?),
-        None => None,
-    };
-    let sizes: Vec<usize> = plans.iter().map(batch::Plan::len).collect();
-    let (seqs, pad_id, packed) = (&prepared.seqs, prepared.pad_id, session.caps().packed);
-    let executed = executor::execute(
-        &sizes,
-        cache.as_mut(),
-        |k| batch::inputs(seqs, &plans[k], pad_id, packed),
-        |_, call| {
-            let out = session.score(&call)?;
-            Ok::<_, BackendError>(
-                out.into_iter()
-                    .map(|s| s.into_iter().map(f64::from).collect())
-                    .collect(),
-            )
-        },
-        "texts",
-        cfg.output.quiet,
-        &mut crate::run::observer::Stderr,
-    )?;
-    let reused_calls = executed.reused;
-    let (wait, ort_time) = (executed.wait_seconds, executed.call_seconds);
-    for (p, out) in plans.iter().zip(executed.outputs) {
-        for (i, sc) in p.members().zip(out) {
-            // Scores are f32 from the model, and f32 -> f64 -> f32 is exact; `--score_dtype`
-            // rounds them after the cache, which keeps the model's own.
-            let dtype = cfg.scoring.score_dtype;
-            scores[i] = sc.into_iter().map(|x| dtype.round(x as f32)).collect();
-        }
+    let packed = session.caps().packed;
+    let keyed = keyed(cfg, packed);
+    if let (Some(_), false) = (cfg.output.shard, keyed) {
+        return Err(EvalError::Unshardable(
+            "a packed export with --share_prefixes true scores a text with its prompt's other texts; pass --share_prefixes false to shard it".into(),
+        ));
     }
+    let seqs = &prepared.seqs;
+    let pad_id = prepared.pad_id;
+    let call =
+        |session: &mut RewardSession, c: &batch::Padded| -> Result<Vec<Vec<f64>>, BackendError> {
+            let out = session.score(c)?;
+            Ok(out
+                .into_iter()
+                .map(|s| s.into_iter().map(f64::from).collect())
+                .collect())
+        };
+    let mut outputs: Vec<Option<Vec<f64>>> = vec![None; seqs.len()];
+    let (reused_calls, wait, ort_time, fingerprint) = if keyed {
+        let keys: Vec<String> = seqs.iter().map(seq_key).collect();
+        let needed = match cfg.output.shard {
+            Some(sh) => shard_sequences(&prepared, sh).0,
+            None => vec![true; seqs.len()],
+        };
+        let fp = fingerprint::content(
+            &prepared,
+            cfg,
+            &rt.version,
+            backend::device_name(session.device),
+        )?;
+        let mut store = match store_path(cfg, &prepared.model) {
+            Some(p) => Some(ScoreStore::open(&p, &fp, cfg.output.overwrite)?),
+            None => None,
+        };
+        let known = |i: usize| store.as_ref().and_then(|s| s.known.get(&keys[i]).cloned());
+        for (i, o) in outputs.iter_mut().enumerate() {
+            if needed[i] {
+                *o = known(i);
+            }
+        }
+        let have = outputs.iter().filter(|o| o.is_some()).count();
+        let todo: Vec<bool> = (0..seqs.len())
+            .map(|i| needed[i] && outputs[i].is_none())
+            .collect();
+        let run_plans = replan(&prepared, cfg, &plans, &|i| todo[i]);
+        if let (Some(s), true, false) = (&store, have > 0, cfg.output.quiet) {
+            eprintln!(
+                "resuming: {have} of {} texts already scored in {}",
+                needed.iter().filter(|n| **n).count(),
+                s.path().display()
+            );
+        }
+        let call_keys: Vec<Vec<String>> = run_plans
+            .iter()
+            .map(|p| p.members().map(|i| keys[i].clone()).collect())
+            .collect();
+        let sizes: Vec<usize> = run_plans.iter().map(batch::Plan::len).collect();
+        let mut calls = store.as_mut().map(|s| executor::KeyedCalls {
+            store: s,
+            keys: call_keys,
+        });
+        let executed = executor::execute(
+            &sizes,
+            calls.as_mut().map(|c| c as &mut dyn executor::CallStore),
+            |k| batch::inputs(seqs, &run_plans[k], pad_id, packed),
+            |_, c| call(&mut session, &c),
+            "texts",
+            cfg.output.quiet,
+            &mut crate::run::observer::Stderr,
+        )?;
+        for (p, out) in run_plans.iter().zip(executed.outputs) {
+            for (i, sc) in p.members().zip(out) {
+                outputs[i] = Some(sc);
+            }
+        }
+        (
+            plans.len().saturating_sub(run_plans.len()),
+            executed.wait_seconds,
+            executed.call_seconds,
+            Some(fp),
+        )
+    } else {
+        let cache_file = cache_path(cfg, &prepared.model);
+        let mut cache = match &cache_file {
+            Some(path) => Some(Cache::open(
+                path,
+                &fingerprint::classifier(&prepared, &plans, cfg, &rt.version)?,
+                cfg.output.overwrite,
+            )?),
+            None => None,
+        };
+        let sizes: Vec<usize> = plans.iter().map(batch::Plan::len).collect();
+        let executed = executor::execute(
+            &sizes,
+            cache.as_mut().map(|c| c as &mut dyn executor::CallStore),
+            |k| batch::inputs(seqs, &plans[k], pad_id, packed),
+            |_, c| call(&mut session, &c),
+            "texts",
+            cfg.output.quiet,
+            &mut crate::run::observer::Stderr,
+        )?;
+        for (p, out) in plans.iter().zip(executed.outputs) {
+            for (i, sc) in p.members().zip(out) {
+                outputs[i] = Some(sc);
+            }
+        }
+        (
+            executed.reused,
+            executed.wait_seconds,
+            executed.call_seconds,
+            None,
+        )
+    };
+    let runtime = RuntimeInfo {
+        version: rt.version.clone(),
+        library: rt.library.clone(),
+        device: backend::device_name(session.device),
+    };
+    let stats = Stats {
+        model_calls: plans.len(),
+        reused_calls,
+        pad_tokens,
+        computed_tokens,
+        shared_tokens,
+        prepare_seconds: prepared.prepare_seconds,
+        wait_seconds: wait,
+        ort_seconds: ort_time,
+        total_seconds: prepared.prepare_seconds + started.elapsed().as_secs_f64(),
+    };
+    let mut ev = assemble(prepared, cfg, outputs, runtime, stats)?;
+    ev.store_fingerprint = fingerprint;
+    Ok(ev)
+}
 
+/// The evaluation of a run whose every score is in `known` (a merge of its shards' stores):
+/// nothing is computed; the plan a single run would make gives the call and padding counts.
+pub fn from_scores(
+    prepared: Prepared,
+    cfg: &RunConfig,
+    known: &std::collections::HashMap<String, Vec<f64>>,
+    runtime: RuntimeInfo,
+) -> Result<Evaluation, EvalError> {
+    let plans = plan(&prepared, cfg, false);
+    let (pad_tokens, computed_tokens) = batch::padding(&prepared.seqs, &plans);
+    let outputs: Vec<Option<Vec<f64>>> = prepared
+        .seqs
+        .iter()
+        .map(|s| known.get(&seq_key(s)).cloned())
+        .collect();
+    let missing = outputs.iter().filter(|o| o.is_none()).count();
+    if missing > 0 {
+        return Err(EvalError::Unscored {
+            missing,
+            total: outputs.len(),
+        });
+    }
+    let stats = Stats {
+        model_calls: plans.len(),
+        pad_tokens,
+        computed_tokens,
+        prepare_seconds: prepared.prepare_seconds,
+        total_seconds: prepared.prepare_seconds,
+        ..Stats::default()
+    };
+    assemble(prepared, cfg, outputs, runtime, stats)
+}
+
+/// Scores per sequence (`None`: not scored by this shard) to rows and the evaluation.
+fn assemble(
+    prepared: Prepared,
+    cfg: &RunConfig,
+    outputs: Vec<Option<Vec<f64>>>,
+    runtime: RuntimeInfo,
+    stats: Stats,
+) -> Result<Evaluation, EvalError> {
+    // Scores are f32 from the model, and f32 -> f64 -> f32 is exact; `--score_dtype` rounds
+    // them after the store, which keeps the model's own.
+    let dtype = cfg.scoring.score_dtype;
+    let scores: Vec<Option<Vec<f32>>> = outputs
+        .into_iter()
+        .map(|o| o.map(|sc| sc.into_iter().map(|x| dtype.round(x as f32)).collect()))
+        .collect();
     let path = &prepared.dataset.path;
     let mut rows = Vec::with_capacity(prepared.seq_of.len());
     for ((row, texts), rendered) in prepared
@@ -470,10 +745,19 @@ fn execute(
         .zip(&prepared.seq_of)
         .zip(&prepared.rendered)
     {
+        if texts.iter().any(|&s| scores[s].is_none()) {
+            // Another shard's row.
+            rows.push(RowResult {
+                outcome: Outcome::default(),
+                correct: false,
+            });
+            continue;
+        }
+        let score = |s: usize| scores[s].clone().unwrap_or_default();
         let n_chosen = rendered.chosen.len();
         for (k, &s) in texts.iter().enumerate() {
             let side = if k < n_chosen { "chosen" } else { "rejected" };
-            if let Some(&value) = scores[s].iter().find(|v| !v.is_finite()) {
+            if let Some(&value) = score(s).iter().find(|v| !v.is_finite()) {
                 return Err(
                     RowError::new(path, &row.place, RowProblem::NonFinite { side, value }).into(),
                 );
@@ -481,33 +765,23 @@ fn execute(
         }
         let (c, r) = texts.split_at(n_chosen.min(texts.len()));
         let outcome = Outcome {
-            chosen: c.iter().map(|&s| scores[s].clone()).collect(),
-            rejected: r.iter().map(|&s| scores[s].clone()).collect(),
+            chosen: c.iter().map(|&s| score(s)).collect(),
+            rejected: r.iter().map(|&s| score(s)).collect(),
         };
         rows.push(RowResult {
             correct: verdict::pairwise(&outcome),
             outcome,
         });
     }
-    let prepare_seconds = prepared.prepare_seconds;
     Ok(Evaluation {
         prepared,
         batching: cfg.batch.batching,
         rows,
-        onnxruntime_version: rt.version.clone(),
-        onnxruntime_library: rt.library.clone(),
-        device: backend::device_name(session.device),
-        stats: Stats {
-            model_calls: plans.len(),
-            reused_calls,
-            pad_tokens,
-            computed_tokens,
-            shared_tokens,
-            prepare_seconds,
-            wait_seconds: wait,
-            ort_seconds: ort_time,
-            total_seconds: prepare_seconds + started.elapsed().as_secs_f64(),
-        },
+        onnxruntime_version: runtime.version,
+        onnxruntime_library: runtime.library,
+        device: runtime.device,
+        stats,
+        store_fingerprint: None,
     })
 }
 

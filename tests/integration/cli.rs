@@ -94,7 +94,8 @@ fn scores_rows_and_writes_all_outputs() {
             "rejected",
             "rejected_model",
             "subset",
-            "id"
+            "id",
+            "sample_hash"
         ]
     );
     // Dataset order is kept whatever the batching.
@@ -395,20 +396,14 @@ fn gpu_providers_never_fall_back_silently() {
     assert_eq!(summary["evaluator"]["execution_provider"], "cpu");
 }
 
-/// RewardBench's and run_v2's publishing, logging and precision flags, pasted from their
-/// command lines: accepted with a note, never a parse error.
+/// RewardBench's and run_v2's logging and precision flags, pasted from their command lines:
+/// accepted with a note, never a parse error. (The publishing flags publish: tests/publish.rs.)
 #[test]
 fn pasted_rewardbench_flags_are_accepted_with_a_note() {
     let tmp = tempfile::tempdir().unwrap();
     let m = crate::util::llama();
     let data = crate::util::root().join("fixtures/data/llmbar.jsonl");
     let flags = [
-        "--push_results_to_hub",
-        "--upload_model_metadata_to_hf",
-        "--hf_entity",
-        "me",
-        "--hf_name",
-        "my-eval",
         "--wandb_run",
         "me/proj/run1",
         "--disable_beaker_save",
@@ -431,8 +426,7 @@ fn pasted_rewardbench_flags_are_accepted_with_a_note() {
     let err = crate::util::stderr(&o);
     assert!(o.status.success(), "{err}");
     for f in [
-        "--push_results_to_hub",
-        "--hf_entity",
+        "--do_not_save",
         "--wandb_run",
         "--disable_beaker_save",
         "--torch_dtype",

@@ -514,7 +514,10 @@ fn instruction_data_end_to_end() {
             .collect();
     assert_eq!(lines.len(), 6);
     let keys: Vec<&String> = lines[0].as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["prompt", "results", "text", "messages", "id"]);
+    assert_eq!(
+        keys,
+        ["prompt", "results", "text", "messages", "id", "sample_hash"]
+    );
     assert!(lines.iter().all(|l| l["results"].is_f64()));
     assert!(
         !out.path().join("acme/tiny-llama-rm.json").exists(),

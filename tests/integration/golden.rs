@@ -113,7 +113,9 @@ const CASES: &[(&str, &[&str])] = &[
 
 /// Files of a run that are not results: timings, and the resume cache (its format may change).
 fn is_result(name: &str) -> bool {
-    !(name.ends_with("_run.json") || name.ends_with(".cache.jsonl"))
+    !(name.ends_with("_run.json")
+        || name.ends_with(".cache.jsonl")
+        || name.ends_with(".store.jsonl"))
 }
 
 /// The ONNX Runtime library's absolute path is the machine's, not the run's.

@@ -90,7 +90,7 @@ fn v2_writes_run_v2_outputs_and_plain_rewardbench_scores_lists_the_same_way() {
     let summary = json_file(&v2.join("tiny-llama-rm.json"));
     let lines = jsonl(&v2.join("tiny-llama-rm_outputs.jsonl"));
     assert_eq!(lines.len(), 17);
-    // Each row: id, subset, num_correct, scores (chosen first), results, texts.
+    // Each row: id, subset, num_correct, scores (chosen first), results, texts, sample_hash.
     let keys: Vec<&str> = lines[0]
         .as_object()
         .unwrap()
@@ -99,7 +99,15 @@ fn v2_writes_run_v2_outputs_and_plain_rewardbench_scores_lists_the_same_way() {
         .collect();
     assert_eq!(
         keys,
-        ["id", "subset", "num_correct", "scores", "results", "texts"]
+        [
+            "id",
+            "subset",
+            "num_correct",
+            "scores",
+            "results",
+            "texts",
+            "sample_hash"
+        ]
     );
     let mut per_subset: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
     for l in &lines {
@@ -500,7 +508,7 @@ fn v2_leaderboard_resume_and_batch_invariance() {
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let md = String::from_utf8_lossy(&o.stdout);
-    assert!(md.starts_with("| # | model | type | Score | 95% CI | Factuality | Precise IF | Math | Safety | Focus | Ties |"), "{md}");
+    assert!(md.starts_with("| # | model | type | Score | 95% CI | rank (95%) | Factuality | Precise IF | Math | Safety | Focus | Ties |"), "{md}");
     let mut r = csv::Reader::from_path(&csv).unwrap();
     let scores: Vec<f64> = r
         .records()

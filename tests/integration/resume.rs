@@ -49,7 +49,7 @@ fn killed_runs_resume_to_identical_results() {
     let full = t0.elapsed();
 
     let total_calls: usize = 80; // 40 rows, 80 distinct texts, batch size 1
-    let cache_path = resumed.join("tiny-llama-rm.cache.jsonl");
+    let cache_path = resumed.join("tiny-llama-rm.store.jsonl");
     let cached =
         || std::fs::read_to_string(&cache_path).map_or(0, |c| c.lines().count().saturating_sub(1));
 
@@ -91,7 +91,7 @@ fn killed_runs_resume_to_identical_results() {
         killed_mid_run >= 10,
         "only {killed_mid_run} of 20 runs were killed before finishing"
     );
-    let cache = std::fs::read_to_string(resumed.join("tiny-llama-rm.cache.jsonl")).unwrap();
+    let cache = std::fs::read_to_string(resumed.join("tiny-llama-rm.store.jsonl")).unwrap();
     assert!(
         cache.lines().count() > 1,
         "killed runs left finished calls in the cache"
@@ -115,15 +115,30 @@ fn killed_runs_resume_to_identical_results() {
 }
 
 #[test]
-fn a_cache_of_another_run_is_not_reused() {
+fn a_store_of_another_run_is_not_reused() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    let o = command(&out, &["--debug"]).output().unwrap();
+    // A copy of the model whose config then changes: its scores may differ, so its store
+    // must be refused, not mixed in.
+    let model = tmp.path().join("tiny-llama-rm");
+    std::fs::create_dir(&model).unwrap();
+    for e in std::fs::read_dir(root().join("fixtures/models/tiny-llama-rm")).unwrap() {
+        let e = e.unwrap();
+        if e.path().is_file() {
+            std::fs::copy(e.path(), model.join(e.file_name())).unwrap();
+        }
+    }
+    let run = |extra: &[&str]| {
+        command_for(model.to_str().unwrap(), &out, extra)
+            .output()
+            .unwrap()
+    };
+    let o = run(&["--debug"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    // Other batching plans other calls: the cache must be refused, not mixed in.
-    let o = command(&out, &["--debug", "--batching", "reference"])
-        .output()
-        .unwrap();
+    let config = model.join("config.json");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}\n")).unwrap();
+    let o = run(&["--debug"]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -131,10 +146,53 @@ fn a_cache_of_another_run_is_not_reused() {
         "{err}"
     );
     assert!(!err.contains("panicked"));
-    let o = command(&out, &["--debug", "--batching", "reference", "--overwrite"])
-        .output()
-        .unwrap();
+    let o = run(&["--debug", "--overwrite"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Reference batching keeps its own call-keyed cache beside the store.
+    let o = run(&["--debug", "--batching", "reference"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.join("tiny-llama-rm.cache.jsonl").is_file());
+}
+
+#[test]
+fn the_store_survives_another_batch_size() {
+    // Scores are kept by text, so a re-run with another --batch_size computes nothing and
+    // writes the same results (sorted batching scores do not depend on the batch).
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let run = |out: &Path, batch: &str| {
+        Command::new(env!("CARGO_BIN_EXE_rewardbench"))
+            .arg("--model")
+            .arg(root().join("fixtures/models/tiny-llama-rm"))
+            .arg("--dataset")
+            .arg(root().join("fixtures/data/llmbar.jsonl"))
+            .args(["--batch_size", batch, "--quiet", "--output_dir"])
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let o = run(&a, "8");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run(&b, "3");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::copy(
+        a.join("tiny-llama-rm.store.jsonl"),
+        b.join("tiny-llama-rm.store.jsonl"),
+    )
+    .unwrap();
+    let o = run(&b, "3");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(b.join("tiny-llama-rm_run.json")).unwrap())
+            .unwrap();
+    assert_eq!(run["reused_calls"], run["model_calls"], "{run}");
+    for f in ["tiny-llama-rm_outputs.jsonl", "tiny-llama-rm_scores.csv"] {
+        assert_eq!(
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+            "{f}"
+        );
+    }
 }
 
 /// Sends SIGINT (Ctrl-C) to a run: it must exit with 130 and say how to resume, without a panic.
@@ -158,7 +216,7 @@ fn ctrl_c(child: std::process::Child) {
 fn ctrl_c_stops_cleanly_and_the_run_resumes() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    let cache_path = out.join("tiny-llama-rm.cache.jsonl");
+    let cache_path = out.join("tiny-llama-rm.store.jsonl");
     let child = command(&out, &[]).spawn().unwrap();
     // Interrupt once the first calls are cached.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -270,7 +328,7 @@ fn dpo_runs_resume_and_stop_on_ctrl_c() {
 }
 
 /// `rewardbench v2`: killed mid-run, then re-run, gives the files of an uninterrupted run
-/// (its cache is `{name}.v2.cache.jsonl`).
+/// (its store is `{name}.v2.store.jsonl`).
 #[test]
 fn killed_v2_run_resumes_to_identical_results() {
     let tmp = tempfile::tempdir().unwrap();
@@ -298,7 +356,7 @@ fn killed_v2_run_resumes_to_identical_results() {
     };
     let o = v2(&clean).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let cache_path = resumed.join("tiny-llama-rm.v2.cache.jsonl");
+    let cache_path = resumed.join("tiny-llama-rm.v2.store.jsonl");
     let cached =
         || std::fs::read_to_string(&cache_path).map_or(0, |c| c.lines().count().saturating_sub(1));
     let mut child = v2(&resumed).spawn().unwrap();

@@ -5,6 +5,16 @@
 //! (else `HF_HOME/hub`, else `~/.cache/huggingface/hub`), `HF_TOKEN` (else the token file),
 //! `HF_HUB_OFFLINE`. [`HubConfig`] can also be built explicitly, so nothing here needs the
 //! process environment.
+//!
+//! Writing to the hub (publishing results) lives in [`api`] (the HTTP write API, with [`lfs`]),
+//! [`card`] (model-card metadata), [`runs`] (a run's files) and [`publish`] (what is sent).
+
+pub mod api;
+pub mod card;
+pub mod error;
+pub mod lfs;
+pub mod publish;
+pub mod runs;
 
 use std::path::{Path, PathBuf};
 
@@ -108,8 +118,8 @@ impl std::fmt::Display for RepoRef {
     }
 }
 
-/// Where the hub is and how to use it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the hub is and how to use it. Debug shows the token as `***`.
+#[derive(Clone, PartialEq, Eq)]
 pub struct HubConfig {
     /// Hub address, no trailing slash.
     pub endpoint: String,
@@ -118,6 +128,17 @@ pub struct HubConfig {
     pub token: Option<String>,
     /// Use cached files only; never touch the network.
     pub offline: bool,
+}
+
+impl std::fmt::Debug for HubConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubConfig")
+            .field("endpoint", &self.endpoint)
+            .field("cache_dir", &self.cache_dir)
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("offline", &self.offline)
+            .finish()
+    }
 }
 
 /// `huggingface_hub`'s truthy spellings for boolean variables.
@@ -165,6 +186,11 @@ impl HubConfig {
             token,
             offline: var("HF_HUB_OFFLINE").is_some_and(|v| truthy(&v)),
         }
+    }
+
+    /// The token as a [`Secret`](crate::secret::Secret), for request headers.
+    pub fn secret(&self) -> Option<crate::secret::Secret> {
+        self.token.clone().map(crate::secret::Secret::new)
     }
 
     /// Settings for a given endpoint and cache, online, no token.
