@@ -606,6 +606,13 @@ fn fixture_runs_in_a_browser() {
         "{:?} lacks {ci_text}",
         rb2["Score"]
     );
+    // The only RB2 model ranks first for sure (the leaderboard's rank range).
+    let rank = &rb2["rank95"];
+    assert_eq!(rank.0.as_deref(), Some("1"));
+    assert!(
+        rank.1.starts_with('1') && rank.1.contains("≈#1"),
+        "{rank:?}"
+    );
 
     // Charts: bars per metric (v1: the three sections present; v2: Score and six subsets),
     // one heatmap per board holding every subset value of the summaries.

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::charts::{self, Bar, Grid};
 use super::runs::{Kind, Run};
 use super::HtmlError;
-use crate::leaderboard::Board;
+use crate::leaderboard::{self, Board, Entry, RankRange};
 use crate::results::{self, ItemResult};
 use crate::scoring::{PRIOR_SETS, RB2_SUBSETS, SECTIONS, SECTION_NAMES};
 
@@ -40,6 +40,13 @@ struct Cell {
 }
 
 #[derive(Serialize)]
+struct RankCell {
+    best: usize,
+    label: String,
+    with_top: bool,
+}
+
+#[derive(Serialize)]
 struct TableRow {
     rank: usize,
     index: usize,
@@ -47,6 +54,8 @@ struct TableRow {
     type_label: String,
     details: Vec<String>,
     prompts: Option<u64>,
+    /// Where the model may rank given the Score intervals (`leaderboard::rank_ranges`).
+    rank_range: Option<RankCell>,
     cells: Vec<Cell>,
     files: Vec<String>,
 }
@@ -63,6 +72,8 @@ struct BoardView {
     id: &'static str,
     name: &'static str,
     columns: Vec<Column>,
+    /// Some model has a rank range (a Score and its interval).
+    ranks: bool,
     rows: Vec<TableRow>,
     bars: Vec<Figure>,
     heatmap: String,
@@ -173,7 +184,13 @@ fn interval(r: &Run, key: &str) -> Option<(f64, f64)> {
     r.entry.intervals.get(key).map(|iv| (iv.low, iv.high))
 }
 
-fn table_row(rank: usize, index: usize, r: &Run, cols: &[Column]) -> TableRow {
+fn table_row(
+    rank: usize,
+    index: usize,
+    r: &Run,
+    cols: &[Column],
+    range: Option<RankRange>,
+) -> TableRow {
     let cells = cols
         .iter()
         .map(|c| {
@@ -194,6 +211,11 @@ fn table_row(rank: usize, index: usize, r: &Run, cols: &[Column]) -> TableRow {
         type_label: r.entry.model_type.clone(),
         details: r.details(),
         prompts,
+        rank_range: range.map(|g| RankCell {
+            best: g.best,
+            label: g.label(),
+            with_top: g.with_top,
+        }),
         cells,
         files: r
             .entry
@@ -211,10 +233,14 @@ fn board(
 ) -> Result<(BoardView, serde_json::Value), HtmlError> {
     let only: Vec<&Run> = runs.iter().map(|(_, r)| *r).collect();
     let cols = columns(board, &only);
+    // The runs come sorted by Score, as `rank_ranges` needs.
+    let entries: Vec<Entry> = only.iter().map(|r| r.entry.clone()).collect();
+    let ranges = leaderboard::rank_ranges(&entries);
     let rows: Vec<TableRow> = runs
         .iter()
+        .zip(&ranges)
         .enumerate()
-        .map(|(rank, (i, r))| table_row(rank + 1, *i, r, &cols))
+        .map(|(rank, ((i, r), g))| table_row(rank + 1, *i, r, &cols, *g))
         .collect();
     let mut bars = Vec::new();
     for c in cols.iter().filter(|c| c.bars) {
@@ -257,6 +283,7 @@ fn board(
             id: board_id(board),
             name: board_name(board),
             columns: cols,
+            ranks: ranges.iter().any(Option::is_some),
             rows,
             bars,
             heatmap,
