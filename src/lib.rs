@@ -24,8 +24,8 @@ pub mod results;
 pub mod run;
 pub mod scorer;
 pub mod scoring;
-pub mod shard;
 pub mod secret;
+pub mod shard;
 pub mod template;
 pub mod tokenize;
 
