@@ -106,6 +106,8 @@ pub fn parse_summary(v: &Value) -> Option<Entry> {
         .unwrap_or_else(|| {
             if obj.get("ref_model").is_some_and(|r| !r.is_null()) {
                 "DPO".into()
+            } else if obj.get("ref_free_type").is_some_and(Value::is_string) {
+                "DPO Ref. Free".into() // upstream's run_dpo name for it
             } else {
                 "Seq. Classifier".into()
             }
@@ -186,30 +188,56 @@ fn walk(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), LeaderboardError> {
     Ok(())
 }
 
-/// Collects the entries under `dirs`, merged by model; also warnings for skipped files.
-pub fn collect(dirs: &[PathBuf]) -> Result<(Vec<Entry>, Vec<String>), LeaderboardError> {
+/// One summary file: its path, its JSON and what [`parse_summary`] read from it.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub path: PathBuf,
+    pub value: Value,
+    pub entry: Entry,
+}
+
+/// Every model summary under `dirs` (folders searched recursively, files taken as given), in
+/// path order, not merged; also warnings for JSON files that could not be parsed.
+pub fn summaries(dirs: &[PathBuf]) -> Result<(Vec<Summary>, Vec<String>), LeaderboardError> {
     let mut files = Vec::new();
     for d in dirs {
         walk(d, &mut files)?;
     }
     let mut warnings = Vec::new();
-    let mut by_model: Vec<Entry> = Vec::new();
+    let mut out = Vec::new();
     for f in files {
         let text = std::fs::read_to_string(&f).map_err(|source| LeaderboardError::Io {
             path: f.clone(),
             source,
         })?;
-        let v: Value = match serde_json::from_str(&text) {
+        let value: Value = match serde_json::from_str(&text) {
             Ok(v) => v,
             Err(e) => {
                 warnings.push(format!("{}: skipped, invalid JSON: {e}", f.display()));
                 continue;
             }
         };
-        let Some(mut e) = parse_summary(&v) else {
+        let Some(mut entry) = parse_summary(&value) else {
             continue; // not a model summary (run records, section files, ...)
         };
-        e.files.push(f.clone());
+        entry.files.push(f.clone());
+        out.push(Summary {
+            path: f,
+            value,
+            entry,
+        });
+    }
+    Ok((out, warnings))
+}
+
+/// Collects the entries under `dirs`, merged by model; also warnings for skipped files.
+pub fn collect(dirs: &[PathBuf]) -> Result<(Vec<Entry>, Vec<String>), LeaderboardError> {
+    let (found, mut warnings) = summaries(dirs)?;
+    let mut by_model: Vec<Entry> = Vec::new();
+    for Summary {
+        path: f, entry: e, ..
+    } in found
+    {
         match by_model
             .iter_mut()
             .find(|x| x.model == e.model && x.board == e.board)

@@ -84,6 +84,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             return cli::gen::run(g).map(|()| ExitCode::SUCCESS);
         }
         Some(Command::Rescore(r)) => return cli::rescore::run(r).map(|()| ExitCode::SUCCESS),
+        Some(Command::Report(r)) => return cli::report::run(r).map(|()| ExitCode::SUCCESS),
         Some(Command::Compare(c)) => return cli::compare::run(c).map(|()| ExitCode::SUCCESS),
         Some(Command::Merge(m)) => return cli::merge::run(m).map(|()| ExitCode::SUCCESS),
         Some(Command::Publish(p)) => return cli::publish::run(p).map(|()| ExitCode::SUCCESS),

@@ -33,6 +33,8 @@ mod publish;
 mod rb2;
 #[path = "integration/regressions.rs"]
 mod regressions;
+#[path = "integration/report.rs"]
+mod report;
 #[path = "integration/rescore.rs"]
 mod rescore;
 #[path = "integration/resume.rs"]

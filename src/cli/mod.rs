@@ -8,6 +8,7 @@ pub mod leaderboard;
 pub mod merge;
 pub mod publish;
 pub mod render;
+pub mod report;
 pub mod rescore;
 pub mod resolve;
 pub mod sweep;
@@ -283,6 +284,8 @@ pub enum Command {
     Render(render::RenderArgs),
     /// Build a leaderboard (CSV and Markdown) from summary JSON files of many models.
     Leaderboard(leaderboard::LeaderboardArgs),
+    /// Write one self-contained HTML page (tables, charts) from the results of many runs.
+    Report(report::ReportArgs),
     /// Recompute subset scores, Score and CIs from per-item score files (upstream's eval-set-scores/, v1 or v2) and say how they differ from the file's own.
     Rescore(rescore::RescoreArgs),
     /// Write a sharded run's results from its finished shards (`--shard i/n`), as the single run would.

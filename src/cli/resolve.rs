@@ -235,6 +235,10 @@ pub fn resolve(args: &EvalArgs, obs: &mut dyn Observer) -> anyhow::Result<Resolv
         dataset: dataset_name,
         batch_size: config.batch.batch_size,
         ref_model: args.ref_model.clone(),
+        ref_free_type: match (&args.ref_model, args.ref_free_type) {
+            (None, Some(t)) => Some(rewardbench::config::RefFree::from(t).label().to_string()),
+            _ => None,
+        },
         argv: std::env::args().skip(1).collect(),
     };
     Ok(Resolved {

@@ -52,6 +52,10 @@ pub fn summary(ev: &Evaluation, info: &RunInfo) -> Value {
     );
     m.insert("ties".into(), json!(ties(ev)));
     m.extend(super::length::of_pairs(ev));
+    // Reference-free DPO only: what the score of an answer is (the summary says no more).
+    if let Some(t) = &info.ref_free_type {
+        m.insert("ref_free_type".into(), json!(t));
+    }
     m.insert("dataset".into(), json!(info.dataset));
     let st = &ev.stats;
     m.insert(

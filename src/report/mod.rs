@@ -1,5 +1,5 @@
-//! Reports: the summary JSON, per-example JSONL and CSV (each written atomically), and the
-//! stdout table.
+//! Reports: the summary JSON, per-example JSONL and CSV (each written atomically), the
+//! stdout table, and the HTML report over many runs ([`html`]).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -13,6 +13,7 @@ use crate::scoring::{self, Bootstrap, Tally};
 
 pub mod bon;
 mod csv;
+pub mod html;
 mod json;
 mod jsonl;
 pub mod judge;
@@ -50,6 +51,8 @@ pub struct RunInfo {
     pub batch_size: usize,
     /// `--ref_model` as given (DPO), else none.
     pub ref_model: Option<String>,
+    /// Reference-free DPO (`--ref_free_type` without `--ref_model`): `sum`, `avg` or `norm`.
+    pub ref_free_type: Option<String>,
     /// The command's arguments (a shard's manifest keeps them for `merge`).
     pub argv: Vec<String>,
 }

@@ -100,49 +100,22 @@ impl Cache {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
         let mut done = BTreeMap::new();
-        let mut dropped = false;
-        let mut keep_bytes = 0u64;
         let exists = path.exists();
-        if exists && !overwrite {
-            let reader = BufReader::new(File::open(path).map_err(io)?);
-            let mut lines = reader.split(b'\n').enumerate().peekable();
-            // Header.
-            match lines.next() {
-                Some((_, Ok(first))) => {
-                    let header: Option<Value> = serde_json::from_slice(&first).ok();
-                    let ok = header.as_ref().is_some_and(|h| {
-                        h["rewardbench_cache"] == json!(VERSION)
-                            && h["fingerprint"] == json!(fingerprint)
-                    });
-                    if !ok {
-                        return Err(CacheError::Mismatch {
-                            path: path.to_path_buf(),
-                        });
-                    }
-                    keep_bytes += first.len() as u64 + 1;
-                }
-                Some((_, Err(e))) => return Err(io(e)),
-                None => {}
-            }
-            while let Some((i, line)) = lines.next() {
-                let line = line.map_err(io)?;
-                let is_last = lines.peek().is_none();
-                match parse_line(&line) {
-                    Some((call, scores)) => {
-                        done.insert(call, scores);
-                        keep_bytes += line.len() as u64 + 1;
-                    }
-                    None if is_last => dropped = !line.is_empty(),
-                    None => {
-                        return Err(CacheError::Corrupt {
-                            path: path.to_path_buf(),
-                            line: i + 1,
-                            problem: "not a cache record".into(),
-                        })
-                    }
-                }
-            }
-        }
+        let (keep_bytes, dropped) = if exists && !overwrite {
+            read_records(
+                path,
+                |h| {
+                    h["rewardbench_cache"] == json!(VERSION)
+                        && h["fingerprint"] == json!(fingerprint)
+                },
+                parse_line,
+                |(call, scores)| {
+                    done.insert(call, scores);
+                },
+            )?
+        } else {
+            (0, false)
+        };
         let file = if exists && !overwrite && keep_bytes > 0 {
             let f = OpenOptions::new()
                 .read(true)
@@ -210,11 +183,15 @@ pub struct ScoreStore {
     pub dropped_partial_line: bool,
 }
 
-/// Reads a store's records: `(keys, complete)` lines after a header with `fingerprint`.
-fn read_store(
+/// Reads a JSON-lines file of records after a header line: `header_ok` must accept the
+/// header (else [`CacheError::Mismatch`]), each line goes through `parse` to `sink`; a damaged
+/// last line (a kill mid-write) is dropped, a damaged earlier one is an error. Returns the
+/// bytes of the good lines and whether a last line was dropped.
+fn read_records<T>(
     path: &Path,
-    fingerprint: &str,
-    known: &mut std::collections::HashMap<String, Vec<f64>>,
+    header_ok: impl Fn(&Value) -> bool,
+    parse: impl Fn(&[u8]) -> Option<T>,
+    mut sink: impl FnMut(T),
 ) -> Result<(u64, bool), CacheError> {
     let io = |source| CacheError::Io {
         path: path.to_path_buf(),
@@ -226,11 +203,7 @@ fn read_store(
     match lines.next() {
         Some((_, Ok(first))) => {
             let header: Option<Value> = serde_json::from_slice(&first).ok();
-            let ok = header.as_ref().is_some_and(|h| {
-                h["rewardbench_store"] == json!(STORE_VERSION)
-                    && h["fingerprint"] == json!(fingerprint)
-            });
-            if !ok {
+            if !header.as_ref().is_some_and(&header_ok) {
                 return Err(CacheError::Mismatch {
                     path: path.to_path_buf(),
                 });
@@ -244,9 +217,9 @@ fn read_store(
     while let Some((i, line)) = lines.next() {
         let line = line.map_err(io)?;
         let is_last = lines.peek().is_none();
-        match parse_store_line(&line) {
-            Some(pairs) => {
-                known.extend(pairs);
+        match parse(&line) {
+            Some(r) => {
+                sink(r);
                 keep += line.len() as u64 + 1;
             }
             None if is_last => dropped = !line.is_empty(),
@@ -254,12 +227,28 @@ fn read_store(
                 return Err(CacheError::Corrupt {
                     path: path.to_path_buf(),
                     line: i + 1,
-                    problem: "not a score store record".into(),
+                    problem: "not a record of this file".into(),
                 })
             }
         }
     }
     Ok((keep, dropped))
+}
+
+/// A score store's records into `known`.
+fn read_store(
+    path: &Path,
+    fingerprint: &str,
+    known: &mut std::collections::HashMap<String, Vec<f64>>,
+) -> Result<(u64, bool), CacheError> {
+    read_records(
+        path,
+        |h| {
+            h["rewardbench_store"] == json!(STORE_VERSION) && h["fingerprint"] == json!(fingerprint)
+        },
+        parse_store_line,
+        |pairs| known.extend(pairs),
+    )
 }
 
 fn parse_store_line(line: &[u8]) -> Option<Vec<(String, Vec<f64>)>> {

@@ -21,6 +21,19 @@ fn model_files(fp: &mut Fingerprint, prefix: &str, m: &ModelFiles) -> Result<(),
     Ok(())
 }
 
+/// The tokenizer folder's files that change token ids or the template.
+fn tokenizer_files(fp: &mut Fingerprint, dir: &std::path::Path) -> Result<(), CacheError> {
+    for f in [
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "chat_template.jinja",
+    ] {
+        fp.file(f, &dir.join(f))?;
+    }
+    Ok(())
+}
+
 /// Fingerprint of everything that changes the scores of the planned calls.
 pub(super) fn classifier(
     prepared: &Prepared,
@@ -30,14 +43,7 @@ pub(super) fn classifier(
 ) -> Result<String, CacheError> {
     let mut fp = Fingerprint::default();
     model_files(&mut fp, "", &prepared.model)?;
-    for f in [
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "special_tokens_map.json",
-        "chat_template.jinja",
-    ] {
-        fp.file(f, &prepared.tokenizer_dir.join(f))?;
-    }
+    tokenizer_files(&mut fp, &prepared.tokenizer_dir)?;
     fp.field(
         "settings",
         format!(
@@ -87,14 +93,7 @@ pub(super) fn content(
 ) -> Result<String, CacheError> {
     let mut fp = Fingerprint::default();
     model_files(&mut fp, "", &prepared.model)?;
-    for f in [
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "special_tokens_map.json",
-        "chat_template.jinja",
-    ] {
-        fp.file(f, &prepared.tokenizer_dir.join(f))?;
-    }
+    tokenizer_files(&mut fp, &prepared.tokenizer_dir)?;
     fp.field(
         "settings",
         format!(

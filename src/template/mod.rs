@@ -1,6 +1,7 @@
 //! Chat templates: the tokenizer's Jinja template (rendered as transformers renders it) or
 //! a named fastchat conversation template. RewardBench's rules for turning a row into the
-//! rendered prompt, chosen and rejected texts are in the `prompt` module.
+//! rendered prompt, chosen and rejected texts are in the `prompt` module. Also the one HTML
+//! page renderer ([`page`], the `rewardbench report` page), so minijinja stays in this module.
 
 use std::path::Path;
 
@@ -9,11 +10,13 @@ pub use crate::data::Message;
 mod clock;
 mod fastchat;
 mod jinja;
+mod page;
 mod pycompat;
 
 pub use clock::Date;
 pub use fastchat::{Conv, Style, CONVS};
 pub use jinja::{JinjaOptions, JinjaTemplate};
+pub use page::page;
 
 /// Errors of the templating stage.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +33,8 @@ pub enum TemplateError {
     PromptNotUserLast { len: usize },
     #[error("the prompt is an empty message list")]
     EmptyPrompt,
+    #[error("page template {name}: {message}")]
+    Page { name: String, message: String },
 }
 
 /// A chat template able to render a list of messages.

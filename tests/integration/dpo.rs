@@ -460,6 +460,12 @@ fn cli_routes_ref_model_and_ref_free_type() {
             Value::Null
         };
         assert_eq!(summary["ref_model"], want_ref);
+        let want_free = if m == "ref" {
+            Value::Null
+        } else {
+            Value::String(m.to_string())
+        };
+        assert_eq!(summary["ref_free_type"], want_free);
         let lines: Vec<Value> =
             std::fs::read_to_string(out.path().join("tiny-llama-policy_outputs.jsonl"))
                 .unwrap()
