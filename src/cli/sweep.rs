@@ -184,7 +184,13 @@ fn collect(plan: &Plan, obs: &mut Stderr) -> anyhow::Result<()> {
                 |l| l["error: ".len()..].to_string(),
             ))
     };
-    let c = sweep::collect::collect(&tasks, &plan.output_dir, &mut merge, obs)?;
+    let title = format!(
+        "RewardBench sweep: {}",
+        plan.file
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    );
+    let c = sweep::collect::collect(&tasks, &plan.output_dir, &title, &mut merge, obs)?;
     for (dir, _) in &c.merged {
         eprintln!("merged {}", dir.display());
     }
@@ -203,11 +209,21 @@ fn collect(plan: &Plan, obs: &mut Stderr) -> anyhow::Result<()> {
         print!("{table}");
         eprintln!("wrote {}", csv.display());
     }
+    match &c.report {
+        Some(Ok(html)) => eprintln!("wrote {}", html.display()),
+        Some(Err(e)) => eprintln!("the HTML report failed: {e}"),
+        None => {}
+    }
     if !c.complete() {
         bail!(
-            "{} run(s) incomplete, {} failed to merge; the leaderboard has the {} merged",
+            "{} run(s) incomplete, {} failed to merge{}; the leaderboard has the {} merged",
             c.incomplete.len(),
             c.failed.len(),
+            if matches!(c.report, Some(Err(_))) {
+                ", the report failed"
+            } else {
+                ""
+            },
             c.merged.len()
         );
     }

@@ -1,5 +1,6 @@
 //! `--collect`: merge every run folder (model × benchmark) whose shards have all finished,
-//! say which are incomplete, then write the leaderboard across every merged run.
+//! say which are incomplete, then write the leaderboard and the HTML report across every
+//! merged run.
 
 use std::path::{Path, PathBuf};
 
@@ -18,23 +19,28 @@ pub struct Collected {
     pub failed: Vec<(PathBuf, String)>,
     /// The leaderboard CSV (`{output_dir}/leaderboard.csv`) and its Markdown table.
     pub leaderboard: Option<(PathBuf, String)>,
+    /// The HTML report (`{output_dir}/report.html`), or why it could not be written.
+    pub report: Option<Result<PathBuf, String>>,
     /// Seconds spent merging.
     pub merge_seconds: f64,
 }
 
 impl Collected {
-    /// Whether every run was merged.
+    /// Whether every run was merged and reported.
     pub fn complete(&self) -> bool {
-        self.incomplete.is_empty() && self.failed.is_empty()
+        self.incomplete.is_empty() && self.failed.is_empty() && !matches!(self.report, Some(Err(_)))
     }
 }
 
 /// Merges the finished runs of `tasks` with `merge` (one run folder in; out, the files it
 /// wrote or the folder, for the leaderboard to read), then builds the leaderboard of the merged runs into `{output_dir}/leaderboard.csv`
-/// (and `leaderboard_v2.csv` for RewardBench 2 runs beside v1 ones, as `leaderboard` does).
+/// (and `leaderboard_v2.csv` for RewardBench 2 runs beside v1 ones, as `leaderboard` does)
+/// and the HTML report into `{output_dir}/report.html` (as `rewardbench report`, titled
+/// `title`).
 pub fn collect<E: std::fmt::Display>(
     tasks: &[Task],
     output_dir: &Path,
+    title: &str,
     merge: &mut dyn FnMut(&Path) -> Result<Vec<PathBuf>, E>,
     obs: &mut dyn Observer,
 ) -> Result<Collected, SweepError> {
@@ -76,6 +82,18 @@ pub fn collect<E: std::fmt::Display>(
         let csv = output_dir.join("leaderboard.csv");
         let table = crate::leaderboard::build(&board_inputs, Some(&csv), obs)?;
         out.leaderboard = Some((csv, table));
+        let html = output_dir.join("report.html");
+        out.report = Some(
+            match crate::report::html::write(&board_inputs, &html, title) {
+                Ok(r) => {
+                    for w in r.warnings {
+                        obs.warn(&w);
+                    }
+                    Ok(html)
+                }
+                Err(e) => Err(e.to_string()),
+            },
+        );
     }
     Ok(out)
 }
@@ -151,7 +169,7 @@ mod tests {
             }
         }
         let mut obs = Collect::default();
-        let c = collect(&ts, &plan.output_dir, &mut fake_merge, &mut obs).unwrap();
+        let c = collect(&ts, &plan.output_dir, "sweep", &mut fake_merge, &mut obs).unwrap();
         assert!(!c.complete());
         let merged: Vec<&Path> = c.merged.iter().map(|(d, _)| d.as_path()).collect();
         assert_eq!(
@@ -179,6 +197,13 @@ mod tests {
             "{text}"
         );
         assert!(table.contains("rm-a") && !table.contains("rm-b"), "{table}");
+        let html = c.report.unwrap().unwrap();
+        assert_eq!(html, base.join("out/report.html"));
+        let page = std::fs::read_to_string(html).unwrap();
+        assert!(
+            page.contains("rm-a") && page.contains("<title>sweep"),
+            "{page}"
+        );
     }
 
     #[test]
@@ -195,7 +220,15 @@ mod tests {
             called = true;
             Ok(Vec::new())
         };
-        let c = collect(&ts, &plan.output_dir, &mut merge, &mut Collect::default()).unwrap();
+        let c = collect(
+            &ts,
+            &plan.output_dir,
+            "t",
+            &mut merge,
+            &mut Collect::default(),
+        )
+        .unwrap();
         assert!(!called && c.leaderboard.is_none() && c.incomplete.len() == 1);
+        assert!(c.report.is_none());
     }
 }

@@ -67,7 +67,7 @@ pub fn tasks(out: &Path) -> Vec<Value> {
 /// Runs each run folder's command (shard 0's, without `--shard`) into `refs`, as one machine
 /// would; then requires the merged files under `out` (summary, outputs, scores CSV, RB2's
 /// eval-set-scores file) and the leaderboards (`rewardbench leaderboard refs`) to be
-/// byte-identical. Returns the number of files compared.
+/// byte-identical, and the HTML report to be there. Returns the number of files compared.
 pub fn equals_single_machine_runs(out: &Path, refs: &Path, tasks: &[Value]) -> usize {
     let mut compared = 0;
     for t in tasks {
@@ -151,6 +151,12 @@ pub fn equals_single_machine_runs(out: &Path, refs: &Path, tasks: &[Value]) -> u
             String::from_utf8_lossy(&want)
         );
         compared += 1;
+    }
+    // The HTML report (`rewardbench report` of the merged runs) names every model.
+    let page = std::fs::read_to_string(out.join("report.html")).unwrap();
+    for t in tasks {
+        let name = t["model"].as_str().unwrap();
+        assert!(page.contains(name), "{name} is not in report.html");
     }
     compared
 }
