@@ -116,24 +116,11 @@ impl Cache {
         } else {
             (0, false)
         };
-        let file = if exists && !overwrite && keep_bytes > 0 {
-            let f = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(path)
-                .map_err(io)?;
-            // Cut a damaged last line (or a missing final newline) before appending.
-            f.set_len(keep_bytes).map_err(io)?;
-            let mut f = OpenOptions::new().append(true).open(path).map_err(io)?;
-            f.flush().map_err(io)?;
-            f
-        } else {
-            let mut f = File::create(path).map_err(io)?;
-            let header = json!({"rewardbench_cache": VERSION, "fingerprint": fingerprint});
-            writeln!(f, "{header}").map_err(io)?;
-            f.flush().map_err(io)?;
-            f
-        };
+        let file = open_append(
+            path,
+            keep_bytes,
+            &json!({"rewardbench_cache": VERSION, "fingerprint": fingerprint}),
+        )?;
         Ok(Self {
             path: path.to_path_buf(),
             file,
@@ -144,19 +131,11 @@ impl Cache {
 
     /// Appends the scores of finished call `call`, one write, flushed.
     pub fn record(&mut self, call: usize, scores: &[Vec<f64>]) -> Result<(), CacheError> {
-        let line = json!({
-            "call": call,
-            "scores": scores,
-        });
-        let mut bytes = serde_json::to_vec(&line).unwrap_or_default();
-        bytes.push(b'\n');
-        self.file
-            .write_all(&bytes)
-            .and_then(|()| self.file.flush())
-            .map_err(|source| CacheError::Io {
-                path: self.path.clone(),
-                source,
-            })
+        append_line(
+            &mut self.file,
+            &self.path,
+            &json!({"call": call, "scores": scores}),
+        )
     }
 
     pub fn path(&self) -> &Path {
@@ -181,6 +160,36 @@ pub struct ScoreStore {
     pub known: std::collections::HashMap<String, Vec<f64>>,
     /// A half-written last line (a kill mid-write) was dropped.
     pub dropped_partial_line: bool,
+}
+
+/// Opens a records file for appending: its first `keep` bytes (the good lines read back) are
+/// kept and a damaged tail cut; with nothing to keep it starts afresh with `header`.
+fn open_append(path: &Path, keep: u64, header: &Value) -> Result<File, CacheError> {
+    let io = |source| CacheError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if keep > 0 {
+        let f = OpenOptions::new().write(true).open(path).map_err(io)?;
+        f.set_len(keep).map_err(io)?;
+        return OpenOptions::new().append(true).open(path).map_err(io);
+    }
+    let mut f = File::create(path).map_err(io)?;
+    writeln!(f, "{header}").map_err(io)?;
+    f.flush().map_err(io)?;
+    Ok(f)
+}
+
+/// Appends one JSON line, one write, flushed.
+fn append_line(file: &mut File, path: &Path, line: &Value) -> Result<(), CacheError> {
+    let mut bytes = serde_json::to_vec(line).unwrap_or_default();
+    bytes.push(b'\n');
+    file.write_all(&bytes)
+        .and_then(|()| file.flush())
+        .map_err(|source| CacheError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// Reads a JSON-lines file of records after a header line: `header_ok` must accept the
@@ -283,17 +292,11 @@ impl ScoreStore {
         } else {
             (0, false)
         };
-        let file = if keep > 0 {
-            let f = OpenOptions::new().write(true).open(path).map_err(io)?;
-            f.set_len(keep).map_err(io)?;
-            OpenOptions::new().append(true).open(path).map_err(io)?
-        } else {
-            let mut f = File::create(path).map_err(io)?;
-            let header = json!({"rewardbench_store": STORE_VERSION, "fingerprint": fingerprint});
-            writeln!(f, "{header}").map_err(io)?;
-            f.flush().map_err(io)?;
-            f
-        };
+        let file = open_append(
+            path,
+            keep,
+            &json!({"rewardbench_store": STORE_VERSION, "fingerprint": fingerprint}),
+        )?;
         Ok(Self {
             path: path.to_path_buf(),
             file,
@@ -316,16 +319,11 @@ impl ScoreStore {
 
     /// Appends one finished call's texts and scores, one write, flushed.
     pub fn record(&mut self, keys: &[String], scores: &[Vec<f64>]) -> Result<(), CacheError> {
-        let mut bytes =
-            serde_json::to_vec(&json!({"keys": keys, "scores": scores})).unwrap_or_default();
-        bytes.push(b'\n');
-        self.file
-            .write_all(&bytes)
-            .and_then(|()| self.file.flush())
-            .map_err(|source| CacheError::Io {
-                path: self.path.clone(),
-                source,
-            })?;
+        append_line(
+            &mut self.file,
+            &self.path,
+            &json!({"keys": keys, "scores": scores}),
+        )?;
         for (k, s) in keys.iter().zip(scores) {
             self.known.insert(k.clone(), s.clone());
         }
