@@ -12,10 +12,10 @@ use serde_json::{json, Map, Value};
 
 use crate::data::bon::is_ties;
 use crate::results::{Kind, RunResult};
-use crate::scoring::length::paired_test;
 use crate::scoring::rb2::{self, TiesPrompt, TiesRow};
 use crate::scoring::stats::{
-    holm, paired_permutation, sidak, Permutation, PERMUTATION_RESAMPLES, PERMUTATION_SEED,
+    holm, paired_permutation, paired_test, sidak, Permutation, PERMUTATION_RESAMPLES,
+    PERMUTATION_SEED,
 };
 use crate::scoring::{EXAMPLE_COUNTS, RB2_SUBSETS, SECTIONS};
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::stats::{mcnemar_exact, paired_permutation, PERMUTATION_RESAMPLES, PERMUTATION_SEED};
+use super::stats::{paired_test, PairedTest};
 pub use crate::tokenize::lengths::{Length, SampleLengths};
 
 /// One of the four baselines.
@@ -128,48 +128,6 @@ pub fn baselines<'a>(
         .collect()
 }
 
-/// A paired test of a scorer's per-row results against a baseline's.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PairedTest {
-    pub p_value: f64,
-    /// `"exact McNemar"` (0/1 results) or `"paired permutation"` (1/k credit).
-    pub method: &'static str,
-    /// Rows only the first gets (more credit on), and rows only the second.
-    pub a_only: usize,
-    pub b_only: usize,
-}
-
-/// Paired test of `a` against `b` (same rows, each 0..=1): exact McNemar when every value is
-/// 0 or 1, else a paired permutation test of the mean.
-pub fn paired_test(a: &[f64], b: &[f64]) -> PairedTest {
-    let a_only = a.iter().zip(b).filter(|(x, y)| x > y).count();
-    let b_only = a.iter().zip(b).filter(|(x, y)| x < y).count();
-    let binary = a.iter().chain(b).all(|&x| x == 0.0 || x == 1.0);
-    if binary {
-        PairedTest {
-            p_value: mcnemar_exact(a_only as u64, b_only as u64),
-            method: "exact McNemar",
-            a_only,
-            b_only,
-        }
-    } else {
-        let t = paired_permutation(
-            a,
-            b,
-            super::stats::mean,
-            |x, y| x == y,
-            PERMUTATION_RESAMPLES,
-            PERMUTATION_SEED,
-        );
-        PairedTest {
-            p_value: t.p_value,
-            method: "paired permutation",
-            a_only,
-            b_only,
-        }
-    }
-}
-
 /// Significance level of the "beats the length baseline" flag.
 pub const BASELINE_ALPHA: f64 = 0.05;
 
@@ -280,6 +238,6 @@ mod tests {
         let c = check(&[1.0; 20], &refs).unwrap();
         assert!(c.beats);
         assert_eq!(c.test.method, "exact McNemar");
-        assert!((c.test.p_value - mcnemar_exact(20, 0)).abs() < 1e-15);
+        assert!((c.test.p_value - super::super::stats::mcnemar_exact(20, 0)).abs() < 1e-15);
     }
 }

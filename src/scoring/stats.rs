@@ -156,6 +156,48 @@ pub fn mean(xs: &[&f64]) -> f64 {
     }
 }
 
+/// A paired test of one scorer's per-row results against another's (or a baseline's).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PairedTest {
+    pub p_value: f64,
+    /// `"exact McNemar"` (0/1 results) or `"paired permutation"` (1/k credit).
+    pub method: &'static str,
+    /// Rows only the first gets (more credit on), and rows only the second.
+    pub a_only: usize,
+    pub b_only: usize,
+}
+
+/// Paired test of `a` against `b` (same rows, each 0..=1): exact McNemar when every value is
+/// 0 or 1, else a paired permutation test of the mean.
+pub fn paired_test(a: &[f64], b: &[f64]) -> PairedTest {
+    let a_only = a.iter().zip(b).filter(|(x, y)| x > y).count();
+    let b_only = a.iter().zip(b).filter(|(x, y)| x < y).count();
+    let binary = a.iter().chain(b).all(|&x| x == 0.0 || x == 1.0);
+    if binary {
+        PairedTest {
+            p_value: mcnemar_exact(a_only as u64, b_only as u64),
+            method: "exact McNemar",
+            a_only,
+            b_only,
+        }
+    } else {
+        let t = paired_permutation(
+            a,
+            b,
+            mean,
+            |x, y| x == y,
+            PERMUTATION_RESAMPLES,
+            PERMUTATION_SEED,
+        );
+        PairedTest {
+            p_value: t.p_value,
+            method: "paired permutation",
+            a_only,
+            b_only,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
