@@ -131,6 +131,15 @@ pub fn merge(
     obs: &mut dyn Observer,
 ) -> Result<Finished, PipelineError> {
     report::check_writable(&cfg.output.dir)?;
+    if let ScorerKind::Dpo(mode) = &cfg.model.scorer {
+        let known = dpo::Known {
+            reductions: merged.known,
+            runtime: merged.runtime,
+            dataset: merged.dataset,
+        };
+        let ev = dpo::evaluate_dataset(cfg, mode, Dataset::open(&cfg.data.spec)?, Some(known))?;
+        return finish_pairs(cfg, info, &ev, obs);
+    }
     match data::load(&cfg.data.spec, cfg.data.prioritize_scoring)? {
         Loaded::Preference(dataset) => score_pairs(cfg, info, dataset, Some(merged), obs),
         Loaded::Instructions(set) => Err(DataError::Instructions { path: set.path }.into()),
@@ -193,19 +202,17 @@ fn finish_shard(
     shard: crate::shard::Shard,
 ) -> Result<Finished, PipelineError> {
     let name = eval::run_name(cfg, &ev.prepared.model);
-    let (needed, rows) = eval::shard_sequences(&ev.prepared, shard);
+    let (needed, mine) = eval::shard_sequences(&ev.prepared, shard);
+    let rows = mine.iter().filter(|m| **m).count();
     let store = eval::store_path(cfg, &ev.prepared.model).unwrap_or_default();
     let manifest_path = crate::shard::shard_file(&cfg.output.dir, &name, shard, ".json");
-    // The command without --shard: what merge runs again.
-    let mut args = Vec::new();
-    let mut it = info.argv.iter();
-    while let Some(a) = it.next() {
-        if a == "--shard" {
-            it.next();
-        } else if !a.starts_with("--shard=") {
-            args.push(a.clone());
-        }
-    }
+    // The shard's rows as the single run's outputs list them (a partial view; merge writes
+    // the run's files).
+    let outputs = crate::shard::shard_file(&cfg.output.dir, &name, shard, "_outputs.jsonl");
+    report::write_file(
+        &outputs,
+        report::outputs_jsonl_of(ev, Some(&mine)).as_bytes(),
+    )?;
     let m = crate::shard::Manifest {
         rewardbench_shard: crate::shard::MANIFEST_VERSION,
         name: name.clone(),
@@ -219,7 +226,7 @@ fn finish_shard(
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        args,
+        args: crate::shard::without_shard(&info.argv),
         cwd: std::env::current_dir()
             .map(|d| d.display().to_string())
             .unwrap_or_default(),
@@ -239,7 +246,7 @@ fn finish_shard(
             shard.count,
             cfg.output.dir.display()
         ),
-        written: vec![store, manifest_path],
+        written: vec![store, outputs, manifest_path],
         summary: None,
     })
 }
@@ -288,11 +295,18 @@ fn run_dpo(
     for w in &ev.prepared.warnings {
         obs.warn(w);
     }
+    if let Some(shard) = cfg.output.shard {
+        return finish_shard(cfg, info, &ev, shard);
+    }
     let done = finish_pairs(cfg, info, &ev, obs)?;
-    // The results are written: the resume cache has done its job. DPO runs with another mode,
-    // reference or dataset into this folder would otherwise find it and refuse it.
-    if let Some(cache) = crate::scorer::cache_path(cfg, &ev.prepared.model) {
-        let _ = std::fs::remove_file(cache);
+    // The results are written: the resume store has done its job. DPO runs with another
+    // reference into this folder would otherwise find it and refuse it.
+    let stores = [
+        crate::scorer::cache_path(cfg, &ev.prepared.model),
+        eval::store_path(cfg, &ev.prepared.model),
+    ];
+    for f in stores.into_iter().flatten() {
+        let _ = std::fs::remove_file(f);
     }
     Ok(done)
 }

@@ -46,6 +46,32 @@ impl Shard {
     }
 }
 
+/// A sample's stable key for sharding: subset, id and content hash.
+pub fn sample_key(row: &crate::data::Sample) -> String {
+    format!(
+        "{}\u{0}{}\u{0}{}",
+        row.subset().unwrap_or(""),
+        row.metadata
+            .get("id")
+            .map_or(String::new(), |v| v.to_string()),
+        row.content_hash()
+    )
+}
+
+/// The command line without `--shard i/n` (what `merge` runs again).
+pub fn without_shard(argv: &[String]) -> Vec<String> {
+    let mut args = Vec::new();
+    let mut it = argv.iter();
+    while let Some(a) = it.next() {
+        if a == "--shard" {
+            it.next();
+        } else if !a.starts_with("--shard=") {
+            args.push(a.clone());
+        }
+    }
+    args
+}
+
 /// The shard of every sample: samples are ordered by a digest of their key (subset, id and
 /// content hash), then each goes to the shard with the fewest tokens so far (ties: the
 /// lowest index). Deterministic, and balanced by `weights` (each sample's tokens).

@@ -217,12 +217,6 @@ pub fn resolve(args: &EvalArgs, obs: &mut dyn Observer) -> anyhow::Result<Resolv
         if config.batch.batching == Batching::Reference {
             bail!("--shard needs --batching sorted: --batching reference makes a text's score depend on its batch, so shards could not merge into the single run's numbers");
         }
-        if matches!(config.model.scorer, ScorerKind::Dpo(_)) {
-            bail!("--shard is not supported for DPO runs yet (--ref_model / --ref_free_type); run them whole");
-        }
-        if args.save_all {
-            bail!("--shard with --save_all: merge does not write {{name}}_all.jsonl yet; drop --save_all");
-        }
     }
     let info = RunInfo {
         model: model.display().to_string(),

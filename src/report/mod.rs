@@ -22,7 +22,7 @@ mod table;
 
 pub use self::csv::{instruction_scores_csv, scores_csv};
 pub use json::{intervals_json, leaderboard_scores, run_record, summary};
-pub use jsonl::{instruction_outputs_jsonl, outputs_jsonl};
+pub use jsonl::{instruction_outputs_jsonl, outputs_jsonl, outputs_jsonl_of};
 pub use table::table;
 
 /// Errors writing results.

@@ -9,13 +9,14 @@
 //! log-probs of each response token (including template text and the EOS) summed. Chosen and
 //! rejected of a batch run as one right-padded call (pad = EOS) per model.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use ndarray::Array2;
 use serde_json::Value;
 
-use super::rm::{Evaluation, Prepared, RowResult, Stats};
+use super::rm::{Evaluation, Prepared, RowResult, RuntimeInfo, Stats};
 use super::{check_sequence, fingerprint, RowError, RowProblem, SetupError};
 use crate::backend::lm::{CacheHints, LmError, LmSession};
 use crate::backend::{self, BackendError};
@@ -27,7 +28,7 @@ use crate::model::{ModelError, ModelFiles};
 use crate::prompt::Rendered;
 use crate::run::execute::{self as executor, ExecuteError, Interrupted};
 use crate::run::parallel::parallel_map;
-use crate::run::store::{Cache, CacheError};
+use crate::run::store::{Cache, CacheError, ScoreStore};
 use crate::scoring::verdict::{self, Outcome};
 use crate::tokenize::dpo::{DpoPair, DpoTokenizeError};
 pub use crate::tokenize::dpo::{MAX_LENGTH, MAX_PROMPT_LENGTH};
@@ -69,6 +70,10 @@ pub enum DpoError {
     Cache(#[from] CacheError),
     #[error(transparent)]
     Interrupted(#[from] Interrupted),
+    #[error("merge: {missing} of {total} texts have no reductions in the shards' stores (a store is damaged or belongs to another run); run the shards again")]
+    Unscored { missing: usize, total: usize },
+    #[error("merge: {} no longer holds the rows its shards scored (the file changed since); run the shards again", .0.display())]
+    DatasetChanged(PathBuf),
 }
 
 impl From<ExecuteError<DpoError>> for DpoError {
@@ -233,14 +238,57 @@ fn check_pair(
 /// reward-model evaluation (scores = rewards), so the usual reports apply.
 pub fn evaluate(cfg: &RunConfig, mode: &DpoMode) -> Result<Evaluation, DpoError> {
     let dataset = Dataset::open(&cfg.data.spec)?;
-    evaluate_dataset(cfg, mode, dataset)
+    evaluate_dataset(cfg, mode, dataset, None)
 }
 
-/// [`evaluate`] on loaded samples.
+/// The per-sequence reductions a sharded run's shards stored (their stores' union) and
+/// where they ran: `merge` scores the rows from them without a model call.
+pub struct Known<'a> {
+    pub reductions: &'a HashMap<String, Vec<f64>>,
+    pub runtime: RuntimeInfo,
+    /// The shards' dataset digest: the rows read now must be the same.
+    pub dataset: &'a str,
+}
+
+/// The key of a DPO sequence in the score store: its token ids and where its response starts.
+pub fn seq_key(ids: &[i64], prompt_len: usize) -> String {
+    let bytes: Vec<u8> = ids
+        .iter()
+        .flat_map(|x| x.to_le_bytes())
+        .chain((prompt_len as u64).to_le_bytes())
+        .collect();
+    crate::digest::Digest::default().field("dpo", &bytes).hex()
+}
+
+/// The calls for `units` (each a row's sequence indices), longest first under sorted
+/// batching, in chunks of `--batch_size` rows each split further by the token cap.
+fn plan_calls(units: Vec<Vec<usize>>, seqs: &[Encoded], cfg: &RunConfig) -> Vec<batch::Plan> {
+    let longest: Vec<usize> = units
+        .iter()
+        .map(|u| u.iter().map(|&i| seqs[i].ids.len()).max().unwrap_or(0))
+        .collect();
+    let order = match cfg.batch.batching {
+        Batching::Sorted => batch::Order::LongestFirst,
+        Batching::Reference => batch::Order::AsGiven,
+    };
+    batch::plan_units(
+        units,
+        &longest,
+        cfg.batch.batch_size,
+        cfg.batch.max_batch_tokens,
+        order,
+        // RewardBench's batches of `batch_size` pairs, each split further by the token cap.
+        batch::Fill::Chunks,
+        |u| u.len(),
+    )
+}
+
+/// [`evaluate`] on loaded samples; with `known` (a merge), from stored reductions alone.
 pub fn evaluate_dataset(
     cfg: &RunConfig,
     mode: &DpoMode,
     mut dataset: Dataset,
+    known: Option<Known>,
 ) -> Result<Evaluation, DpoError> {
     let started = Instant::now();
     let policy = ModelFiles::locate(&cfg.model.dir)?;
@@ -277,6 +325,7 @@ pub fn evaluate_dataset(
     }
     let path = dataset.path.clone();
     let models: Vec<&ModelFiles> = std::iter::once(&policy).chain(reference.as_ref()).collect();
+    let model_count = models.len();
     let workers = crate::available_cores();
     // The shared row rules, then DPO's tokenization rule (TRL's tokenize_row) per row.
     warnings.extend(super::validate(&dataset)?);
@@ -298,89 +347,214 @@ pub fn evaluate_dataset(
 
     // Model calls: a row's completions run in the same call, each its own row; right
     // padding (pad = EOS) makes the grouping invisible in the rewards.
-    let seqs: Vec<&Vec<i64>> = pairs.iter().flat_map(|p| p.ids.iter()).collect();
     let prompt_lens: Vec<usize> = pairs
         .iter()
         .flat_map(|p| p.prompt_len.iter().copied())
         .collect();
-    let mut units: Vec<Vec<usize>> = Vec::with_capacity(pairs.len());
-    let mut next = 0;
-    for p in &pairs {
-        units.push((next..next + p.ids.len()).collect());
-        next += p.ids.len();
+    let chosen: Vec<usize> = pairs.iter().map(|p| p.chosen).collect();
+    let mut seq_of: Vec<Vec<usize>> = Vec::with_capacity(pairs.len());
+    let mut seqs: Vec<Encoded> = Vec::new();
+    for p in pairs {
+        seq_of.push((seqs.len()..seqs.len() + p.ids.len()).collect());
+        seqs.extend(p.ids.into_iter().map(|ids| Encoded {
+            mask: vec![1; ids.len()],
+            ids,
+            truncated: false,
+        }));
     }
-    let seq_of = units.clone();
-    let longest: Vec<usize> = pairs
-        .iter()
-        .map(|p| p.ids.iter().map(Vec::len).max().unwrap_or(0))
-        .collect();
-    let order = match cfg.batch.batching {
-        Batching::Sorted => batch::Order::LongestFirst,
-        Batching::Reference => batch::Order::AsGiven,
+    let prepared = Prepared {
+        model: policy,
+        tokenizer_dir,
+        template_label: template.label().to_string(),
+        dataset,
+        rendered,
+        seqs,
+        seq_of,
+        pad_id: eos,
+        truncation: None,
+        truncated: 0,
+        warnings,
+        lengths,
+        prepare_seconds,
     };
-    let plans = batch::plan_units(
-        units,
-        &longest,
-        cfg.batch.batch_size,
-        cfg.batch.max_batch_tokens,
-        order,
-        // RewardBench's batches of `batch_size` pairs, each split further by the token cap.
-        batch::Fill::Chunks,
-        |u| u.len(),
-    );
+    let seqs = &prepared.seqs;
+    let keys: Vec<String> = seqs
+        .iter()
+        .zip(&prompt_lens)
+        .map(|(s, &p)| seq_key(&s.ids, p))
+        .collect();
+    let plans = plan_calls(prepared.seq_of.clone(), seqs, cfg);
+    // Padded as pad_rows pads: every sequence a row, at least 2 wide.
+    let (mut pad_tokens, mut computed_tokens) = (0, 0);
+    for p in &plans {
+        let width = p
+            .members()
+            .map(|i| seqs[i].ids.len())
+            .max()
+            .unwrap_or(2)
+            .max(2);
+        computed_tokens += width * p.len();
+        pad_tokens += p
+            .members()
+            .map(|i| width - seqs[i].ids.len())
+            .sum::<usize>();
+    }
+    let stats = Stats {
+        model_calls: plans.len() * model_count,
+        pad_tokens,
+        computed_tokens,
+        prepare_seconds,
+        total_seconds: prepare_seconds,
+        ..Stats::default()
+    };
+
+    // A merge: every reduction is stored; nothing runs.
+    if let Some(k) = known {
+        if super::rm::dataset_digest(&prepared) != k.dataset {
+            return Err(DpoError::DatasetChanged(path));
+        }
+        let reduced: Vec<Option<Vec<f64>>> = keys
+            .iter()
+            .map(|key| k.reductions.get(key).cloned())
+            .collect();
+        let missing = reduced.iter().filter(|r| r.is_none()).count();
+        if missing > 0 {
+            return Err(DpoError::Unscored {
+                missing,
+                total: reduced.len(),
+            });
+        }
+        let rows = score_rows(&prepared, &reduced, &chosen, mode, &path)?;
+        return Ok(Evaluation {
+            prepared,
+            batching: cfg.batch.batching,
+            rows,
+            onnxruntime_version: k.runtime.version,
+            onnxruntime_library: k.runtime.library,
+            device: k.runtime.device,
+            stats,
+            store_fingerprint: None,
+        });
+    }
 
     let rt = backend::runtime(cfg.device.ort_lib.as_deref(), cfg.device.device.wants_gpu())?;
     let opts = super::session_options(cfg, None);
-    let mut policy_s = LmSession::open(rt, &policy.onnx, &opts, cache_hints(&policy))?;
+    let mut policy_s = LmSession::open(
+        rt,
+        &prepared.model.onnx,
+        &opts,
+        cache_hints(&prepared.model),
+    )?;
     let mut ref_s = match &reference {
         Some(r) => Some(LmSession::open(rt, &r.onnx, &opts, cache_hints(r))?),
         None => None,
     };
+    let device = backend::device_name(policy_s.device);
+    let mut prepared = prepared;
     if let Some(note) = &policy_s.note {
-        warnings.push(note.clone());
+        prepared.warnings.push(note.clone());
     }
+    let seqs = &prepared.seqs;
 
     let t_run = Instant::now();
-    let cache_file = super::cache_path(cfg, &policy);
-    let mut cache = match &cache_file {
-        Some(p) => Some(Cache::open(
-            p,
-            &fingerprint::dpo(
-                &policy,
-                reference.as_ref(),
-                &encoder,
-                mode,
-                &seqs,
-                &pairs,
-                &plans,
-                cfg,
-                &rt.version,
-            )?,
-            cfg.output.overwrite,
-        )?),
-        None => None,
+    // Sorted batching keeps reductions by sequence (a score store: resumable across batch
+    // sizes, shardable); reference batching by call, as its batches define it.
+    let keyed = cfg.batch.batching == Batching::Sorted;
+    let needed = match cfg.output.shard {
+        Some(sh) => super::rm::shard_sequences(&prepared, sh).0,
+        None => vec![true; seqs.len()],
     };
-    // Padded as pad_rows pads: every sequence a row, at least 2 wide.
-    let (mut pad_tokens, mut computed_tokens) = (0, 0);
-    for p in &plans {
-        let width = p.members().map(|i| seqs[i].len()).max().unwrap_or(2).max(2);
-        computed_tokens += width * p.len();
-        pad_tokens += p.members().map(|i| width - seqs[i].len()).sum::<usize>();
-    }
-    let sizes: Vec<usize> = plans.iter().map(batch::Plan::len).collect();
-    let has_ref = ref_s.is_some();
+    let mut reduced: Vec<Option<Vec<f64>>> = vec![None; seqs.len()];
+    let mut store_fingerprint = None;
+    let mut store = None;
+    let mut cache = None;
+    let run_plans = if keyed {
+        let fp = fingerprint::dpo_content(
+            &prepared.model,
+            reference.as_ref(),
+            &encoder,
+            cfg,
+            &rt.version,
+            device,
+        )?;
+        if let Some(p) = super::rm::store_path(cfg, &prepared.model) {
+            let s = ScoreStore::open(&p, &fp, cfg.output.overwrite)?;
+            for (i, r) in reduced.iter_mut().enumerate() {
+                if needed[i] {
+                    *r = s.known.get(&keys[i]).cloned();
+                }
+            }
+            let have = reduced.iter().filter(|r| r.is_some()).count();
+            if have > 0 && !cfg.output.quiet {
+                eprintln!(
+                    "resuming: {have} of {} texts already scored in {}",
+                    needed.iter().filter(|n| **n).count(),
+                    s.path().display()
+                );
+            }
+            store = Some(s);
+        }
+        store_fingerprint = Some(fp);
+        let todo: Vec<Vec<usize>> = prepared
+            .seq_of
+            .iter()
+            .filter(|row| row.iter().all(|&i| needed[i] && reduced[i].is_none()))
+            .cloned()
+            .collect();
+        plan_calls(todo, seqs, cfg)
+    } else {
+        if let Some(p) = super::cache_path(cfg, &prepared.model) {
+            let all: Vec<&Vec<i64>> = seqs.iter().map(|s| &s.ids).collect();
+            let per_row: Vec<Vec<usize>> = prepared
+                .seq_of
+                .iter()
+                .map(|row| row.iter().map(|&i| prompt_lens[i]).collect())
+                .collect();
+            cache = Some(Cache::open(
+                &p,
+                &fingerprint::dpo(
+                    &prepared.model,
+                    reference.as_ref(),
+                    &encoder,
+                    mode,
+                    &all,
+                    &per_row,
+                    &plans,
+                    cfg,
+                    &rt.version,
+                )?,
+                cfg.output.overwrite,
+            )?);
+        }
+        plans.clone()
+    };
+    let ids: Vec<&Vec<i64>> = seqs.iter().map(|s| &s.ids).collect();
+    let sizes: Vec<usize> = run_plans.iter().map(batch::Plan::len).collect();
+    let call_keys: Vec<Vec<String>> = run_plans
+        .iter()
+        .map(|p| p.members().map(|i| keys[i].clone()).collect())
+        .collect();
+    let mut calls = store.as_mut().map(|s| executor::KeyedCalls {
+        store: s,
+        keys: call_keys,
+    });
+    let call_store: Option<&mut dyn executor::CallStore> = match (&mut calls, &mut cache) {
+        (Some(c), _) => Some(c),
+        (None, Some(c)) => Some(c),
+        (None, None) => None,
+    };
     let executed = executor::execute(
         &sizes,
-        cache.as_mut().map(|c| c as &mut dyn executor::CallStore),
-        |k| pad_rows(&seqs, &plans[k], eos),
+        call_store,
+        |k| pad_rows(&ids, &run_plans[k], eos),
         |k, (ids, mask)| {
             // Per sequence: the policy's (sum, count, sum of squares), then the reference's.
             let mut out: Vec<Vec<f64>> = vec![Vec::with_capacity(6); sizes[k]];
             let sessions = std::iter::once(&mut policy_s).chain(ref_s.as_mut());
             for s in sessions {
                 let lp = s.token_logprobs(&ids, &mask)?;
-                for (row, i) in plans[k].members().enumerate() {
-                    let (sum, n, sq) = reduce(lp.row(row), seqs[i].len(), prompt_lens[i]);
+                for (row, i) in run_plans[k].members().enumerate() {
+                    let (sum, n, sq) = reduce(lp.row(row), seqs[i].ids.len(), prompt_lens[i]);
                     out[row].extend([sum, n, sq]);
                 }
             }
@@ -390,45 +564,87 @@ pub fn evaluate_dataset(
         cfg.output.quiet,
         &mut crate::run::observer::Stderr,
     )?;
-    let mut reduced: Vec<Vec<f64>> = vec![Vec::new(); seqs.len()];
-    for (p, out) in plans.iter().zip(executed.outputs) {
+    for (p, out) in run_plans.iter().zip(executed.outputs) {
         for (i, r) in p.members().zip(out) {
-            reduced[i] = r;
+            reduced[i] = Some(r);
         }
     }
+    let reused = if keyed {
+        plans.len().saturating_sub(run_plans.len())
+    } else {
+        executed.reused
+    };
+    let rows = score_rows(&prepared, &reduced, &chosen, mode, &path)?;
+    Ok(Evaluation {
+        prepared,
+        batching: cfg.batch.batching,
+        rows,
+        onnxruntime_version: rt.version.clone(),
+        onnxruntime_library: rt.library.clone(),
+        device,
+        stats: Stats {
+            reused_calls: reused * model_count,
+            wait_seconds: executed.wait_seconds,
+            ort_seconds: executed.call_seconds,
+            total_seconds: prepare_seconds + t_run.elapsed().as_secs_f64(),
+            ..stats
+        },
+        store_fingerprint,
+    })
+}
 
-    let mut rows = Vec::with_capacity(pairs.len());
-    for ((row, texts), pair) in dataset.rows.iter().zip(&seq_of).zip(&pairs) {
-        let score = |s: usize| -> Result<f32, DpoError> {
-            let r = &reduced[s];
+/// Each row's rewards from its sequences' reductions; a row with a sequence not reduced
+/// (another shard's) is left empty.
+fn score_rows(
+    prepared: &Prepared,
+    reduced: &[Option<Vec<f64>>],
+    chosen: &[usize],
+    mode: &DpoMode,
+    path: &Path,
+) -> Result<Vec<RowResult>, DpoError> {
+    let has_ref = matches!(mode, DpoMode::Reference(_));
+    let mut rows = Vec::with_capacity(prepared.seq_of.len());
+    for ((row, texts), &n_chosen) in prepared
+        .dataset
+        .rows
+        .iter()
+        .zip(&prepared.seq_of)
+        .zip(chosen)
+    {
+        if texts.iter().any(|&s| reduced[s].is_none()) {
+            rows.push(RowResult {
+                outcome: Outcome::default(),
+                correct: false,
+            });
+            continue;
+        }
+        let mut outcome = Outcome::default();
+        for (k, &s) in texts.iter().enumerate() {
+            let r = reduced[s].as_deref().unwrap_or_default();
             let triple = |at: usize| -> Result<(f64, f64, f64), DpoError> {
                 match r.get(at..at + 3) {
                     Some(&[a, b, c]) => Ok((a, b, c)),
                     _ => Err(DpoError::Cache(CacheError::Corrupt {
-                        path: cache_file.clone().unwrap_or_default(),
+                        path: path.to_path_buf(),
                         line: 0,
                         problem: "a DPO record has too few values".into(),
                     })),
                 }
             };
             let reference = if has_ref { Some(triple(3)?) } else { None };
-            Ok(reward(mode, triple(0)?, reference))
-        };
-        let mut outcome = Outcome::default();
-        for (k, &s) in texts.iter().enumerate() {
-            let v = score(s)?;
+            let v = reward(mode, triple(0)?, reference);
             if !v.is_finite() {
                 return Err(RowError::new(
-                    &path,
+                    path,
                     &row.place,
                     RowProblem::NonFinite {
-                        side: pair.side(k),
+                        side: if k < n_chosen { "chosen" } else { "rejected" },
                         value: v,
                     },
                 )
                 .into());
             }
-            match k < pair.chosen {
+            match k < n_chosen {
                 true => outcome.chosen.push(vec![v]),
                 false => outcome.rejected.push(vec![v]),
             }
@@ -438,47 +654,5 @@ pub fn evaluate_dataset(
             outcome,
         });
     }
-    let seqs: Vec<Encoded> = seqs
-        .iter()
-        .map(|ids| Encoded {
-            ids: (*ids).clone(),
-            mask: vec![1; ids.len()],
-            truncated: false,
-        })
-        .collect();
-    let model_count = models.len();
-    Ok(Evaluation {
-        prepared: Prepared {
-            model: policy,
-            tokenizer_dir,
-            template_label: template.label().to_string(),
-            dataset,
-            rendered,
-            seqs,
-            seq_of,
-            pad_id: eos,
-            truncation: None,
-            truncated: 0,
-            warnings,
-            lengths,
-            prepare_seconds,
-        },
-        batching: cfg.batch.batching,
-        rows,
-        onnxruntime_version: rt.version.clone(),
-        onnxruntime_library: rt.library.clone(),
-        device: backend::device_name(policy_s.device),
-        stats: Stats {
-            model_calls: plans.len() * model_count,
-            reused_calls: executed.reused * model_count,
-            pad_tokens,
-            computed_tokens,
-            prepare_seconds,
-            wait_seconds: executed.wait_seconds,
-            ort_seconds: executed.call_seconds,
-            total_seconds: prepare_seconds + t_run.elapsed().as_secs_f64(),
-            ..Stats::default()
-        },
-        store_fingerprint: None,
-    })
+    Ok(rows)
 }

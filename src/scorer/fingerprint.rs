@@ -5,7 +5,6 @@ use crate::batch;
 use crate::config::{DpoMode, RunConfig};
 use crate::model::ModelFiles;
 use crate::run::store::{CacheError, Fingerprint};
-use crate::tokenize::dpo::DpoPair;
 use crate::tokenize::Encoder;
 
 use super::rm::Prepared;
@@ -118,7 +117,7 @@ pub(super) fn dpo(
     encoder: &Encoder,
     mode: &DpoMode,
     seqs: &[&Vec<i64>],
-    pairs: &[DpoPair],
+    prompt_lens: &[Vec<usize>],
     plans: &[batch::Plan],
     cfg: &RunConfig,
     ort_version: &str,
@@ -143,17 +142,44 @@ pub(super) fn dpo(
         let bytes: Vec<u8> = s.iter().flat_map(|x| x.to_le_bytes()).collect();
         fp.field("seq", &bytes);
     }
-    for p in pairs {
-        let bytes: Vec<u8> = p
-            .prompt_len
-            .iter()
-            .flat_map(|x| (*x as u64).to_le_bytes())
-            .collect();
+    for p in prompt_lens {
+        let bytes: Vec<u8> = p.iter().flat_map(|x| (*x as u64).to_le_bytes()).collect();
         fp.field("prompt", &bytes);
     }
     for p in plans {
         let bytes: Vec<u8> = p.members().flat_map(|x| (x as u64).to_le_bytes()).collect();
         fp.field("call", &bytes);
     }
+    Ok(fp.hex())
+}
+
+/// Fingerprint of a DPO score store: what changes a sequence's log-prob reductions besides
+/// its token ids and prompt length (which key them): the policy's and reference's files,
+/// the tokenizer, device, precision, ONNX Runtime and this evaluator's version. Not the
+/// reduction (`sum`, `avg`, `norm` read the same stored values), the plan or the rows.
+pub(super) fn dpo_content(
+    policy: &ModelFiles,
+    reference: Option<&ModelFiles>,
+    encoder: &Encoder,
+    cfg: &RunConfig,
+    ort_version: &str,
+    device: &str,
+) -> Result<String, CacheError> {
+    let mut fp = Fingerprint::default();
+    model_files(&mut fp, "policy ", policy)?;
+    if let Some(r) = reference {
+        model_files(&mut fp, "reference ", r)?;
+    }
+    fp.file("tokenizer.json", &encoder.path)?;
+    fp.field(
+        "settings",
+        format!(
+            "dpo store|{}|{ort_version}|{device}|{:?}|{}",
+            env!("CARGO_PKG_VERSION"),
+            cfg.device.fp16,
+            reference.is_some(),
+        )
+        .as_bytes(),
+    );
     Ok(fp.hex())
 }

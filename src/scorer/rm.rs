@@ -434,16 +434,7 @@ pub fn sample_keys(prepared: &Prepared) -> (Vec<String>, Vec<usize>) {
         .dataset
         .rows
         .iter()
-        .map(|r| {
-            format!(
-                "{}\u{0}{}\u{0}{}",
-                r.subset().unwrap_or(""),
-                r.metadata
-                    .get("id")
-                    .map_or(String::new(), |v| v.to_string()),
-                r.content_hash()
-            )
-        })
+        .map(crate::shard::sample_key)
         .collect();
     let weights = prepared
         .seq_of
@@ -462,15 +453,14 @@ pub fn dataset_digest(prepared: &Prepared) -> String {
     d.hex()
 }
 
-/// Which sequences `shard` scores: those of its rows.
-pub fn shard_sequences(prepared: &Prepared, shard: crate::shard::Shard) -> (Vec<bool>, usize) {
+/// Which sequences `shard` scores (those of its rows), and which rows are its.
+pub fn shard_sequences(prepared: &Prepared, shard: crate::shard::Shard) -> (Vec<bool>, Vec<bool>) {
     let (keys, weights) = sample_keys(prepared);
     let of = crate::shard::assign(&keys, &weights, shard.count);
     let mut needed = vec![false; prepared.seqs.len()];
-    let mut rows = 0;
-    for (row, s) in prepared.seq_of.iter().zip(&of) {
-        if *s == shard.index {
-            rows += 1;
+    let rows: Vec<bool> = of.iter().map(|s| *s == shard.index).collect();
+    for (row, mine) in prepared.seq_of.iter().zip(&rows) {
+        if *mine {
             for &i in row {
                 needed[i] = true;
             }
@@ -504,9 +494,15 @@ pub fn store_path(cfg: &RunConfig, model: &ModelFiles) -> Option<PathBuf> {
     }
 }
 
-/// The run's name: the model's, `.v2` for `rewardbench v2`.
+/// The run's name: the model's, `.v2` for `rewardbench v2`, `.dpo` for DPO rewards.
 pub fn run_name(cfg: &RunConfig, model: &ModelFiles) -> String {
-    let kind = if cfg.scoring.best_of_n { ".v2" } else { "" };
+    let kind = if cfg.scoring.best_of_n {
+        ".v2"
+    } else if matches!(cfg.model.scorer, crate::config::ScorerKind::Dpo(_)) {
+        ".dpo"
+    } else {
+        ""
+    };
     format!("{}{kind}", model.name())
 }
 

@@ -496,7 +496,7 @@ fn several_completions_get_their_pair_rewards() {
     let m = mode("ref", &models().join("tiny-llama-ref"));
     let cfg = config(&policy, &data, 2);
     let one = run(&policy, &data, &m, 2);
-    let ev = dpo::evaluate_dataset(&cfg, &m, multi).unwrap();
+    let ev = dpo::evaluate_dataset(&cfg, &m, multi, None).unwrap();
     for (r, o) in ev.rows.iter().zip(&one.rows) {
         assert_eq!(r.outcome.chosen[0], o.outcome.chosen[0]);
         assert_eq!(r.outcome.chosen[1], o.outcome.rejected[0]);

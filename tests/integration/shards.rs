@@ -16,17 +16,13 @@ fn eval(v2: bool, model: &str, data: &str, out: &Path, extra: &[&str]) -> Comman
         .arg(root().join("fixtures/models").join(model))
         .arg("--dataset")
         .arg(root().join(data))
-        .args([
-            "--batch_size",
-            "4",
-            "--threads",
-            "1",
-            "--quiet",
-            "--output_dir",
-        ])
+        .args(["--threads", "1", "--quiet", "--output_dir"])
         .arg(out)
         .args(extra)
         .env_remove("RUST_BACKTRACE");
+    if !extra.contains(&"--batch_size") {
+        c.args(["--batch_size", "4"]);
+    }
     c
 }
 
@@ -257,22 +253,68 @@ fn merge_refuses_missing_duplicated_and_foreign_shards() {
         "{}",
         stderr(&o)
     );
-    let o = eval(
-        false,
-        "tiny-llama-policy",
-        data,
-        &a,
-        &["--shard", "0/2", "--ref_free_type", "avg"],
-    )
-    .output()
-    .unwrap();
-    assert!(
-        stderr(&o).contains("not supported for DPO"),
-        "{}",
-        stderr(&o)
-    );
     let o = eval(false, "tiny-llama-rm", data, &a, &["--shard", "2/2"])
         .output()
         .unwrap();
     assert!(stderr(&o).contains("is not a shard"), "{}", stderr(&o));
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn dpo_shards_merge_into_the_single_run_and_list_their_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (single, sharded) = (tmp.path().join("single"), tmp.path().join("sharded"));
+    let data = "fixtures/data/llmbar.jsonl";
+    let reference = root().join("fixtures/models/tiny-llama-ref");
+    let reference = reference.to_str().unwrap();
+    let flags = ["--ref_model", reference, "--save_all"];
+    ok(eval(false, "tiny-llama-policy", data, &single, &flags)
+        .output()
+        .unwrap());
+    // A finished DPO run removes its store (a run with another reference may follow).
+    assert!(!single.join("tiny-llama-policy.dpo.store.jsonl").exists());
+    for i in [1, 0, 1] {
+        let spec = format!("{i}/2");
+        let o = ok(eval(
+            false,
+            "tiny-llama-policy",
+            data,
+            &sharded,
+            &[&flags[..], &["--shard", &spec]].concat(),
+        )
+        .output()
+        .unwrap());
+        assert!(String::from_utf8_lossy(&o.stdout).contains("done"));
+    }
+    ok(merge(&[&sharded]));
+    same_results(
+        &single,
+        &sharded,
+        &[
+            "tiny-llama-policy.json",
+            "tiny-llama-policy_outputs.jsonl",
+            "tiny-llama-policy_scores.csv",
+            "tiny-llama-policy_all.jsonl",
+        ],
+    );
+    // Each shard's partial outputs are the single run's lines of its rows, every row once.
+    let mut parts: Vec<String> = (0..2)
+        .flat_map(|i| {
+            lines(&sharded.join(format!(
+                "shards/tiny-llama-policy.dpo.shard-{i}-of-2_outputs.jsonl"
+            )))
+        })
+        .collect();
+    let mut whole = lines(&single.join("tiny-llama-policy_outputs.jsonl"));
+    assert_eq!(whole.len(), 40);
+    parts.sort();
+    whole.sort();
+    assert_eq!(parts, whole);
 }
