@@ -233,6 +233,7 @@ fn finish_shard(
         execution_provider: ev.device.to_string(),
         onnxruntime_version: ev.onnxruntime_version.clone(),
         onnxruntime_library: ev.onnxruntime_library.display().to_string(),
+        env: Default::default(),
     };
     let text = serde_json::to_string_pretty(&m).unwrap_or_default() + "\n";
     report::write_file(&manifest_path, text.as_bytes())?;

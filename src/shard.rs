@@ -58,6 +58,15 @@ pub fn sample_key(row: &crate::data::Sample) -> String {
     )
 }
 
+/// A digest of every sample's key, in dataset order: shards of one run share it.
+pub fn dataset_digest(keys: &[String]) -> String {
+    let mut d = Digest::default();
+    for k in keys {
+        d.field("sample", k.as_bytes());
+    }
+    d.hex()
+}
+
 /// The command line without `--shard i/n` (what `merge` runs again).
 pub fn without_shard(argv: &[String]) -> Vec<String> {
     let mut args = Vec::new();
@@ -119,6 +128,10 @@ pub struct Manifest {
     pub execution_provider: String,
     pub onnxruntime_version: String,
     pub onnxruntime_library: String,
+    /// For judge runs: the base-URL variables the judges were routed with (never keys), so
+    /// `merge` finds the answers under the same judge identities.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub env: std::collections::BTreeMap<String, String>,
 }
 
 /// `{dir}/shards/{name}.{label}` plus `ext`.

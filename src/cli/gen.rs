@@ -84,6 +84,10 @@ pub struct GenArgs {
     /// No progress lines.
     #[arg(long, short, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
     pub quiet: bool,
+    /// Judge only shard I of N of the rows (0 <= I < N): its answers, partial outputs and
+    /// manifest go to {output_dir}/shards/; `rewardbench merge {output_dir}` writes the results.
+    #[arg(long)]
+    pub shard: Option<rewardbench::shard::Shard>,
     /// Upload the summary and per-example outputs as a hub dataset (see --hub_results_repo), with HF_TOKEN.
     #[arg(long = "push_results_to_hub", alias = "push-results-to-hub", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
     pub push_results_to_hub: bool,
@@ -180,10 +184,68 @@ fn notes(a: &GenArgs, obs: &mut dyn Observer) {
     }
 }
 
+/// What a sharded run's shards left, for `merge`.
+pub struct Merging<'a> {
+    /// The shards' answer stores.
+    pub stores: &'a [PathBuf],
+    /// The shards' dataset digest: the rows read now must be the same.
+    pub dataset: &'a str,
+    /// The base-URL variables the shards routed the judges with.
+    pub env: &'a std::collections::BTreeMap<String, String>,
+}
+
+/// The variables judge routing reads besides keys.
+const ROUTE_VARS: [&str; 2] = ["OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"];
+
 /// Runs a judge evaluation; prints the table.
 pub fn run(a: &GenArgs) -> anyhow::Result<()> {
+    run_with(a, None).map(|_| ())
+}
+
+/// The judges' settings a shard's manifest fingerprints: shards of one run share them.
+fn fingerprint(judges: &[Judge], info: &JudgeInfo, a: &GenArgs) -> String {
+    let mut d = rewardbench::digest::Digest::default();
+    d.field("name", info.name.as_bytes());
+    for j in judges {
+        d.field(
+            "judge",
+            format!(
+                "{}|{}|{}",
+                j.endpoint.provider.name(),
+                j.endpoint.base_url,
+                j.model
+            )
+            .as_bytes(),
+        );
+    }
+    d.field(
+        "settings",
+        format!(
+            "{}|{}|{}|{}|{}",
+            info.protocol, a.seed, a.score_w_ratings, a.both_orders, a.debug
+        )
+        .as_bytes(),
+    );
+    d.hex()
+}
+
+/// The command line as `merge` parses it again: `gen` and its flags, without `--shard`.
+fn gen_argv() -> Vec<String> {
+    let mut argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(String::as_str) != Some("gen") {
+        argv.insert(0, "gen".into()); // called as rewardbench-gen
+    }
+    rewardbench::shard::without_shard(&argv)
+}
+
+/// Runs a judge evaluation (a shard of one, or a merge of its shards); prints the table
+/// and returns the files written.
+pub fn run_with(a: &GenArgs, merging: Option<Merging>) -> anyhow::Result<Vec<PathBuf>> {
     let mut obs = Stderr;
     notes(a, &mut obs);
+    if a.shard.is_some() && a.push_results_to_hub {
+        anyhow::bail!("--shard with --push_results_to_hub: a shard has no results to publish; merge the shards, then `rewardbench publish {{output_dir}}`");
+    }
     // Judges have no model card here (upstream's judge scripts upload results only).
     let publish = super::publish::for_run(
         a.push_results_to_hub,
@@ -227,7 +289,14 @@ pub fn run(a: &GenArgs) -> anyhow::Result<()> {
         .map(str::parse)
         .transpose()
         .map_err(|e: route::RouteError| anyhow::anyhow!(e))?;
-    let env = |k: &str| std::env::var(k).ok();
+    // A merge routes as its shards did and calls nothing, so it needs no key.
+    let env = |k: &str| match &merging {
+        Some(_) if k.ends_with("_API_KEY") => {
+            Some(std::env::var(k).unwrap_or_else(|_| "unused-by-merge".into()))
+        }
+        Some(m) => m.env.get(k).cloned(),
+        None => std::env::var(k).ok(),
+    };
     let ensemble = a.model.len() > 1;
     let judges = a
         .model
@@ -266,13 +335,48 @@ pub fn run(a: &GenArgs) -> anyhow::Result<()> {
         seed: a.seed,
     };
     rewardbench::report::check_writable(&a.output_dir)?;
-    let store_path = a
-        .output_dir
-        .join(format!("{}.judge-cache.jsonl", info.name));
+    // Shards: each row's key (subset, id, content), balanced by characters.
+    let keys: Vec<String> = dataset
+        .rows
+        .iter()
+        .map(rewardbench::shard::sample_key)
+        .collect();
+    let digest = rewardbench::shard::dataset_digest(&keys);
+    let mine = a.shard.map(|sh| {
+        let weights: Vec<usize> = dataset
+            .rows
+            .iter()
+            .map(|r| r.chosen.iter().chain(&r.rejected).map(String::len).sum())
+            .collect();
+        rewardbench::shard::assign(&keys, &weights, sh.count)
+            .into_iter()
+            .map(|s| s == sh.index)
+            .collect::<Vec<bool>>()
+    });
+    let store_path = match a.shard {
+        Some(sh) => {
+            rewardbench::shard::shard_file(&a.output_dir, &info.name, sh, ".judge-cache.jsonl")
+        }
+        None => a
+            .output_dir
+            .join(format!("{}.judge-cache.jsonl", info.name)),
+    };
     if a.overwrite {
         let _ = std::fs::remove_file(&store_path);
     }
-    let store = AnswerStore::open(&store_path)?;
+    let mut store = AnswerStore::open(&store_path)?;
+    if let Some(m) = &merging {
+        if m.dataset != digest {
+            anyhow::bail!(
+                "merge: {} no longer holds the rows its shards judged (the file changed since); run the shards again",
+                dataset.path.display()
+            );
+        }
+        // The single run's answer store: every shard's answers.
+        for s in m.stores {
+            store.absorb(s)?;
+        }
+    }
     let client = Client::new(ClientConfig {
         call_timeout: std::time::Duration::from_secs(a.timeout.max(1)),
         max_attempts: a.max_attempts.max(1),
@@ -285,8 +389,71 @@ pub fn run(a: &GenArgs) -> anyhow::Result<()> {
         seed: a.seed,
         both_orders: a.both_orders && !rb2,
         threads: a.num_threads.max(1),
+        rows: mine.clone(),
+        answers_only: merging.is_some(),
     };
     let verdicts = judging::judge(&dataset, &judges, &settings, &client, &store, a.quiet)?;
+    if let (Some(sh), Some(mine)) = (a.shard, &mine) {
+        let rows: Vec<_> = dataset
+            .rows
+            .iter()
+            .zip(mine)
+            .filter(|(_, m)| **m)
+            .map(|(r, _)| r.clone())
+            .collect();
+        let part = Dataset {
+            path: dataset.path.clone(),
+            rows,
+        };
+        let outputs =
+            rewardbench::shard::shard_file(&a.output_dir, &info.name, sh, "_outputs.jsonl");
+        rewardbench::report::write_file(
+            &outputs,
+            report::outputs_jsonl(&part, &verdicts).as_bytes(),
+        )?;
+        let manifest = rewardbench::shard::Manifest {
+            rewardbench_shard: rewardbench::shard::MANIFEST_VERSION,
+            name: info.name.clone(),
+            shard: sh.index,
+            shards: sh.count,
+            fingerprint: fingerprint(&judges, &info, a),
+            dataset: digest,
+            samples: part.rows.len(),
+            texts: store.len(),
+            store: store_path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            args: gen_argv(),
+            cwd: std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
+            execution_provider: "api".into(),
+            onnxruntime_version: String::new(),
+            onnxruntime_library: String::new(),
+            env: ROUTE_VARS
+                .iter()
+                .filter_map(|k| Some((k.to_string(), std::env::var(k).ok()?)))
+                .collect(),
+        };
+        let path = rewardbench::shard::shard_file(&a.output_dir, &info.name, sh, ".json");
+        let text = serde_json::to_string_pretty(&manifest).unwrap_or_default() + "\n";
+        rewardbench::report::write_file(&path, text.as_bytes())?;
+        println!(
+            "{}: {} done: {} of {} rows judged (answers {}); once all {} shards are done: rewardbench merge {}",
+            info.name,
+            sh.label(),
+            part.rows.len(),
+            dataset.rows.len(),
+            store_path.display(),
+            sh.count,
+            a.output_dir.display()
+        );
+        let written = vec![store_path, outputs, path];
+        let files: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+        eprintln!("wrote {}", files.join(", "));
+        return Ok(written);
+    }
     let card = report::card(&dataset, &verdicts).context("scoring the judgements")?;
     let written = report::write(&dataset, &verdicts, &card, &info, &a.output_dir)?;
     print!("{}", report::table(&card, &info));
@@ -296,7 +463,7 @@ pub fn run(a: &GenArgs) -> anyhow::Result<()> {
     if let Some(p) = &publish {
         super::publish::after_run(p, &a.output_dir, written.first().map(|p| p.as_path()))?;
     }
-    Ok(())
+    Ok(written)
 }
 
 #[cfg(test)]

@@ -50,7 +50,6 @@ pub fn run(args: &MergeArgs) -> anyhow::Result<()> {
             .into_iter()
             .map(|p| std::path::absolute(&p).unwrap_or(p))
             .collect();
-        let known = ScoreStore::union(&stores, &m.fingerprint)?;
         // The command's relative paths are relative to the folder it ran in.
         std::env::set_current_dir(&m.cwd)
             .with_context(|| format!("{}: the shards ran in {}, which is gone", g.name, m.cwd))?;
@@ -58,15 +57,31 @@ pub fn run(args: &MergeArgs) -> anyhow::Result<()> {
             Args::try_parse_from(std::iter::once("rewardbench".to_string()).chain(m.args.clone()))
                 .with_context(|| format!("{}: the command in {}", g.name, first.display()))?;
         let mut obs = Stderr;
-        let mut resolved = match &parsed.command {
-            Some(Command::V2(v)) => super::resolve::resolve_v2(v, &mut obs)?,
+        let mut resolved = match parsed.command {
+            Some(Command::V2(v)) => super::resolve::resolve_v2(&v, &mut obs)?,
             None => super::resolve::resolve(&parsed.eval, &mut obs)?,
+            Some(Command::Gen(mut a)) => {
+                a.shard = None;
+                if let Some(o) = &out {
+                    a.output_dir = o.clone();
+                }
+                let merging = super::gen::Merging {
+                    stores: &stores,
+                    dataset: &m.dataset,
+                    env: &m.env,
+                };
+                let written = super::gen::run_with(&a, Some(merging))?;
+                std::env::set_current_dir(&start)?;
+                report(g, &written);
+                continue;
+            }
             Some(_) => bail!(
                 "{}: {} does not hold an evaluation command",
                 g.name,
                 first.display()
             ),
         };
+        let known = ScoreStore::union(&stores, &m.fingerprint)?;
         let cfg = &mut resolved.config;
         cfg.output.shard = None;
         cfg.output.cache = false;
@@ -85,17 +100,18 @@ pub fn run(args: &MergeArgs) -> anyhow::Result<()> {
         let done = pipeline::merge(cfg, &resolved.info, merged, &mut obs)?;
         std::env::set_current_dir(&start)?;
         print!("{}", done.table);
-        let files: Vec<String> = done
-            .written
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
-        eprintln!(
-            "merged {} shards of {}; wrote {}",
-            g.count,
-            g.name,
-            files.join(", ")
-        );
+        report(g, &done.written);
     }
     Ok(())
+}
+
+/// The "merged ... wrote ..." line of one run.
+fn report(g: &rewardbench::shard::Group, written: &[PathBuf]) {
+    let files: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+    eprintln!(
+        "merged {} shards of {}; wrote {}",
+        g.count,
+        g.name,
+        files.join(", ")
+    );
 }

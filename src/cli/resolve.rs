@@ -213,10 +213,8 @@ pub fn resolve(args: &EvalArgs, obs: &mut dyn Observer) -> anyhow::Result<Resolv
             shard: args.shard,
         },
     };
-    if config.output.shard.is_some() {
-        if config.batch.batching == Batching::Reference {
-            bail!("--shard needs --batching sorted: --batching reference makes a text's score depend on its batch, so shards could not merge into the single run's numbers");
-        }
+    if config.output.shard.is_some() && config.batch.batching == Batching::Reference {
+        bail!("--shard needs --batching sorted: --batching reference makes a text's score depend on its batch, so shards could not merge into the single run's numbers");
     }
     let info = RunInfo {
         model: model.display().to_string(),

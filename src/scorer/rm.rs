@@ -446,11 +446,7 @@ pub fn sample_keys(prepared: &Prepared) -> (Vec<String>, Vec<usize>) {
 
 /// A digest of every row's key, in order: shards of one run share it.
 pub fn dataset_digest(prepared: &Prepared) -> String {
-    let mut d = crate::digest::Digest::default();
-    for k in sample_keys(prepared).0 {
-        d.field("sample", k.as_bytes());
-    }
-    d.hex()
+    crate::shard::dataset_digest(&sample_keys(prepared).0)
 }
 
 /// Which sequences `shard` scores (those of its rows), and which rows are its.

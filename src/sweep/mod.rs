@@ -245,7 +245,11 @@ fn ort_library(plan: &Plan) -> Result<Option<PathBuf>, SweepError> {
             .map(Some)
             .map_err(|e| SweepError::Runtime(format!("{}: {e}", p.display())));
     }
-    if !plan.benchmarks.iter().any(|b| b.command.sharded()) {
+    if plan
+        .benchmarks
+        .iter()
+        .all(|b| b.command == plan::Command::Gen)
+    {
         return Ok(None);
     }
     // A GPU device anywhere prefers the GPU build (`make setup-gpu`), as the evaluator does.

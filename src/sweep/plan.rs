@@ -16,7 +16,7 @@ pub enum Command {
     Rewardbench,
     /// `rewardbench v2` (RewardBench 2).
     V2,
-    /// `rewardbench gen` (a generative judge); not sharded.
+    /// `rewardbench gen` (a generative judge); one shard unless its benchmark sets `shards`.
     Gen,
 }
 
@@ -28,10 +28,6 @@ impl Command {
             Self::V2 => Some("v2"),
             Self::Gen => Some("gen"),
         }
-    }
-    /// Whether the command takes `--shard i/n` (and so needs `merge`).
-    pub fn sharded(self) -> bool {
-        !matches!(self, Self::Gen)
     }
 }
 
@@ -89,7 +85,7 @@ pub struct Benchmark {
     pub split: Option<String>,
     /// Extra flags, passed through.
     pub args: Vec<String>,
-    /// Shards of each model's run (1 for `gen`).
+    /// Shards of each model's run (`gen`: 1 unless the benchmark sets `shards`).
     pub shards: usize,
 }
 
@@ -364,14 +360,9 @@ impl Plan {
             check_args(&b.args).map_err(|msg| bad(key("args"), msg))?;
             let shards = match (b.command, b.shards) {
                 (_, Some(0)) => return Err(bad(key("shards"), "must be 1 or more".into())),
-                (Command::Gen, Some(n)) if n > 1 => {
-                    return Err(bad(
-                        key("shards"),
-                        "`gen` runs are not sharded: one task per model".into(),
-                    ))
-                }
-                (Command::Gen, _) => 1,
                 (_, Some(n)) => n,
+                // A judge is API-bound: one task per model unless its benchmark says more.
+                (Command::Gen, None) => 1,
                 (_, None) => raw.shards,
             };
             benchmarks.push(Benchmark {
@@ -615,6 +606,9 @@ time = "00:20:00"
         assert_eq!(p.benchmarks[1].command, Command::V2);
         assert_eq!(p.benchmarks[1].dataset, Dataset::Default);
         assert_eq!(p.benchmarks[2].shards, 1, "gen is one task per model");
+        let gen3 = ISSUE_PLAN.replace("command = \"gen\"\n", "command = \"gen\"\nshards = 3\n");
+        let p3 = plan_in(&base, &gen3).unwrap();
+        assert_eq!(p3.benchmarks[2].shards, 3, "unless the benchmark says more");
         assert_eq!(
             p.benchmarks[2].dataset,
             Dataset::Hub("allenai/reward-bench@main".into())
@@ -693,12 +687,6 @@ time = "00:20:00"
 
         let e = err(&base, "output_dir = \"out\"\n[[model]]\npath = \"models/rm-a\"\n[[benchmark]]\nname = \"../x\"\n");
         assert!(e.contains("benchmark[0].name"), "{e}");
-
-        let e = err(&base, "output_dir = \"out\"\n[[model]]\npath = \"models/rm-a\"\n[[benchmark]]\nname = \"j\"\ncommand = \"gen\"\nshards = 3\n");
-        assert!(
-            e.contains("benchmark[0].shards") && e.contains("not sharded"),
-            "{e}"
-        );
 
         let e = err(&base, "output_dir = \"out\"\nshards = 2\n[[model]]\npath = \"models/rm-a\"\nargs = [\"--batching\", \"reference\"]\n[[benchmark]]\nname = \"b\"\n");
         assert!(

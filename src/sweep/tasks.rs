@@ -115,7 +115,7 @@ pub fn tasks(plan: &Plan, binary: &Path) -> Vec<Task> {
                 argv.push(dir.display().to_string());
                 // One shard: the plain command (no `--shard`, no merge), so runs that cannot
                 // shard (DPO, --save_all, reference batching) still sweep.
-                let sharded = b.command.sharded() && b.shards > 1;
+                let sharded = b.shards > 1;
                 if sharded {
                     argv.push("--shard".into());
                     argv.push(format!("{shard}/{}", b.shards));

@@ -572,3 +572,71 @@ fn exhausted_calls_are_asked_again_and_paths_stay_in_the_output_folder() {
         .iter()
         .any(|r| r.model == "/srv/models/my-judge"));
 }
+
+#[test]
+fn judge_shards_merge_into_the_single_run_without_asking_again() {
+    let srv = JudgeServer::start(judge);
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, rows, extra) in [
+        ("v1", v1_rows(), &["--both_orders"][..]),
+        ("rb2", rb2_rows(), &[][..]),
+    ] {
+        let data = tmp.path().join(format!("{name}.jsonl"));
+        write_rows(&data, &rows);
+        let single = tmp.path().join(format!("{name}-single"));
+        let sharded = tmp.path().join(format!("{name}-sharded"));
+        let o = gen(&srv, &single, &data, extra);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        for i in [1, 0] {
+            let spec = format!("{i}/2");
+            let o = gen(
+                &srv,
+                &sharded,
+                &data,
+                &[extra, &["--shard", &spec]].concat(),
+            );
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            assert!(String::from_utf8_lossy(&o.stdout).contains("done"));
+        }
+        let shard_dir = sharded.join("shards/openai");
+        assert!(!sharded.join("openai/gpt-4o-2024-08-06.json").exists());
+        let asked = srv.requests().len();
+        let o = Command::new(env!("CARGO_BIN_EXE_rewardbench"))
+            .arg("merge")
+            .arg(&sharded)
+            .env_remove("OPENAI_API_KEY")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(srv.requests().len(), asked, "merge must not call the judge");
+        for f in ["gpt-4o-2024-08-06.json", "gpt-4o-2024-08-06_outputs.jsonl"] {
+            let a = std::fs::read(single.join("openai").join(f)).unwrap();
+            let b = std::fs::read(sharded.join("openai").join(f)).unwrap();
+            assert!(
+                a == b,
+                "{name}: {f} differs between the single run and the merge"
+            );
+        }
+        // Each shard lists its rows, every row once.
+        let parts: usize = (0..2)
+            .map(|i| {
+                jsonl(&shard_dir.join(format!("gpt-4o-2024-08-06.shard-{i}-of-2_outputs.jsonl")))
+                    .len()
+            })
+            .sum();
+        assert_eq!(parts, rows.len(), "{name}");
+        // A shard's store lost: the merge names what is missing instead of asking.
+        std::fs::remove_file(shard_dir.join("gpt-4o-2024-08-06.shard-0-of-2.judge-cache.jsonl"))
+            .unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_rewardbench"))
+            .arg("merge")
+            .arg(&sharded)
+            .arg("--output_dir")
+            .arg(tmp.path().join(format!("{name}-again")))
+            .output()
+            .unwrap();
+        assert!(!o.status.success());
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(e.contains("judge-cache.jsonl"), "{e}");
+    }
+}

@@ -286,7 +286,7 @@ fn dpo_runs_resume_and_stop_on_ctrl_c() {
     let (clean, resumed) = (tmp.path().join("clean"), tmp.path().join("resumed"));
     let o = command_for(model, &clean, &extra).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let cache_path = resumed.join("tiny-llama-policy.cache.jsonl");
+    let cache_path = resumed.join("tiny-llama-policy.dpo.store.jsonl");
     let cached =
         || std::fs::read_to_string(&cache_path).map_or(0, |c| c.lines().count().saturating_sub(1));
 

@@ -36,6 +36,11 @@ pub struct JudgeSettings {
     pub both_orders: bool,
     /// Concurrent calls.
     pub threads: usize,
+    /// Which rows to judge (a shard's; `None`: all). Placement still follows each row's
+    /// position in the whole dataset, so a shard asks exactly what the single run asks.
+    pub rows: Option<Vec<bool>>,
+    /// Use only answers already in the store (a merge of shards): a missing one is an error.
+    pub answers_only: bool,
 }
 
 /// Everything that can stop a judge run.
@@ -55,6 +60,8 @@ pub enum JudgeError {
     Interrupted { done: usize, store: String },
     #[error("{0}")]
     Unsupported(String),
+    #[error("merge: {missing} of {total} judge calls have no answer in the shards' answer stores (a shard is incomplete or belongs to another run); run the shards again")]
+    Unanswered { missing: usize, total: usize },
 }
 
 /// One row's verdict.
@@ -353,6 +360,13 @@ pub fn judge(
     };
     let mut plans = Vec::with_capacity(dataset.rows.len());
     for (i, row) in dataset.rows.iter().enumerate() {
+        if settings
+            .rows
+            .as_ref()
+            .is_some_and(|r| !r.get(i).copied().unwrap_or(false))
+        {
+            continue;
+        }
         let plan = plan_row(&mut planner, row, i, settings).map_err(|problem| JudgeError::Row {
             at: RowRef::new(&dataset.path, &row.place),
             problem,
@@ -360,6 +374,15 @@ pub fn judge(
         plans.push(plan);
     }
     let calls = planner.calls;
+    if settings.answers_only {
+        let missing = calls.iter().filter(|c| store.get(&c.key).is_none()).count();
+        if missing > 0 {
+            return Err(JudgeError::Unanswered {
+                missing,
+                total: calls.len(),
+            });
+        }
+    }
     let answers = execute(client, judges, &calls, store, settings.threads, quiet)?;
     let record = |i: usize| -> Value {
         match &answers[&i] {

@@ -55,29 +55,11 @@ impl AnswerStore {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
-        let mut known = HashMap::new();
-        let mut good_len = 0usize;
-        if let Ok(bytes) = std::fs::read(path) {
-            let mut offset = 0;
-            for line in bytes.split_inclusive(|&b| b == b'\n') {
-                if !line.ends_with(b"\n") {
-                    break;
-                }
-                let Ok(v) = serde_json::from_slice::<Value>(line) else {
-                    break;
-                };
-                let (Some(k), answer) = (v["key"].as_str(), &v["answer"]) else {
-                    break;
-                };
-                let outcome = match answer.as_str() {
-                    Some(a) => Ok(a.to_string()),
-                    None => Err(v["error"].as_str().unwrap_or("failed").to_string()),
-                };
-                known.insert(k.to_string(), outcome);
-                offset += line.len();
-                good_len = offset;
-            }
-        }
+        let (records, good_len) = match std::fs::read(path) {
+            Ok(bytes) => read_lines(&bytes),
+            Err(_) => (Vec::new(), 0),
+        };
+        let known: HashMap<String, Answer> = records.into_iter().collect();
         let file = OpenOptions::new()
             .create(true)
             .append(false)
@@ -93,6 +75,24 @@ impl AnswerStore {
             known,
             file: Mutex::new(file),
         })
+    }
+
+    /// Adds the answers of the store at `other` that this one lacks (a shard's, for a
+    /// merge), in `other`'s order; returns how many were added.
+    pub fn absorb(&mut self, other: &Path) -> Result<usize, StoreError> {
+        let bytes = std::fs::read(other).map_err(|source| StoreError::Io {
+            path: other.to_path_buf(),
+            source,
+        })?;
+        let mut added = 0;
+        for (k, a) in read_lines(&bytes).0 {
+            if !self.known.contains_key(&k) {
+                self.record(&k, &a)?;
+                self.known.insert(k, a);
+                added += 1;
+            }
+        }
+        Ok(added)
     }
 
     pub fn get(&self, key: &str) -> Option<&Answer> {
@@ -127,6 +127,31 @@ impl AnswerStore {
                 source,
             })
     }
+}
+
+/// The records of a store file in order, and the length of its good lines (a half-written
+/// last line, or anything after a damaged one, is left out).
+fn read_lines(bytes: &[u8]) -> (Vec<(String, Answer)>, usize) {
+    let mut out = Vec::new();
+    let mut good_len = 0usize;
+    for line in bytes.split_inclusive(|&b| b == b'\n') {
+        if !line.ends_with(b"\n") {
+            break;
+        }
+        let Ok(v) = serde_json::from_slice::<Value>(line) else {
+            break;
+        };
+        let (Some(k), answer) = (v["key"].as_str(), &v["answer"]) else {
+            break;
+        };
+        let outcome = match answer.as_str() {
+            Some(a) => Ok(a.to_string()),
+            None => Err(v["error"].as_str().unwrap_or("failed").to_string()),
+        };
+        out.push((k.to_string(), outcome));
+        good_len += line.len();
+    }
+    (out, good_len)
 }
 
 #[cfg(test)]
