@@ -2,7 +2,7 @@
 """Export a Hugging Face sequence-classification reward model to ONNX and verify it.
 
 Usage:
-    export/.venv/bin/python export/export_rm.py --model HF_DIR --out DIR [--opset 17] [--attention eager|gqa]
+    export/.venv/bin/python export/export_rm.py --model HF_DIR --out DIR [--opset 17] [--attention eager|gqa] [--per_token]
 
 Writes DIR/model.onnx with inputs `input_ids`, `attention_mask` (int64 [batch, seq], both axes
 dynamic) and output `logits` (float32 [batch, num_labels]); copies the tokenizer files and
@@ -12,6 +12,12 @@ unpadded batches of very different lengths, and exits non-zero if max |diff| > t
 The pooling that transformers does inside the model (rightmost token whose id != pad_token_id)
 is traced into the graph, so `config.pad_token_id` is set first, the way RewardBench does it:
 the tokenizer's pad id, or its eos id when it has no pad token.
+
+`--per_token` exports the head applied at every position instead: output `token_logits`
+(float32 [batch, seq, num_labels]), no pooling in the graph. The evaluator then picks the
+position with a rule (`rewardbench --pooling RULE`: last_non_pad, first_pad_minus_one,
+last_attended, mask_sum_minus_one, grm), and `--save_token_rewards` writes every position.
+The check compares every position (padding included) with PyTorch's head output.
 """
 from __future__ import annotations
 
@@ -81,14 +87,71 @@ class _KwargsWrapper(torch.nn.Module):
                           return_dict=True).logits
 
 
-def export_onnx(model, onnx_path: str, opset: int = 17, attention: str = "eager") -> None:
+PER_TOKEN_OUTPUT = "token_logits"
+
+
+def head_module(model):
+    """The sequence-classification head that transformers applies to every position before it
+    pools (`score` in Llama, Mistral, Qwen2, Gemma, GPT-2, GPT-NeoX, ...)."""
+    head = getattr(model, "score", None)
+    if not isinstance(head, torch.nn.Module):
+        raise SystemExit(
+            f"--per_token: {type(model).__name__} has no `score` head applied at every position "
+            "(models that pool before their head, e.g. BERT or DeBERTa, cannot be exported per token)")
+    return head
+
+
+class _PerTokenWrapper(torch.nn.Module):
+    """The model's own forward pass, returning what its head computed at every position (a
+    forward hook on the head), so nothing of the model's computation is re-implemented; the
+    pooling after the head is dead code and leaves the graph."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        self.head = head_module(model)
+
+    def forward(self, input_ids, attention_mask):
+        seen = []
+        handle = self.head.register_forward_hook(lambda _m, _i, out: seen.append(out))
+        try:
+            self.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, return_dict=True)
+        finally:
+            handle.remove()
+        if len(seen) != 1 or seen[0].dim() != 3:
+            shapes = [tuple(t.shape) for t in seen]
+            raise SystemExit(f"--per_token: the head ran {len(seen)} time(s) with outputs {shapes}; "
+                             "expected once, on [batch, seq, hidden]")
+        return seen[0]
+
+
+def torch_token_logits(model, ids, mask):
+    """PyTorch's head output at every position, [batch, seq, num_labels]."""
+    with torch.no_grad():
+        return _PerTokenWrapper(model)(torch.as_tensor(ids), torch.as_tensor(mask)).float().numpy()
+
+
+def export_onnx(model, onnx_path: str, opset: int = 17, attention: str = "eager",
+                per_token: bool = False) -> None:
     vocab = model.config.vocab_size
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(3, vocab, (2, TRACE_LEN), generator=g, dtype=torch.int64)
     ids[ids == model.config.pad_token_id] = 3
     mask = torch.ones_like(ids)
     gqa = attention == "gqa"
-    if gqa:
+    output = PER_TOKEN_OUTPUT if per_token else "logits"
+    if per_token:
+        if gqa:
+            raise SystemExit("--per_token needs --attention eager (the fused export computes the last "
+                             "layer only at the pooled tokens)")
+        wrapper = _PerTokenWrapper(model)
+        args, names = (ids, mask), ["input_ids", "attention_mask"]
+        axes = {
+            "input_ids": {0: "batch", 1: "sequence"},
+            "attention_mask": {0: "batch", 1: "sequence"},
+            output: {0: "batch", 1: "sequence"},
+        }
+    elif gqa:
         import fused_attention
         import packing
 
@@ -116,7 +179,7 @@ def export_onnx(model, onnx_path: str, opset: int = 17, attention: str = "eager"
                 args,
                 onnx_path,
                 input_names=names,
-                output_names=["logits"],
+                output_names=[output],
                 dynamic_axes=axes,
                 opset_version=opset,
                 do_constant_folding=True,
@@ -184,7 +247,8 @@ def _pad_batch(seqs, pad_id, side):
     return ids, mask
 
 
-def verify(model, onnx_path: str, pad_id: int, tol: float = DEFAULT_TOL, verbose: bool = True) -> float:
+def verify(model, onnx_path: str, pad_id: int, tol: float = DEFAULT_TOL, verbose: bool = True,
+           per_token: bool = False) -> float:
     import onnxruntime as ort
 
     sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
@@ -224,9 +288,34 @@ def verify(model, onnx_path: str, pad_id: int, tol: float = DEFAULT_TOL, verbose
     def run(ids, mask):
         return torch_scores(ids, mask), packing.run_plain(sess, ids, mask, pad_id)
 
+    if per_token:
+        return verify_per_token(model, sess, cases, torch_scores, pad_id, onnx_path, tol, verbose)
     worst = compare_cases(cases, run, onnx_path, tol, verbose)
     if packing.is_packed(sess):
         worst = max(worst, verify_packed(sess, torch_scores, rand_seq, bos, pad_id, long_len, onnx_path, tol, verbose))
+    return worst
+
+
+def verify_per_token(model, sess, cases, torch_scores, pad_id, onnx_path, tol, verbose) -> float:
+    """Every position (padding included) against PyTorch's head output; and the PyTorch model's
+    own pooled logits equal the per-token output read at the last token whose id is not the pad
+    id (transformers >= 4.49's rule, the evaluator's default for a per-token export)."""
+    import packing
+
+    def run(ids, mask):
+        got = sess.run([PER_TOKEN_OUTPUT], {"input_ids": ids, "attention_mask": mask})[0]
+        return torch_token_logits(model, ids, mask), got
+
+    worst = compare_cases(cases, run, onnx_path, tol, verbose, " (every position)")
+    for name, ids, mask in cases:
+        tokens = torch_token_logits(model, ids, mask)
+        at = [packing.last_non_pad(row, pad_id) or 0 for row in ids]
+        pooled = tokens[np.arange(len(ids)), at]
+        d = float(np.max(np.abs(pooled - torch_scores(ids, mask))))
+        if not d <= 1e-6:
+            raise SystemExit(f"VERIFICATION FAILED: {name}: the head output at the last non-pad token "
+                             f"differs from the model's pooled logits by {d:.3e}; the `score` hook does "
+                             "not see what the model pools")
     return worst
 
 
@@ -302,19 +391,19 @@ def copy_support_files(hf_dir: str, out_dir: str, pad_id: int) -> None:
 
 
 def export_and_verify(hf_dir: str, out_dir: str, opset: int = 17, tol: float = DEFAULT_TOL,
-                      verbose: bool = True, attention: str = "eager") -> float:
+                      verbose: bool = True, attention: str = "eager", per_token: bool = False) -> float:
     os.makedirs(out_dir, exist_ok=True)
     model, _tok, pad_id = load_model(hf_dir)
     onnx_path = os.path.join(out_dir, "model.onnx")
     if verbose:
         print(f"exporting {hf_dir} ({type(model).__name__}, pad_token_id={pad_id}, "
-              f"attention={attention}) -> {onnx_path}")
-    export_onnx(model, onnx_path, opset, attention)
+              f"attention={attention}{', per token' if per_token else ''}) -> {onnx_path}")
+    export_onnx(model, onnx_path, opset, attention, per_token)
     n = shrink_causal_constants(onnx_path)
     if verbose and n:
         print(f"replaced {n} constant causal mask(s) by Trilu nodes")
     copy_support_files(hf_dir, out_dir, pad_id)
-    return verify(model, onnx_path, pad_id, tol, verbose)
+    return verify(model, onnx_path, pad_id, tol, verbose, per_token)
 
 
 def main(argv=None) -> int:
@@ -328,9 +417,12 @@ def main(argv=None) -> int:
                          "gqa: Llama/Mistral/Qwen2 attention as ONNX Runtime's GroupQueryAttention and the "
                          "packed contract (a prompt computed once for its answers), faster on CPU "
                          "(see fused_attention.py, packing.py)")
+    ap.add_argument("--per_token", "--per-token", action="store_true",
+                    help="output the head at every position (`token_logits` [batch, seq, num_labels]) "
+                         "instead of the pooled `logits`; the evaluator's --pooling picks the position")
     a = ap.parse_args(argv)
     torch.manual_seed(0)
-    export_and_verify(a.model, a.out, a.opset, a.tol, attention=a.attention)
+    export_and_verify(a.model, a.out, a.opset, a.tol, attention=a.attention, per_token=a.per_token)
     return 0
 
 

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use crate::backend::Device;
 use crate::batch::Batching;
 use crate::data::{DatasetSpec, Source};
+use crate::scorer::pooling::Pooling;
+use crate::scorer::transform::ScoreTransform;
 use crate::scoring::ScoreDtype;
 use crate::template::Date;
 
@@ -148,6 +150,24 @@ pub struct ScoringConfig {
     pub best_of_n: bool,
 }
 
+/// How a reward model's output becomes a text's score (`scorer::transform` applies it): which
+/// graph output, where a per-token export is pooled, then a column or a transform.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeadConfig {
+    /// `--pooling`: where a per-token export's score is read; `None`: the export's own (a
+    /// pooled graph pools inside; a per-token export at the last non-pad token).
+    pub pooling: Option<Pooling>,
+    /// `--score_output`: the graph output holding the score; `None`: `logits`, else
+    /// `token_logits`.
+    pub output: Option<String>,
+    /// `--score_column`: keep only this label of a multi-label output.
+    pub column: Option<usize>,
+    /// `--score_transform`: applied to the (column of the) output.
+    pub transform: ScoreTransform,
+    /// `--save_token_rewards`: write the head at every position of a per-token export.
+    pub save_token_rewards: bool,
+}
+
 /// How texts are grouped into model calls.
 #[derive(Debug, Clone)]
 pub struct BatchConfig {
@@ -236,6 +256,8 @@ pub struct RunConfig {
     pub template: TemplateConfig,
     pub tokenize: TokenizeConfig,
     pub scoring: ScoringConfig,
+    /// How the model's output becomes a score.
+    pub head: HeadConfig,
     pub batch: BatchConfig,
     pub device: DeviceConfig,
     pub output: OutputConfig,

@@ -29,6 +29,8 @@ pub enum PipelineError {
         path: PathBuf,
         source: crate::scoring::bon::CardError,
     },
+    #[error(transparent)]
+    Head(#[from] crate::scorer::transform::HeadError),
 }
 
 impl PipelineError {
@@ -98,6 +100,7 @@ fn finish_pairs(
             report::AllScores::Pairs,
         )?);
     }
+    token_rewards(cfg, &name, &mut written);
     Ok(Finished {
         table: report::table(ev, info),
         written,
@@ -257,7 +260,7 @@ fn finish_best_of_n(
     cfg: &RunConfig,
     info: &RunInfo,
     ev: &Evaluation,
-    obs: &mut dyn Observer,
+    _obs: &mut dyn Observer,
 ) -> Result<Finished, PipelineError> {
     let labels = ev
         .rows
@@ -266,11 +269,9 @@ fn finish_best_of_n(
         .map(Vec::len)
         .max()
         .unwrap_or(1);
-    if labels > 1 {
-        obs.warn(&format!(
-            "the model gives {labels} labels per text; RewardBench 2's rules compare the first (upstream fails on such models, its issue #240)"
-        ));
-    }
+    // One number per completion: --score_column or --score_transform expectation (checked
+    // before any compute when the graph states its labels).
+    crate::scorer::transform::check_best_of_n(labels, &ev.prepared.model.onnx)?;
     let card =
         scoring::bon::card(&report::bon::bon_rows(ev)).map_err(|e| PipelineError::Scoring {
             path: ev.prepared.dataset.path.clone(),
@@ -278,9 +279,11 @@ fn finish_best_of_n(
         })?;
     let name = ev.prepared.model.name();
     let w = report::bon::write(ev, &card, info, cfg, &cfg.output.dir, &name)?;
+    let mut written = w.all();
+    token_rewards(cfg, &name, &mut written);
     Ok(Finished {
         table: report::bon::table(ev, &card, info),
-        written: w.all(),
+        written,
         summary: Some(w.summary),
     })
 }
@@ -334,6 +337,7 @@ fn run_instructions(
             report::AllScores::Single,
         )?);
     }
+    token_rewards(cfg, &name, &mut written);
     Ok(Finished {
         table: format!(
             "instruction data: scored {} of {rows} rows (no accuracy: rows have no chosen/rejected)\n",
@@ -342,4 +346,12 @@ fn run_instructions(
         written,
         summary: None,
     })
+}
+
+/// `--save_token_rewards`: the per-token file the scorer wrote, when it wrote one.
+fn token_rewards(cfg: &RunConfig, name: &str, written: &mut Vec<PathBuf>) {
+    let path = report::tokens::path(&cfg.output.dir, name);
+    if cfg.head.save_token_rewards && path.is_file() {
+        written.push(path);
+    }
 }

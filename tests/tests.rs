@@ -27,6 +27,8 @@ mod judge_client;
 mod judges;
 #[path = "integration/parity.rs"]
 mod parity;
+#[path = "integration/pooling.rs"]
+mod pooling;
 #[path = "integration/publish.rs"]
 mod publish;
 #[path = "integration/rb2.rs"]

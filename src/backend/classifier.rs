@@ -1,5 +1,5 @@
-//! Reward-model sessions: the plain and packed input contracts, checked at open, and one
-//! padded call scored into per-sequence logits.
+//! Reward-model sessions: the plain, per-token and packed contracts, checked at open, and one
+//! padded call scored into per-sequence logits (or, per token, the head at every position).
 
 use std::path::{Path, PathBuf};
 
@@ -20,9 +20,15 @@ const PACKED_INPUTS: [&str; 5] = [
     "pool_index",
 ];
 
-/// A reward model: `input_ids`, `attention_mask` -> `logits [batch, num_labels]`, or the
-/// packed contract (export/packing.py): plus `position_ids`, `segment_ids`, `pool_index
-/// [batch, texts]` -> `logits [batch, texts, num_labels]`.
+/// The output of a per-token export (`export_rm.py --per_token`).
+pub const PER_TOKEN_OUTPUT: &str = "token_logits";
+
+/// A reward model: `input_ids`, `attention_mask` -> `logits [batch, num_labels]`; or per token
+/// (`export_rm.py --per_token`): -> `token_logits [batch, seq, num_labels]`, the head at every
+/// position, pooled by the caller; or the packed contract (export/packing.py): plus
+/// `position_ids`, `segment_ids`, `pool_index [batch, texts]` -> `logits [batch, texts,
+/// num_labels]`. Another float output can be named as the score (`--score_output`): rank 2 is
+/// pooled, rank 3 per token.
 pub struct RewardSession {
     session: Session,
     path: PathBuf,
@@ -30,6 +36,10 @@ pub struct RewardSession {
     pub num_labels: Option<usize>,
     /// The packed contract (export/packing.py): rows of texts sharing a prefix.
     pub packed: bool,
+    /// The score output holds the head at every position (`[batch, seq, num_labels]`).
+    pub per_token: bool,
+    /// The graph output the scores are read from.
+    pub output: String,
     /// The device actually used.
     pub device: Device,
     /// What `--device auto` decided, when it fell back.
@@ -41,6 +51,17 @@ impl RewardSession {
     /// Opens `path` on the requested device and checks that it has the inputs and output
     /// of a reward model.
     pub fn open(rt: &Runtime, path: &Path, opts: &SessionOptions) -> Result<Self, BackendError> {
+        Self::open_output(rt, path, opts, None)
+    }
+
+    /// [`open`](Self::open), scoring with the graph output `output` (`--score_output`);
+    /// `None`: `logits`, else a per-token export's `token_logits`.
+    pub fn open_output(
+        rt: &Runtime,
+        path: &Path,
+        opts: &SessionOptions,
+        output: Option<&str>,
+    ) -> Result<Self, BackendError> {
         let (session, device, note) = open_session(rt, path, opts)?;
 
         let wrong = |problem: &str| BackendError::WrongKind {
@@ -100,32 +121,67 @@ impl RewardSession {
                 ),
             });
         }
-        let rank = if packed { 3 } else { 2 };
-        let num_labels = match session.outputs().iter().find(|o| o.name() == "logits") {
-            None => return Err(wrong("output `logits` is missing")),
-            Some(o) => match o.dtype() {
-                ValueType::Tensor { ty: TensorElementType::Float32, shape, .. } if shape.len() == rank => {
-                    if shape[rank - 1] == 0 {
-                        return Err(wrong("output `logits` has 0 labels (a reward model needs at least one)"));
-                    }
-                    usize::try_from(shape[rank - 1]).ok()
-                }
-                ValueType::Tensor { ty: TensorElementType::Float32, .. } if packed => {
-                    return Err(wrong("output `logits` of a packed export is not [batch, texts, num_labels]"))
-                }
-                ValueType::Tensor { ty: TensorElementType::Float32, .. } => {
-                    return Err(wrong(
-                        "output `logits` is not [batch, num_labels] (a causal-LM export? DPO models take --ref_model)",
-                    ))
-                }
-                _ => return Err(wrong("output `logits` is not float32")),
-            },
+        let has = |name: &str| session.outputs().iter().any(|o| o.name() == name);
+        let name = match output {
+            Some(o) if packed && o != "logits" => {
+                return Err(wrong(&format!(
+                    "a packed export (--attention gqa) scores with its output `logits`; --score_output {o} does not apply"
+                )))
+            }
+            Some(o) => o,
+            None if has("logits") || packed => "logits",
+            None if has(PER_TOKEN_OUTPUT) => PER_TOKEN_OUTPUT,
+            None => {
+                return Err(wrong(
+                    "output `logits` is missing (a per-token export names it `token_logits`; \
+                     --score_output NAME scores with another output)",
+                ))
+            }
         };
+        let Some(out) = session.outputs().iter().find(|o| o.name() == name) else {
+            return Err(wrong(&match output {
+                Some(_) => format!("output `{name}` (--score_output) is missing"),
+                None => format!("output `{name}` is missing"),
+            }));
+        };
+        let shape = match out.dtype() {
+            ValueType::Tensor {
+                ty: TensorElementType::Float32,
+                shape,
+                ..
+            } => shape.clone(),
+            _ => return Err(wrong(&format!("output `{name}` is not float32"))),
+        };
+        // Per token: a rank-3 output of a plain export, `token_logits` or named (a causal LM's
+        // `logits [batch, seq, vocab]` is not taken for one unless named).
+        let per_token =
+            !packed && shape.len() == 3 && (name == PER_TOKEN_OUTPUT || output.is_some());
+        let rank = if packed || per_token { 3 } else { 2 };
+        if shape.len() != rank {
+            return Err(wrong(&if packed {
+                "output `logits` of a packed export is not [batch, texts, num_labels]".to_string()
+            } else if name == "logits" {
+                "output `logits` is not [batch, num_labels] (a causal-LM export? DPO models take --ref_model)".to_string()
+            } else if name == PER_TOKEN_OUTPUT {
+                format!("output `{name}` is not [batch, seq, num_labels]")
+            } else {
+                format!("output `{name}` is not [batch, num_labels] or, per token, [batch, seq, num_labels]")
+            }));
+        }
+        if shape[rank - 1] == 0 {
+            return Err(wrong(&format!(
+                "output `{name}` has 0 labels (a reward model needs at least one)"
+            )));
+        }
+        let num_labels = usize::try_from(shape[rank - 1]).ok();
+        let output = name.to_string();
         Ok(Self {
             session,
             path: path.to_path_buf(),
             num_labels,
             packed,
+            per_token,
+            output,
             device,
             note,
             max_rows,
@@ -136,6 +192,7 @@ impl RewardSession {
     pub fn caps(&self) -> Caps {
         Caps {
             packed: self.packed,
+            per_token: self.per_token,
             max_rows: self.max_rows,
             device: self.device,
         }
@@ -146,7 +203,11 @@ impl RewardSession {
     pub fn warm_up(&mut self, first: impl FnOnce() -> Option<Padded>) -> Result<(), BackendError> {
         if self.device == Device::TensorRt {
             if let Some(call) = first() {
-                self.score(&call)?;
+                if self.per_token {
+                    self.score_tokens(&call)?;
+                } else {
+                    self.score(&call)?;
+                }
             }
         }
         Ok(())
@@ -166,6 +227,13 @@ impl RewardSession {
             cols,
             problem,
         };
+        if self.per_token {
+            return Err(run_err(format!(
+                "{}: `{}` is per token; pool it (score_tokens)",
+                self.path.display(),
+                self.output
+            )));
+        }
         let packing = match (&batch.packing, self.packed) {
             (None, false) => None,
             (Some(p), true) => Some(p),
@@ -199,12 +267,13 @@ impl RewardSession {
             }
         }
         let outputs = self.session.run(inputs).or_run(rows, cols)?;
-        let (shape, data) = outputs["logits"]
+        let (shape, data) = outputs[self.output.as_str()]
             .try_extract_tensor::<f32>()
             .or_run(rows, cols)?;
         let bad_shape = || {
             run_err(format!(
-                "`logits` came back with shape {:?}",
+                "`{}` came back with shape {:?}",
+                self.output,
                 shape.to_vec()
             ))
         };
@@ -215,8 +284,9 @@ impl RewardSession {
             let labels = shape[1] as usize;
             if labels == 0 {
                 return Err(run_err(format!(
-                    "{}: `logits` came back with 0 labels (shape {:?}); a reward model needs at least one",
+                    "{}: `{}` came back with 0 labels (shape {:?}); a reward model needs at least one",
                     self.path.display(),
+                    self.output,
                     shape.to_vec()
                 )));
             }
@@ -238,5 +308,67 @@ impl RewardSession {
             }
         }
         Ok(out)
+    }
+
+    /// Runs one plain call on a per-token export: the head at every position of every row,
+    /// `[rows, width, labels]` (the caller picks each row's position).
+    pub fn score_tokens(&mut self, batch: &Padded) -> Result<TokenLogits, BackendError> {
+        let (rows, cols) = batch.ids.dim();
+        let run_err = |problem: String| BackendError::Batch {
+            rows,
+            cols,
+            problem,
+        };
+        if !self.per_token || batch.packing.is_some() {
+            return Err(run_err(format!(
+                "{}: `{}` is not a per-token output of a plain call",
+                self.path.display(),
+                self.output
+            )));
+        }
+        fn view(a: &Array2<i64>) -> Result<TensorRef<'_, i64>, ort::Error> {
+            TensorRef::from_array_view(a)
+        }
+        let inputs = ort::inputs![
+            "input_ids" => view(&batch.ids).or_run(rows, cols)?,
+            "attention_mask" => view(&batch.mask).or_run(rows, cols)?,
+        ];
+        let outputs = self.session.run(inputs).or_run(rows, cols)?;
+        let (shape, data) = outputs[self.output.as_str()]
+            .try_extract_tensor::<f32>()
+            .or_run(rows, cols)?;
+        let labels = shape.get(2).map_or(0, |&l| l.max(0) as usize);
+        if shape.len() != 3 || shape[0] as usize != rows || shape[1] as usize != cols || labels == 0
+        {
+            return Err(run_err(format!(
+                "{}: `{}` came back with shape {:?}, not [{rows}, {cols}, num_labels]",
+                self.path.display(),
+                self.output,
+                shape.to_vec()
+            )));
+        }
+        Ok(TokenLogits {
+            rows,
+            width: cols,
+            labels,
+            data: data.to_vec(),
+        })
+    }
+}
+
+/// A per-token export's output for one call: `[rows, width, labels]`, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenLogits {
+    pub rows: usize,
+    pub width: usize,
+    pub labels: usize,
+    pub data: Vec<f32>,
+}
+
+impl TokenLogits {
+    /// The head's labels at column `col` of row `row`.
+    pub fn at(&self, row: usize, col: usize) -> &[f32] {
+        let at = (row * self.width + col) * self.labels;
+        &self.data[at..at + self.labels]
     }
 }

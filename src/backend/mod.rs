@@ -16,7 +16,7 @@ mod session;
 
 /// The causal-LM module's old path, `backend::lm`.
 pub use causal_lm as lm;
-pub use classifier::RewardSession;
+pub use classifier::{RewardSession, TokenLogits, PER_TOKEN_OUTPUT};
 pub use runtime::{runtime, Runtime};
 
 /// Errors of the inference stage.
@@ -38,8 +38,8 @@ pub enum BackendError {
     },
     #[error(
         "{path} is not a reward model export: {problem}. Expected inputs `input_ids` and \
-         `attention_mask` (int64 [batch, seq]) and an output `logits` (float32 [batch, num_labels]); \
-         found inputs [{inputs}] and outputs [{outputs}]"
+         `attention_mask` (int64 [batch, seq]) and an output `logits` (float32 [batch, num_labels]; \
+         per token: `token_logits` [batch, seq, num_labels]); found inputs [{inputs}] and outputs [{outputs}]"
     )]
     WrongKind {
         path: PathBuf,
@@ -137,6 +137,8 @@ pub fn profile_for(shapes: &[(usize, usize)]) -> Option<ShapeProfile> {
 pub struct Caps {
     /// The packed contract: rows of several texts sharing a prefix.
     pub packed: bool,
+    /// The score is the head at every position (a per-token export); the caller pools it.
+    pub per_token: bool,
     /// The most rows one call may hold (a static batch dimension, or TensorRT's profile).
     pub max_rows: Option<usize>,
     /// The device actually used.

@@ -4,6 +4,7 @@
 
 pub mod compare;
 pub mod gen;
+pub mod head;
 pub mod leaderboard;
 pub mod merge;
 pub mod publish;
@@ -235,6 +236,8 @@ pub struct EvalArgs {
     /// {output_dir}/shards/; `rewardbench merge {output_dir}` writes the results once all N are done.
     #[arg(long)]
     pub shard: Option<rewardbench::shard::Shard>,
+    #[command(flatten)]
+    pub head: head::HeadArgs,
 }
 
 /// `--score_dtype`: the format scores are rounded to before they are compared.

@@ -164,6 +164,11 @@ pub fn resolve(args: &EvalArgs, obs: &mut dyn Observer) -> anyhow::Result<Resolv
         }
     };
     ignored_flags(args, obs);
+    let head = super::head::resolve(
+        &args.head,
+        args.ref_model.is_some() || args.ref_free_type.is_some(),
+        args.shard.is_some(),
+    )?;
     let config = RunConfig {
         model: ModelConfig {
             dir: model_dir,
@@ -187,6 +192,7 @@ pub fn resolve(args: &EvalArgs, obs: &mut dyn Observer) -> anyhow::Result<Resolv
             cut: None,
         },
         scoring: ScoringConfig::default(),
+        head,
         batch: BatchConfig {
             batching: match args.batching {
                 BatchingArg::Sorted => Batching::Sorted,
@@ -317,9 +323,10 @@ mod tests {
         let want = RunConfig::default();
         let debug = |c: &RunConfig| {
             format!(
-                "{:?} {:?} {:?} {:?} {:?} {:?}",
+                "{:?} {:?} {:?} {:?} {:?} {:?} {:?}",
                 c.template,
                 c.tokenize,
+                c.head,
                 c.batch,
                 (
                     c.device.device,

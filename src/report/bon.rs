@@ -116,6 +116,9 @@ pub fn summary(ev: &Evaluation, card: &Card, info: &RunInfo, cfg: &RunConfig) ->
         },
     );
     m.insert("score_dtype".into(), json!(cfg.scoring.score_dtype.label()));
+    if let Some(h) = &ev.stats.reward_head {
+        m.insert("reward_head".into(), h.clone());
+    }
     m.insert("tokenizer".into(), json!(info.tokenizer));
     m.insert(
         "evaluator".into(),

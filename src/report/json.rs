@@ -56,6 +56,10 @@ pub fn summary(ev: &Evaluation, info: &RunInfo) -> Value {
     if let Some(t) = &info.ref_free_type {
         m.insert("ref_free_type".into(), json!(t));
     }
+    // A reward head read with --pooling / --score_* (absent for the defaults).
+    if let Some(h) = &ev.stats.reward_head {
+        m.insert("reward_head".into(), h.clone());
+    }
     m.insert("dataset".into(), json!(info.dataset));
     let st = &ev.stats;
     m.insert(

@@ -19,6 +19,7 @@ mod jsonl;
 pub mod judge;
 mod length;
 mod table;
+pub mod tokens;
 
 pub use self::csv::{instruction_scores_csv, scores_csv};
 pub use json::{intervals_json, leaderboard_scores, run_record, summary};

@@ -55,6 +55,7 @@ pub(super) fn classifier(
         )
         .as_bytes(),
     );
+    head(&mut fp, cfg);
     for s in &prepared.seqs {
         let bytes: Vec<u8> = s
             .ids
@@ -106,7 +107,17 @@ pub(super) fn content(
         )
         .as_bytes(),
     );
+    head(&mut fp, cfg);
     Ok(fp.hex())
+}
+
+/// The pooling rule and score output, when not the defaults (a default head adds nothing, so
+/// the fingerprints of earlier runs stay as they were). Columns and transforms are applied
+/// after the store and change nothing in it.
+fn head(fp: &mut Fingerprint, cfg: &RunConfig) {
+    if let Some(key) = super::transform::store_key(&cfg.head) {
+        fp.field("head", key.as_bytes());
+    }
 }
 
 /// Fingerprint of everything that changes a DPO run's per-sequence sums.

@@ -5,7 +5,9 @@
 pub mod dpo;
 mod fingerprint;
 pub mod judge;
+pub mod pooling;
 pub mod rm;
+pub mod transform;
 
 use std::path::{Path, PathBuf};
 

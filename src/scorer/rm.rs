@@ -14,6 +14,8 @@ use crate::run::execute::{self as executor, ExecuteError, Interrupted};
 use crate::run::observer::{Observer, Stderr};
 use crate::run::parallel::parallel_map;
 use crate::run::store::{Cache, CacheError, ScoreStore};
+use crate::scorer::pooling::{self, Pooling, Scope, Span, TokenRow};
+use crate::scorer::transform::{self, HeadError};
 use crate::scorer::{
     cache_path, check_sequence, fingerprint, render_all, setup, validate, RowError, RowProblem,
     Setup, SetupError, Tokenization, Truncation,
@@ -41,6 +43,10 @@ pub enum EvalError {
     Cache(#[from] CacheError),
     #[error(transparent)]
     Interrupted(#[from] Interrupted),
+    #[error(transparent)]
+    Head(#[from] HeadError),
+    #[error(transparent)]
+    Report(#[from] crate::report::ReportError),
     #[error("--shard: {0}")]
     Unshardable(String),
     #[error("merge: {missing} of {total} texts have no score in the shards' stores (a store is damaged or belongs to another run); run the shards again")]
@@ -133,6 +139,9 @@ pub struct Stats {
     pub ort_seconds: f64,
     /// From the start of preparation to the last score.
     pub total_seconds: f64,
+    /// The reward-head settings the scores were read with, when any was given (the
+    /// summary's `reward_head`, [`transform::summary`]).
+    pub reward_head: Option<serde_json::Value>,
 }
 
 /// A finished evaluation.
@@ -379,10 +388,20 @@ fn open(
         .map(|p| (p.rows.len(), p.width(&prepared.seqs).max(1)))
         .collect();
     let opts = super::session_options(cfg, backend::profile_for(&shapes));
-    let mut session = RewardSession::open(rt, &prepared.model.onnx, &opts)?;
+    let mut session =
+        RewardSession::open_output(rt, &prepared.model.onnx, &opts, cfg.head.output.as_deref())?;
     if let Some(note) = &session.note {
         Stderr.note(note);
     }
+    let graph = transform::Graph {
+        onnx: &prepared.model.onnx,
+        output: &session.output,
+        per_token: session.per_token,
+        packed: session.packed,
+        labels: session.num_labels,
+    };
+    let best_of_n = cfg.scoring.best_of_n || prepared.dataset.is_best_of_n();
+    transform::check_session(&cfg.head, graph, best_of_n)?;
     let caps = session.caps();
     session.warm_up(|| {
         plans
@@ -553,16 +572,41 @@ fn execute(
             "a packed export with --share_prefixes true scores a text with its prompt's other texts; pass --share_prefixes false to shard it".into(),
         ));
     }
+    if cfg.output.shard.is_some() && cfg.head.save_token_rewards {
+        return Err(EvalError::Unshardable(
+            "--save_token_rewards keeps no score store, which a shard needs; run it whole".into(),
+        ));
+    }
     let seqs = &prepared.seqs;
     let pad_id = prepared.pad_id;
-    let call =
-        |session: &mut RewardSession, c: &batch::Padded| -> Result<Vec<Vec<f64>>, BackendError> {
-            let out = session.score(c)?;
-            Ok(out
-                .into_iter()
-                .map(|s| s.into_iter().map(f64::from).collect())
-                .collect())
-        };
+    // A per-token export is pooled here: each text alone with sorted batching (its score
+    // does not depend on its batch), the call as it ran with RewardBench's batches.
+    let per_token = session.caps().per_token.then(|| PerToken {
+        rule: cfg.head.pooling.unwrap_or(Pooling::LastNonPad),
+        scope: match cfg.batch.batching {
+            Batching::Sorted => Scope::Alone,
+            Batching::Reference => Scope::Call,
+        },
+        pad: pad_id,
+    });
+    // --save_token_rewards: every text's head output at every position, so every text is
+    // computed (no resume store: it keeps pooled scores only).
+    let save_tokens = per_token.is_some() && cfg.head.save_token_rewards;
+    let mut tokens: Vec<Option<TokenRow>> = vec![None; if save_tokens { seqs.len() } else { 0 }];
+    let mut call = |session: &mut RewardSession,
+                    plan: &batch::Plan,
+                    c: &batch::Padded|
+     -> Result<Vec<Vec<f64>>, BackendError> {
+        if let Some(p) = &per_token {
+            let keep = save_tokens.then_some(&mut tokens);
+            return score_per_token(session, seqs, plan, c, p, keep);
+        }
+        let out = session.score(c)?;
+        Ok(out
+            .into_iter()
+            .map(|s| s.into_iter().map(f64::from).collect())
+            .collect())
+    };
     let mut outputs: Vec<Option<Vec<f64>>> = vec![None; seqs.len()];
     let (reused_calls, wait, ort_time, fingerprint) = if keyed {
         let keys: Vec<String> = seqs.iter().map(seq_key).collect();
@@ -577,8 +621,8 @@ fn execute(
             backend::device_name(session.device),
         )?;
         let mut store = match store_path(cfg, &prepared.model) {
-            Some(p) => Some(ScoreStore::open(&p, &fp, cfg.output.overwrite)?),
-            None => None,
+            Some(p) if !save_tokens => Some(ScoreStore::open(&p, &fp, cfg.output.overwrite)?),
+            _ => None,
         };
         let known = |i: usize| store.as_ref().and_then(|s| s.known.get(&keys[i]).cloned());
         for (i, o) in outputs.iter_mut().enumerate() {
@@ -611,7 +655,7 @@ fn execute(
             &sizes,
             calls.as_mut().map(|c| c as &mut dyn executor::CallStore),
             |k| batch::inputs(seqs, &run_plans[k], pad_id, packed),
-            |_, c| call(&mut session, &c),
+            |k, c| call(&mut session, &run_plans[k], &c),
             "texts",
             cfg.output.quiet,
             &mut crate::run::observer::Stderr,
@@ -628,7 +672,7 @@ fn execute(
             Some(fp),
         )
     } else {
-        let cache_file = cache_path(cfg, &prepared.model);
+        let cache_file = cache_path(cfg, &prepared.model).filter(|_| !save_tokens);
         let mut cache = match &cache_file {
             Some(path) => Some(Cache::open(
                 path,
@@ -642,7 +686,7 @@ fn execute(
             &sizes,
             cache.as_mut().map(|c| c as &mut dyn executor::CallStore),
             |k| batch::inputs(seqs, &plans[k], pad_id, packed),
-            |_, c| call(&mut session, &c),
+            |k, c| call(&mut session, &plans[k], &c),
             "texts",
             cfg.output.quiet,
             &mut crate::run::observer::Stderr,
@@ -674,10 +718,82 @@ fn execute(
         wait_seconds: wait,
         ort_seconds: ort_time,
         total_seconds: prepared.prepare_seconds + started.elapsed().as_secs_f64(),
+        reward_head: None,
     };
     let mut ev = assemble(prepared, cfg, outputs, runtime, stats)?;
     ev.store_fingerprint = fingerprint;
+    if save_tokens {
+        let onnx = &ev.prepared.model.onnx;
+        for t in tokens.iter_mut().flatten() {
+            for v in &mut t.values {
+                *v = transform::apply(&cfg.head, v, onnx)?;
+            }
+        }
+        crate::report::tokens::write(&ev, &tokens, &cfg.output.dir)?;
+    }
     Ok(ev)
+}
+
+/// How a per-token export is pooled in this run.
+struct PerToken {
+    rule: Pooling,
+    scope: Scope,
+    pad: i64,
+}
+
+/// One plain call on a per-token export: each text's score at its rule's position (every
+/// label), and with `keep` its head output at every position of the text.
+fn score_per_token(
+    session: &mut RewardSession,
+    seqs: &[Encoded],
+    plan: &batch::Plan,
+    call: &batch::Padded,
+    p: &PerToken,
+    keep: Option<&mut Vec<Option<TokenRow>>>,
+) -> Result<Vec<Vec<f64>>, BackendError> {
+    let t = session.score_tokens(call)?;
+    let members: Vec<usize> = plan.members().collect();
+    if members.len() != t.rows || t.width == 0 {
+        return Err(BackendError::Batch {
+            rows: t.rows,
+            cols: t.width,
+            problem: format!("{} texts in the call, nothing to pool", members.len()),
+        });
+    }
+    let spans: Vec<Span> = members
+        .iter()
+        .map(|&i| {
+            let len = seqs[i].ids.len();
+            let offset = match plan.side {
+                batch::Side::Left => t.width.saturating_sub(len),
+                batch::Side::Right => 0,
+            };
+            Span { offset, len }
+        })
+        .collect();
+    let at = pooling::pool(
+        p.rule,
+        p.scope,
+        call.ids.view(),
+        call.mask.view(),
+        p.pad,
+        &spans,
+    );
+    let mut keep = keep;
+    let mut out = Vec::with_capacity(members.len());
+    for (r, ((&i, s), &col)) in members.iter().zip(&spans).zip(&at).enumerate() {
+        let col = col.min(t.width - 1); // an empty text alone has no column of its own
+        out.push(t.at(r, col).iter().map(|&x| f64::from(x)).collect());
+        if let Some(keep) = keep.as_deref_mut() {
+            keep[i] = Some(TokenRow {
+                values: (s.offset..s.offset + s.len)
+                    .map(|j| t.at(r, j).to_vec())
+                    .collect(),
+                pooled_at: col.checked_sub(s.offset).filter(|&q| q < s.len),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// The evaluation of a run whose every score is in `known` (a merge of its shards' stores):
@@ -719,15 +835,25 @@ fn assemble(
     cfg: &RunConfig,
     outputs: Vec<Option<Vec<f64>>>,
     runtime: RuntimeInfo,
-    stats: Stats,
+    mut stats: Stats,
 ) -> Result<Evaluation, EvalError> {
-    // Scores are f32 from the model, and f32 -> f64 -> f32 is exact; `--score_dtype` rounds
-    // them after the store, which keeps the model's own.
+    // Scores are f32 from the model, and f32 -> f64 -> f32 is exact; `--score_column`,
+    // `--score_transform` and `--score_dtype` apply after the store, which keeps the
+    // model's own.
     let dtype = cfg.scoring.score_dtype;
+    let onnx = &prepared.model.onnx;
     let scores: Vec<Option<Vec<f32>>> = outputs
         .into_iter()
-        .map(|o| o.map(|sc| sc.into_iter().map(|x| dtype.round(x as f32)).collect()))
-        .collect();
+        .map(|o| {
+            o.map(|sc| {
+                let raw: Vec<f32> = sc.into_iter().map(|x| x as f32).collect();
+                transform::apply(&cfg.head, &raw, onnx)
+                    .map(|v| v.into_iter().map(|x| dtype.round(x)).collect())
+            })
+            .transpose()
+        })
+        .collect::<Result<_, _>>()?;
+    stats.reward_head = transform::summary(&cfg.head);
     let path = &prepared.dataset.path;
     let mut rows = Vec::with_capacity(prepared.seq_of.len());
     for ((row, texts), rendered) in prepared
