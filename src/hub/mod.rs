@@ -96,6 +96,16 @@ impl HubError {
     }
 }
 
+/// `error` under `prefix` (`model org/name`), unless it already starts with it: a hub error
+/// names its repo, and a message should not say it twice.
+pub fn prefixed(prefix: &str, error: &HubError) -> String {
+    if error.what().starts_with(prefix) {
+        error.to_string()
+    } else {
+        format!("{prefix}: {error}")
+    }
+}
+
 /// What the client tells its user while it works (see [`Hub::with_notices`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HubNotice {
