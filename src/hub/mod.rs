@@ -38,7 +38,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
     #[error(
-        "{what}: not found on {endpoint} (HTTP 404); check the id, the file name and --revision"
+        "{what}: not found on {endpoint} (HTTP 404); check the {} and --revision",
+        if what.contains(": file ") { "file name" } else { "id" }
     )]
     NotFound { what: String, endpoint: String },
     #[error(
