@@ -18,9 +18,12 @@ pub enum ModelError {
     #[error("{path}: invalid JSON: {message}")]
     Config { path: PathBuf, message: String },
     #[error("{}", hub::prefixed(&format!("model {id}"), source))]
-    Hub { id: String, source: HubError },
+    Hub { id: String, source: Box<HubError> },
     #[error("no local folder {}, and as a hub id: {source}", path.display())]
-    NoFolderNorRepo { path: PathBuf, source: HubError },
+    NoFolderNorRepo {
+        path: PathBuf,
+        source: Box<HubError>,
+    },
     #[error("hub model {repo} has no ONNX export: looked for model.onnx and onnx/model.onnx among its files ({found}); export one with export/export_rm.py")]
     HubNoOnnx { repo: String, found: String },
 }
@@ -60,7 +63,7 @@ pub fn resolve(
     let id = text.into_owned();
     let err = |source| ModelError::Hub {
         id: id.clone(),
-        source,
+        source: Box::new(source),
     };
     let hub = hub().map_err(err)?;
     let repo = RepoRef::new(&id, RepoKind::Model, revision);
@@ -71,7 +74,7 @@ pub fn resolve(
         | HubError::Unreachable { .. }
         | HubError::NotCached { .. } => ModelError::NoFolderNorRepo {
             path: spec.to_path_buf(),
-            source,
+            source: Box::new(source),
         },
         other => err(other),
     })?;

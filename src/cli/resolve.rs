@@ -277,7 +277,7 @@ pub fn resolve(args: &EvalArgs, obs: &mut dyn Observer) -> anyhow::Result<Resolv
             let resolved = get_hub()
                 .map_err(|source| data::DataError::Hub {
                     name: dataset_name.clone(),
-                    source,
+                    source: Box::new(source),
                 })
                 .and_then(|h| data::resolve(&spec, &h));
             drain(&hub_warnings, obs);
@@ -482,6 +482,53 @@ mod tests {
             DatasetSpec::parse(data::CORE_SET, None).source,
             Source::Hub { ref repo, .. } if *repo == want_repo(&want)
         ));
+    }
+
+    /// Every upstream flag that changes nothing here gets a note `FLAG...: accepted, ignored
+    /// because ...` (never silence, never a parse error).
+    #[test]
+    fn every_no_op_upstream_flag_gets_a_note() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("model.onnx"), b"").unwrap();
+        let data = dir.path().join("rows.jsonl");
+        std::fs::write(&data, b"").unwrap();
+        let no_ops = [
+            "--not_quantized",
+            "--quantized",
+            "--torch_dtype",
+            "--attn_implementation",
+            "--trust_remote_code",
+            "--do_not_save",
+            "--disable_beaker_save",
+            "--wandb_run",
+            "--hf_entity",
+            "--hf_name",
+        ];
+        for (script, flags) in super::super::tests::UPSTREAM_FLAGS {
+            for (flag, value) in *flags {
+                if !no_ops.contains(flag) {
+                    continue;
+                }
+                let mut argv = vec![
+                    "rewardbench",
+                    "--model",
+                    dir.path().to_str().unwrap(),
+                    "--dataset",
+                    data.to_str().unwrap(),
+                    flag,
+                ];
+                argv.extend(value.iter());
+                let args = Args::try_parse_from(&argv).unwrap();
+                let mut obs = Collect::default();
+                resolve(&args.eval, &mut obs).unwrap();
+                let note = obs.notes.iter().find(|n| n.contains(flag));
+                assert!(
+                    note.is_some_and(|n| n.contains(": accepted, ignored because ")),
+                    "{script} {flag}: {:?}",
+                    obs.notes
+                );
+            }
+        }
     }
 
     fn want_repo(c: &RunConfig) -> String {

@@ -90,9 +90,9 @@ pub enum DataError {
     #[error(transparent)]
     Parquet(#[from] ParquetError),
     #[error("{}", crate::hub::prefixed(&format!("dataset {name}"), source))]
-    Hub { name: String, source: HubError },
+    Hub { name: String, source: Box<HubError> },
     #[error("no local file or folder {name}, and as a hub id: {source}")]
-    NoFileNorRepo { name: String, source: HubError },
+    NoFileNorRepo { name: String, source: Box<HubError> },
     #[error("{path}: no data files (.parquet, .json, .jsonl, .csv) found")]
     NoDataFiles { path: PathBuf },
     #[error("{path}: split `{split}` not found; available splits: {available}")]
@@ -228,7 +228,7 @@ pub fn load(spec: &DatasetSpec, prioritize_scoring: bool) -> Result<Loaded, Data
         Source::Hub { repo, .. } => {
             let hub = Hub::from_env().map_err(|source| DataError::Hub {
                 name: repo.clone(),
-                source,
+                source: Box::new(source),
             })?;
             resolve(spec, &hub)?
         }

@@ -129,7 +129,7 @@ pub fn resolve(spec: &DatasetSpec, hub: &Hub) -> Result<DatasetSpec, DataError> 
     };
     let hub_err = |source| DataError::Hub {
         name: repo.clone(),
-        source,
+        source: Box::new(source),
     };
     let r = RepoRef::new(repo, RepoKind::Dataset, revision.as_deref());
     let snap = hub.snapshot(&r).map_err(|source| match source {
@@ -145,7 +145,7 @@ pub fn resolve(spec: &DatasetSpec, hub: &Hub) -> Result<DatasetSpec, DataError> 
                     Some(rev) => format!("{repo}@{rev}"),
                     None => repo.clone(),
                 },
-                source,
+                source: Box::new(source),
             }
         }
         other => hub_err(other),

@@ -56,7 +56,7 @@ pub enum HubError {
         endpoint: String,
         status: u16,
     },
-    #[error("{what}: cannot reach the hub at {endpoint} ({message}), and it is not in the hub cache {cache}; check the network or HF_ENDPOINT, or download it where the hub can be reached and set HF_HUB_OFFLINE=1 to use the cache")]
+    #[error("{what}: cannot reach the hub at {endpoint} ({message}), and it is not in the hub cache {}; check the network or HF_ENDPOINT, or download it where the hub can be reached and set HF_HUB_OFFLINE=1 to use the cache", cache.display())]
     Unreachable {
         what: String,
         endpoint: String,
