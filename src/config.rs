@@ -91,6 +91,7 @@ impl Default for DataConfig {
                     revision: None,
                 },
                 split: None,
+                pref_sets: false,
             },
             debug: false,
             prioritize_scoring: false,
@@ -272,6 +273,7 @@ impl RunConfig {
         c.data.spec = DatasetSpec {
             source: Source::Local(data.into()),
             split: None,
+            pref_sets: false,
         };
         c.output.cache = false;
         c.output.quiet = true;

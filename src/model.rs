@@ -11,14 +11,29 @@ use crate::hub::{self, Hub, HubError, RepoKind, RepoRef};
 pub enum ModelError {
     #[error("model folder {path} does not exist")]
     NotFound { path: PathBuf },
+    #[error("{path} is a file: --model (and --tokenizer, --ref_model) take the folder that holds model.onnx and the tokenizer files: pass {}", folder_of(path))]
+    File { path: PathBuf },
     #[error("no ONNX model in {path}: looked for model.onnx and onnx/model.onnx (export one with export/export_rm.py)")]
     NoOnnx { path: PathBuf },
     #[error("{path}: invalid JSON: {message}")]
     Config { path: PathBuf, message: String },
-    #[error("model {id}: {source}")]
-    Hub { id: String, source: HubError },
+    #[error("{}", hub::prefixed(&format!("model {id}"), source))]
+    Hub { id: String, source: Box<HubError> },
+    #[error("no local folder {}, and as a hub id: {source}", path.display())]
+    NoFolderNorRepo {
+        path: PathBuf,
+        source: Box<HubError>,
+    },
     #[error("hub model {repo} has no ONNX export: looked for model.onnx and onnx/model.onnx among its files ({found}); export one with export/export_rm.py")]
     HubNoOnnx { repo: String, found: String },
+}
+
+/// The folder of a file, for messages (`.` for a bare file name).
+fn folder_of(path: &Path) -> String {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.display().to_string(),
+        _ => ".".to_string(),
+    }
 }
 
 /// Tokenizer and config files fetched from a hub model repo when present.
@@ -48,11 +63,21 @@ pub fn resolve(
     let id = text.into_owned();
     let err = |source| ModelError::Hub {
         id: id.clone(),
-        source,
+        source: Box::new(source),
     };
     let hub = hub().map_err(err)?;
     let repo = RepoRef::new(&id, RepoKind::Model, revision);
-    let snap = hub.snapshot(&repo).map_err(err)?;
+    let snap = hub.snapshot(&repo).map_err(|source| match source {
+        // The repo itself is not there (or cannot be looked for): the path may be a typo.
+        HubError::NotFound { .. }
+        | HubError::Denied { .. }
+        | HubError::Unreachable { .. }
+        | HubError::NotCached { .. } => ModelError::NoFolderNorRepo {
+            path: spec.to_path_buf(),
+            source: Box::new(source),
+        },
+        other => err(other),
+    })?;
     let mut wanted: Vec<String> = SIDE_FILES
         .iter()
         .filter(|f| snap.files.iter().any(|x| x == *f))
@@ -111,6 +136,11 @@ pub struct ModelFiles {
 impl ModelFiles {
     /// Finds `model.onnx` at the root of `dir` or in `onnx/` (Optimum's layout).
     pub fn locate(dir: &Path) -> Result<Self, ModelError> {
+        if dir.is_file() {
+            return Err(ModelError::File {
+                path: dir.to_path_buf(),
+            });
+        }
         if !dir.is_dir() {
             return Err(ModelError::NotFound {
                 path: dir.to_path_buf(),

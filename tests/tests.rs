@@ -17,6 +17,8 @@ mod cluster;
 mod datasets;
 #[path = "integration/dpo.rs"]
 mod dpo;
+#[path = "integration/first_hour.rs"]
+mod first_hour;
 #[path = "integration/golden.rs"]
 mod golden;
 #[path = "integration/hub.rs"]

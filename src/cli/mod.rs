@@ -309,6 +309,136 @@ pub enum Command {
 mod tests {
     use super::*;
 
+    /// Every flag of RewardBench's `rewardbench` CLI (`Args`), scripts/run_rm.py,
+    /// scripts/run_dpo.py and scripts/run_v2.py, with a value where it takes one.
+    /// A flag and its sample value (`None`: a boolean).
+    pub(crate) type Flag = (&'static str, Option<&'static str>);
+
+    pub(crate) const UPSTREAM_FLAGS: &[(&str, &[Flag])] = &[
+        (
+            "rewardbench",
+            &[
+                ("--dataset", Some("d.jsonl")),
+                ("--split", Some("test")),
+                ("--model", Some("m")),
+                ("--revision", Some("main")),
+                ("--ref_model", Some("r")),
+                ("--tokenizer", Some("t")),
+                ("--chat_template", Some("tulu")),
+                ("--not_quantized", None),
+                ("--prioritize_scoring", None),
+                ("--push_results_to_hub", None),
+                ("--upload_model_metadata_to_hf", None),
+                ("--hf_entity", Some("me")),
+                ("--hf_name", Some("results")),
+                ("--wandb_run", Some("org/project/run")),
+                ("--batch_size", Some("8")),
+                ("--max_length", Some("512")),
+                ("--torch_dtype", Some("bfloat16")),
+                ("--attn_implementation", Some("sdpa")),
+                ("--load_json", None),
+                ("--trust_remote_code", None),
+                ("--debug", None),
+                ("--output_dir", Some("results/")),
+                ("--save_all", None),
+                ("--force_truncation", None),
+            ],
+        ),
+        (
+            "run_rm.py",
+            &[
+                ("--model", Some("m")),
+                ("--tokenizer", Some("t")),
+                ("--chat_template", Some("tulu")),
+                ("--trust_remote_code", None),
+                ("--do_not_save", None),
+                ("--batch_size", Some("64")),
+                ("--max_length", Some("2048")),
+                ("--pref_sets", None),
+                ("--debug", None),
+                ("--disable_beaker_save", None),
+                ("--not_quantized", None),
+                ("--torch_dtype", Some("float16")),
+                ("--attn_implementation", Some("eager")),
+            ],
+        ),
+        (
+            "run_dpo.py",
+            &[
+                ("--model", Some("m")),
+                ("--ref_model", Some("r")),
+                ("--ref_free_type", Some("avg")),
+                ("--tokenizer", Some("t")),
+                ("--chat_template", Some("tulu")),
+                ("--do_not_save", None),
+                ("--pref_sets", None),
+                ("--trust_remote_code", None),
+                ("--debug", None),
+                ("--disable_beaker_save", None),
+                ("--not_quantized", None),
+                ("--batch_size", Some("6")),
+                ("--torch_dtype", Some("float16")),
+            ],
+        ),
+        (
+            "run_v2.py",
+            &[
+                ("--model", Some("m")),
+                ("--revision", Some("v1")),
+                ("--dataset", Some("allenai/reward-bench-2")),
+                ("--tokenizer", Some("t")),
+                ("--chat_template", Some("tulu")),
+                ("--trust_remote_code", None),
+                ("--do_not_save", None),
+                ("--batch_size", Some("64")),
+                ("--max_length", Some("2048")),
+                ("--debug", None),
+                ("--disable_beaker_save", None),
+                ("--quantized", None),
+                ("--torch_dtype", Some("float16")),
+                ("--attn_implementation", Some("flash_attention_2")),
+            ],
+        ),
+    ];
+
+    /// Each upstream flag parses (`--flag_name`, `--flag-name`, `--flag=value`, a bare or
+    /// valued boolean) where its script's command lines go: `rewardbench` for the CLI,
+    /// run_rm.py and run_dpo.py, `rewardbench v2` for run_v2.py.
+    #[test]
+    fn every_upstream_flag_parses() {
+        for (script, flags) in UPSTREAM_FLAGS {
+            let sub: &[&str] = if *script == "run_v2.py" { &["v2"] } else { &[] };
+            for (flag, value) in *flags {
+                let dashed = format!("--{}", flag[2..].replace('_', "-"));
+                let mut forms: Vec<Vec<String>> = Vec::new();
+                for f in [flag.to_string(), dashed] {
+                    match value {
+                        Some(v) => {
+                            forms.push(vec![f.clone(), v.to_string()]);
+                            forms.push(vec![format!("{f}={v}")]);
+                        }
+                        None => {
+                            forms.push(vec![f.clone()]);
+                            forms.push(vec![f.clone(), "True".into()]);
+                            forms.push(vec![format!("{f}=false")]);
+                        }
+                    }
+                }
+                for form in forms {
+                    let mut argv = vec!["rewardbench".to_string()];
+                    argv.extend(sub.iter().map(|s| s.to_string()));
+                    if *flag != "--model" {
+                        argv.extend(["--model".to_string(), "m".to_string()]);
+                    }
+                    argv.extend(form);
+                    if let Err(e) = Args::try_parse_from(&argv) {
+                        panic!("{script}: {argv:?}: {e}");
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn hf_style_booleans_and_aliases() {
         let a = Args::try_parse_from([

@@ -98,7 +98,7 @@ pub fn for_run(
         .collect();
         if !set.is_empty() {
             obs.note(&format!(
-                "{}: no effect without --push_results_to_hub or --upload_model_metadata_to_hf (nothing is published)",
+                "{}: accepted, ignored because nothing is published without --push_results_to_hub or --upload_model_metadata_to_hf",
                 set.join(", ")
             ));
         }

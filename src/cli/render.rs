@@ -14,7 +14,7 @@ pub struct RenderArgs {
     /// JSON file holding a list of {"role", "content"} messages, rendered as given.
     #[arg(long)]
     pub messages: PathBuf,
-    /// tokenizer_config.json whose chat template (and special tokens) to use.
+    /// tokenizer_config.json whose chat template (and special tokens) to use, or the folder holding it.
     #[arg(long = "tokenizer_config", alias = "tokenizer-config")]
     pub tokenizer_config: Option<PathBuf>,
     /// A named fastchat template instead (used when no tokenizer config is given).
@@ -49,7 +49,20 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
         }
     }
     let (rendered, cfg_dir) = match &args.tokenizer_config {
-        Some(cfg_path) => {
+        Some(given) => {
+            // A model or tokenizer folder is read as its tokenizer_config.json.
+            let cfg_path = &if given.is_dir() {
+                let file = given.join("tokenizer_config.json");
+                if !file.is_file() {
+                    anyhow::bail!(
+                        "{} has no tokenizer_config.json: --tokenizer_config takes that file or the folder holding it",
+                        given.display()
+                    );
+                }
+                file
+            } else {
+                given.clone()
+            };
             let dir = cfg_path.parent().map(PathBuf::from).unwrap_or_default();
             let cfg = TokenizerConfig::load_file(cfg_path)?;
             let src = cfg

@@ -2,6 +2,7 @@
 //! flags that have no effect here are named in a note (ripgrep's low-level to high-level args).
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use anyhow::bail;
 use rewardbench::batch::Batching;
@@ -10,7 +11,7 @@ use rewardbench::config::{
     ScorerKind, ScoringConfig, TemplateConfig, TokenizeConfig,
 };
 use rewardbench::data::{self, DatasetSpec, Source};
-use rewardbench::hub::{Hub, HubError};
+use rewardbench::hub::{Hub, HubError, HubNotice, NoticeSink};
 use rewardbench::model::{self, ModelFiles};
 use rewardbench::report::RunInfo;
 use rewardbench::run::observer::Observer;
@@ -36,8 +37,8 @@ fn default_trt_cache() -> Option<PathBuf> {
 
 /// The DPO mode the flags ask for: `--ref_model` wins; `--ref_free_type` alone is
 /// reference-free; neither is not DPO.
-fn scorer(args: &EvalArgs, obs: &mut dyn Observer) -> ScorerKind {
-    match (&args.ref_model, args.ref_free_type) {
+fn scorer(args: &EvalArgs, ref_dir: Option<PathBuf>, obs: &mut dyn Observer) -> ScorerKind {
+    match (ref_dir, args.ref_free_type) {
         (Some(r), t) => {
             if let Some(t) = t {
                 obs.note(&format!(
@@ -45,56 +46,151 @@ fn scorer(args: &EvalArgs, obs: &mut dyn Observer) -> ScorerKind {
                     rewardbench::config::RefFree::from(t).label()
                 ));
             }
-            ScorerKind::Dpo(DpoMode::Reference(PathBuf::from(r)))
+            ScorerKind::Dpo(DpoMode::Reference(r))
         }
         (None, Some(t)) => ScorerKind::Dpo(DpoMode::RefFree(t.into())),
         (None, None) => ScorerKind::Classifier,
     }
 }
 
-/// RewardBench flags accepted for compatibility that change nothing for an ONNX export.
+/// RewardBench flags accepted for compatibility that change nothing here: each group gets one
+/// note, `FLAGS: accepted, ignored because REASON`.
 fn ignored_flags(args: &EvalArgs, obs: &mut dyn Observer) {
-    let mut ignored = Vec::new();
-    if args.not_quantized {
-        ignored.push("--not_quantized");
-    }
-    if args.torch_dtype.is_some() {
-        ignored.push("--torch_dtype");
-    }
-    if args.attn_implementation.is_some() {
-        ignored.push("--attn_implementation");
-    }
-    if args.trust_remote_code {
-        ignored.push("--trust_remote_code");
-    }
-    if args.quantized {
-        ignored.push("--quantized");
-    }
-    if !ignored.is_empty() {
-        obs.note(&format!(
-            "{} {} no effect here: precision and attention are fixed when the model is exported to ONNX",
-            ignored.join(", "),
-            if ignored.len() == 1 { "has" } else { "have" }
-        ));
-    }
-    let mut publishing = Vec::new();
-    for (on, flag) in [
-        (args.do_not_save, "--do_not_save"),
-        (args.disable_beaker_save, "--disable_beaker_save"),
-    ] {
-        if on {
-            publishing.push(flag);
+    let groups: [(&[(bool, &str)], &str); 5] = [
+        (
+            &[
+                (args.not_quantized, "--not_quantized"),
+                (args.quantized, "--quantized"),
+                (args.torch_dtype.is_some(), "--torch_dtype"),
+            ],
+            "an ONNX export's precision is fixed when it is exported (export/quantize.py makes fp16 and int8 copies)",
+        ),
+        (
+            &[(args.attn_implementation.is_some(), "--attn_implementation")],
+            "attention is part of the exported ONNX graph (export/export_rm.py --attention)",
+        ),
+        (
+            &[(args.trust_remote_code, "--trust_remote_code")],
+            "no Python code from the model repo is run here: the ONNX export holds the whole model and tokenizer.json the tokenizer",
+        ),
+        (
+            &[
+                (args.do_not_save, "--do_not_save"),
+                (args.disable_beaker_save, "--disable_beaker_save"),
+            ],
+            "results are always written to --output_dir, no /output/metrics.json is written, and only --push_results_to_hub uploads",
+        ),
+        (
+            &[(args.wandb_run.is_some(), "--wandb_run")],
+            "W&B is not read: pass the run's model as --model (and --revision)",
+        ),
+    ];
+    for (flags, reason) in groups {
+        let on: Vec<&str> = flags
+            .iter()
+            .filter_map(|(set, f)| set.then_some(*f))
+            .collect();
+        if !on.is_empty() {
+            obs.note(&format!(
+                "{}: accepted, ignored because {reason}",
+                on.join(", ")
+            ));
         }
     }
-    if !publishing.is_empty() {
-        obs.note(&format!(
-            "{}: accepted, no effect: results are written to --output_dir (publish with --push_results_to_hub)",
-            publishing.join(", ")
+}
+
+/// Hub notices: progress lines on stderr at once (not with `--quiet`); warnings kept for
+/// the observer (see [`drain`]).
+fn notices(quiet: bool) -> (NoticeSink, Arc<Mutex<Vec<String>>>) {
+    let warnings = Arc::new(Mutex::new(Vec::new()));
+    let kept = Arc::clone(&warnings);
+    let sink: NoticeSink = Arc::new(move |n: &HubNotice| {
+        if n.is_warning() {
+            if let Ok(mut w) = kept.lock() {
+                w.push(n.to_string());
+            }
+        } else if !quiet {
+            eprintln!("{n}");
+        }
+    });
+    (sink, warnings)
+}
+
+/// Passes the hub's warnings so far to `obs`.
+fn drain(warnings: &Mutex<Vec<String>>, obs: &mut dyn Observer) {
+    if let Ok(mut w) = warnings.lock() {
+        for m in w.drain(..) {
+            obs.warn(&m);
+        }
+    }
+}
+
+/// `--tokenizer` or `--ref_model` given as a file: the folder is wanted.
+fn folder_flag(path: &Path) -> anyhow::Result<()> {
+    if path.is_file() {
+        return Err(model::ModelError::File {
+            path: path.to_path_buf(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// Says so when `max_length` (the limit texts are truncated to) is more than the model's
+/// positions: a text between the two still fails.
+fn check_max_length(files: &ModelFiles, max_length: usize, what: &str, obs: &mut dyn Observer) {
+    if let Some(max) = files.max_positions().filter(|&m| max_length > m) {
+        obs.warn(&format!(
+            "{what} {max_length} is more than the {max} positions of {} (config.json): a text truncated to {max_length} tokens can still be too long for the model, and such a row fails; pass --max_length {max} or less",
+            files.dir.display()
         ));
     }
-    if let Some(run) = &args.wandb_run {
+}
+
+/// Pref-set split names (`allenai/pref-test-sets`).
+const PREF_SET_SPLITS: &[&str] = &[
+    "anthropic_harmless",
+    "anthropic_helpful",
+    "anthropic_hhh",
+    "mtbench_gpt4",
+    "mtbench_human",
+    "shp",
+    "summarize",
+    "pku_better",
+    "pku_safer",
+];
+
+/// A local folder read without the flag its layout calls for: a copy of the core set
+/// (splits `raw` and `filtered`) without `--split` (raw's rows repeat filtered's), or of the
+/// pref sets without `--pref_sets`.
+fn local_copy_hints(dir: &Path, args: &EvalArgs, obs: &mut dyn Observer) {
+    if args.split.is_some() || !dir.is_dir() {
+        return;
+    }
+    // A hub-cache snapshot of either gets its rules already.
+    if DatasetSpec::parse(&dir.to_string_lossy(), None)
+        .repo_id()
+        .is_some()
+    {
+        return;
+    }
+    let splits = data::local_split_names(dir);
+    if splits.iter().any(|s| s == "filtered") && splits.iter().any(|s| s == "raw") {
+        obs.warn(&format!(
+            "{} looks like a local copy of the RewardBench core set (splits {}): without --split every split is read, and `raw` repeats `filtered`'s rows; RewardBench scores split `filtered`: add --split filtered",
+            dir.display(),
+            splits.join(", ")
+        ));
+    }
+    let pref = splits
+        .iter()
+        .filter(|s| PREF_SET_SPLITS.contains(&s.as_str()))
+        .count();
+    if !args.pref_sets && pref >= 2 {
         obs.note(&format!(
-            "--wandb_run {run}: accepted, no effect: W&B is not read; pass the run's model as --model (and --revision)"
+            "{} looks like a local copy of the prior preference sets (splits {}): add --pref_sets to read it with RewardBench's rules (each split a subset, pku_* left out)",
+            dir.display(),
+            splits.join(", ")
         ));
     }
 }
@@ -124,42 +220,74 @@ pub fn resolve(args: &EvalArgs, obs: &mut dyn Observer) -> anyhow::Result<Resolv
         obs,
     )?;
     let hub = std::cell::OnceCell::new();
+    let (sink, hub_warnings) = notices(args.quiet);
     let get_hub = || -> Result<Hub, HubError> {
         if let Some(h) = hub.get() {
             return Ok(Clone::clone(h));
         }
-        let h = Hub::from_env()?;
+        let h = Hub::from_env()?.with_notices(Arc::clone(&sink));
         Ok(hub.get_or_init(|| h).clone())
     };
-    let model_dir = model::resolve(&model, args.revision.as_deref(), true, &get_hub)?;
+    let model_dir = model::resolve(&model, args.revision.as_deref(), true, &get_hub);
+    drain(&hub_warnings, obs);
+    let model_dir = model_dir?;
     let tokenizer_dir = match &args.tokenizer {
-        Some(t) => Some(model::resolve(
-            t,
-            args.revision.as_deref(),
-            false,
-            &get_hub,
-        )?),
+        Some(t) => {
+            folder_flag(t)?;
+            let dir = model::resolve(t, args.revision.as_deref(), false, &get_hub);
+            drain(&hub_warnings, obs);
+            Some(dir?)
+        }
         None => None,
     };
     // A wrong --model is reported before the dataset is read (or downloaded).
-    ModelFiles::locate(&model_dir)?;
-    if let Some(r) = &args.ref_model {
-        ModelFiles::locate(Path::new(r))?;
+    let files = ModelFiles::locate(&model_dir)?;
+    if args.force_truncation {
+        check_max_length(
+            &files,
+            args.max_length
+                .map_or(RunConfig::default().tokenize.max_length, |m| m as usize),
+            "--force_truncation --max_length",
+            obs,
+        );
     }
-    let dataset_name = if args.pref_sets {
-        data::PREF_SETS.to_string()
-    } else {
-        args.dataset
-            .clone()
-            .unwrap_or_else(|| data::CORE_SET.to_string())
+    let ref_dir = match &args.ref_model {
+        Some(r) => {
+            let r = Path::new(r);
+            folder_flag(r)?;
+            let dir = model::resolve(r, None, true, &get_hub);
+            drain(&hub_warnings, obs);
+            let dir = dir?;
+            ModelFiles::locate(&dir)?;
+            Some(dir)
+        }
+        None => None,
     };
-    let spec = DatasetSpec::parse(&dataset_name, args.split.as_deref());
+    // --pref_sets reads allenai/pref-test-sets, or --dataset (a local copy, another id) with
+    // the pref-set rules.
+    let dataset_name = match (&args.dataset, args.pref_sets) {
+        (Some(d), _) => d.clone(),
+        (None, true) => data::PREF_SETS.to_string(),
+        (None, false) => data::CORE_SET.to_string(),
+    };
+    let mut spec = DatasetSpec::parse(&dataset_name, args.split.as_deref());
+    spec.pref_sets = args.pref_sets;
     let spec = match &spec.source {
-        Source::Hub { .. } => data::resolve(&spec, &get_hub()?)?,
+        Source::Hub { .. } => {
+            let resolved = get_hub()
+                .map_err(|source| data::DataError::Hub {
+                    name: dataset_name.clone(),
+                    source: Box::new(source),
+                })
+                .and_then(|h| data::resolve(&spec, &h));
+            drain(&hub_warnings, obs);
+            resolved?
+        }
         Source::Local(p) => {
             if args.split.is_some() && p.is_file() {
                 obs.note("--split is ignored for a local file (it is one split)");
             }
+            local_copy_hints(p, args, obs);
             spec
         }
     };
@@ -173,7 +301,7 @@ pub fn resolve(args: &EvalArgs, obs: &mut dyn Observer) -> anyhow::Result<Resolv
         model: ModelConfig {
             dir: model_dir,
             tokenizer: tokenizer_dir,
-            scorer: scorer(args, obs),
+            scorer: scorer(args, ref_dir, obs),
         },
         data: DataConfig {
             spec,
@@ -280,6 +408,12 @@ pub fn resolve_v2(v: &V2Args, obs: &mut dyn Observer) -> anyhow::Result<Resolved
     r.config.tokenize.max_length = a
         .max_length
         .map_or(rewardbench::config::V2_MAX_LENGTH, |m| m as usize);
+    let files = ModelFiles::locate(&r.config.model.dir)?;
+    let what = match a.max_length {
+        Some(_) => "--max_length",
+        None => "--max_length (v2's default)",
+    };
+    check_max_length(&files, r.config.tokenize.max_length, what, obs);
     r.config.tokenize.cut = Some(match v.truncation_side {
         TruncationSideArg::Tokenizer => CutSide::Tokenizer,
         TruncationSideArg::Left => CutSide::Left,
@@ -347,6 +481,53 @@ mod tests {
             DatasetSpec::parse(data::CORE_SET, None).source,
             Source::Hub { ref repo, .. } if *repo == want_repo(&want)
         ));
+    }
+
+    /// Every upstream flag that changes nothing here gets a note `FLAG...: accepted, ignored
+    /// because ...` (never silence, never a parse error).
+    #[test]
+    fn every_no_op_upstream_flag_gets_a_note() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("model.onnx"), b"").unwrap();
+        let data = dir.path().join("rows.jsonl");
+        std::fs::write(&data, b"").unwrap();
+        let no_ops = [
+            "--not_quantized",
+            "--quantized",
+            "--torch_dtype",
+            "--attn_implementation",
+            "--trust_remote_code",
+            "--do_not_save",
+            "--disable_beaker_save",
+            "--wandb_run",
+            "--hf_entity",
+            "--hf_name",
+        ];
+        for (script, flags) in super::super::tests::UPSTREAM_FLAGS {
+            for (flag, value) in *flags {
+                if !no_ops.contains(flag) {
+                    continue;
+                }
+                let mut argv = vec![
+                    "rewardbench",
+                    "--model",
+                    dir.path().to_str().unwrap(),
+                    "--dataset",
+                    data.to_str().unwrap(),
+                    flag,
+                ];
+                argv.extend(value.iter());
+                let args = Args::try_parse_from(&argv).unwrap();
+                let mut obs = Collect::default();
+                resolve(&args.eval, &mut obs).unwrap();
+                let note = obs.notes.iter().find(|n| n.contains(flag));
+                assert!(
+                    note.is_some_and(|n| n.contains(": accepted, ignored because ")),
+                    "{script} {flag}: {:?}",
+                    obs.notes
+                );
+            }
+        }
     }
 
     fn want_repo(c: &RunConfig) -> String {

@@ -29,6 +29,7 @@ mod spec;
 mod splits;
 
 use self::parquet::ParquetError;
+pub use read::local_split_names;
 use read::read_rows;
 pub use spec::{looks_like_hub_id, resolve, DatasetSpec, Source};
 pub use splits::{glob_match, split_files};
@@ -77,10 +78,21 @@ pub enum DataError {
     Empty { path: PathBuf },
     #[error("{path}: invalid CSV: {message}")]
     Csv { path: PathBuf, message: String },
+    #[error("{path}: the file is {format}-compressed; decompress it first (gzip, `.gz`, is read as it is)")]
+    Compressed { path: PathBuf, format: String },
+    #[error("{path}: the file is {encoding} text; save it as UTF-8")]
+    Encoding { path: PathBuf, encoding: String },
+    #[error("{path}: not valid gzip data: {source}")]
+    Gzip {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Parquet(#[from] ParquetError),
-    #[error("dataset {name}: {source}")]
-    Hub { name: String, source: HubError },
+    #[error("{}", crate::hub::prefixed(&format!("dataset {name}"), source))]
+    Hub { name: String, source: Box<HubError> },
+    #[error("no local file or folder {name}, and as a hub id: {source}")]
+    NoFileNorRepo { name: String, source: Box<HubError> },
     #[error("{path}: no data files (.parquet, .json, .jsonl, .csv) found")]
     NoDataFiles { path: PathBuf },
     #[error("{path}: split `{split}` not found; available splits: {available}")]
@@ -189,11 +201,22 @@ pub enum Loaded {
 /// Data file extensions read (as `datasets` would, by extension).
 const DATA_EXTENSIONS: &[&str] = &["parquet", "jsonl", "json", "csv"];
 
+/// A data file by its extension, also gzip-compressed (`rows.jsonl.gz`), as `datasets` reads it.
 fn is_data_file(name: &str) -> bool {
-    Path::new(name)
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| DATA_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+    let ext = |p: &Path| {
+        p.extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+    };
+    let p = Path::new(name);
+    match ext(p).as_deref() {
+        Some("gz") => p
+            .file_stem()
+            .and_then(|stem| ext(Path::new(stem)))
+            .is_some_and(|e| DATA_EXTENSIONS.contains(&e.as_str())),
+        Some(e) => DATA_EXTENSIONS.contains(&e),
+        None => false,
+    }
 }
 
 /// Loads a dataset of either kind. Hub specs are resolved with the environment's hub
@@ -205,7 +228,7 @@ pub fn load(spec: &DatasetSpec, prioritize_scoring: bool) -> Result<Loaded, Data
         Source::Hub { repo, .. } => {
             let hub = Hub::from_env().map_err(|source| DataError::Hub {
                 name: repo.clone(),
-                source,
+                source: Box::new(source),
             })?;
             resolve(spec, &hub)?
         }
@@ -270,6 +293,7 @@ impl Dataset {
         Self::open(&DatasetSpec {
             source: Source::Local(path.to_path_buf()),
             split: None,
+            pref_sets: false,
         })
     }
 }
@@ -350,6 +374,134 @@ mod tests {
             ("A", "B")
         );
         assert_eq!(d.rows[2].metadata["chosen"], "A");
+    }
+
+    fn load_bytes(bytes: &[u8], ext: &str) -> Result<Dataset, DataError> {
+        let mut f = tempfile::Builder::new().suffix(ext).tempfile().unwrap();
+        f.write_all(bytes).unwrap();
+        Dataset::load(f.path())
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    }
+
+    const TWO: &str = concat!(
+        r#"{"prompt": "P1", "chosen": "a", "rejected": "b", "id": 1}"#,
+        "\n",
+        r#"{"prompt": "P2", "chosen": "c", "rejected": "d", "id": 2}"#,
+        "\n",
+    );
+
+    fn prompts(d: &Dataset) -> Vec<String> {
+        d.rows
+            .iter()
+            .map(|r| match &r.prompt {
+                Prompt::Text(t) => t.clone(),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_utf8_bom_is_skipped_and_utf16_is_named() {
+        let bom = |t: &str| [b"\xef\xbb\xbf".as_slice(), t.as_bytes()].concat();
+        for (text, ext) in [
+            (TWO.to_string(), ".jsonl"),
+            (TWO.to_string(), ".json"),
+            (
+                r#"[{"prompt": "P1", "chosen": "a", "rejected": "b"}, {"prompt": "P2", "chosen": "c", "rejected": "d"}]"#.to_string(),
+                ".json",
+            ),
+            ("prompt,chosen,rejected\nP1,a,b\nP2,c,d\n".to_string(), ".csv"),
+        ] {
+            let d = load_bytes(&bom(&text), ext).unwrap_or_else(|e| panic!("{ext}: {e}"));
+            assert_eq!(prompts(&d), ["P1", "P2"], "{ext}");
+            assert!(d.rows[0].metadata.contains_key("chosen"), "{ext}: first column named without the BOM");
+        }
+        let utf16: Vec<u8> = [0xff, 0xfe]
+            .into_iter()
+            .chain(TWO.encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        let e = load_bytes(&utf16, ".jsonl").unwrap_err().to_string();
+        assert!(
+            e.contains("UTF-16") && e.contains("save it as UTF-8"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn gzip_files_are_read_and_other_compression_is_named() {
+        for ext in [".jsonl.gz", ".json.gz", ".jsonl"] {
+            let d = load_bytes(&gzip(TWO.as_bytes()), ext).unwrap_or_else(|e| panic!("{ext}: {e}"));
+            assert_eq!(prompts(&d), ["P1", "P2"], "{ext}");
+        }
+        let d = load_bytes(&gzip(b"prompt,chosen,rejected\nP1,a,b\n"), ".csv.gz").unwrap();
+        assert_eq!(prompts(&d), ["P1"]);
+        let e = load_bytes(b"BZh91AY&SY", ".jsonl.bz2")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("bz2-compressed") && e.contains("decompress"),
+            "{e}"
+        );
+        let e = load_bytes(b"PK\x03\x04rest", ".zip")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("zip-compressed"), "{e}");
+        let e = load_bytes(&gzip(b"x"), ".parquet.gz")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("compressed") && e.contains("parquet"), "{e}");
+        let e = load_bytes(b"\x1f\x8bnot gzip", ".jsonl.gz")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not valid gzip"), "{e}");
+        assert!(is_data_file("data/train-00000-of-00001.jsonl.gz") && !is_data_file("a.tar.gz"));
+    }
+
+    #[test]
+    fn a_json_object_of_columns_is_read_as_rows() {
+        let d = load(
+            r#"{"prompt": ["P1", "P2"], "chosen": ["a", "c"], "rejected": ["b", "d"], "subset": ["s", "t"]}"#,
+            ".json",
+        )
+        .unwrap();
+        assert_eq!(prompts(&d), ["P1", "P2"]);
+        assert_eq!(d.rows[1].chosen, ["c"]);
+        assert_eq!(d.rows[1].subset(), Some("t"));
+        assert_eq!(d.rows[1].place, "row 2");
+        // pandas' to_json() (orient="columns"), pretty-printed.
+        let d = load(
+            "{\n  \"prompt\": {\"1\": \"P2\", \"0\": \"P1\"},\n  \"chosen\": {\"0\": \"a\", \"1\": \"c\"},\n  \"rejected\": {\"0\": \"b\", \"1\": \"d\"}\n}\n",
+            ".json",
+        )
+        .unwrap();
+        assert_eq!(prompts(&d), ["P1", "P2"]);
+        // A single conversation row is a row, not columns; so is one pretty-printed object.
+        let d = load(
+            r#"{"chosen": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}], "rejected": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "B"}]}"#,
+            ".json",
+        )
+        .unwrap();
+        assert_eq!(d.rows.len(), 1);
+        assert_eq!(d.rows[0].chosen, ["A"]);
+        let d = load(
+            "{\n  \"prompt\": \"P\",\n  \"chosen\": \"a\",\n  \"rejected\": \"b\"\n}\n",
+            ".json",
+        )
+        .unwrap();
+        assert_eq!(prompts(&d), ["P"]);
+        // Columns of different lengths are not a table.
+        let e = load(
+            r#"{"prompt": ["P1", "P2"], "chosen": ["a"], "rejected": ["b"]}"#,
+            ".json",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`prompt`"), "{e}");
     }
 
     #[test]

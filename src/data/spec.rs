@@ -25,6 +25,9 @@ pub enum Source {
 pub struct DatasetSpec {
     pub source: Source,
     pub split: Option<String>,
+    /// Read with RewardBench's pref-set rules (`--pref_sets` with a local copy or another
+    /// id); `allenai/pref-test-sets` and its hub-cache snapshots get them anyway.
+    pub pref_sets: bool,
 }
 
 /// True for a name that reads as a hub dataset id (`org/name`, `org/name@revision` or
@@ -40,6 +43,7 @@ impl DatasetSpec {
         let with = |source| Self {
             source,
             split: split.map(str::to_string),
+            pref_sets: false,
         };
         if Path::new(name).exists() {
             return with(Source::Local(PathBuf::from(name)));
@@ -110,9 +114,12 @@ impl DatasetSpec {
     }
 
     pub(super) fn is_pref_sets(&self) -> bool {
-        matches!(self.repo_id().as_deref(), Some(PREF_SETS | PREF_SETS_ALIAS))
+        self.pref_sets || matches!(self.repo_id().as_deref(), Some(PREF_SETS | PREF_SETS_ALIAS))
     }
 }
+
+/// Hub ids nobody types by mistake (the defaults): their errors need no "no local file".
+const KNOWN_SETS: &[&str] = &[CORE_SET, PREF_SETS, PREF_SETS_ALIAS, super::RB2];
 
 /// Downloads (or finds in the cache) the files a hub dataset spec needs and returns the
 /// equivalent local spec: the snapshot folder and the split. Local specs come back as given.
@@ -122,10 +129,27 @@ pub fn resolve(spec: &DatasetSpec, hub: &Hub) -> Result<DatasetSpec, DataError> 
     };
     let hub_err = |source| DataError::Hub {
         name: repo.clone(),
-        source,
+        source: Box::new(source),
     };
     let r = RepoRef::new(repo, RepoKind::Dataset, revision.as_deref());
-    let snap = hub.snapshot(&r).map_err(hub_err)?;
+    let snap = hub.snapshot(&r).map_err(|source| match source {
+        // The repo itself is not there (or cannot be looked for): the path may be a typo.
+        hub::HubError::NotFound { .. }
+        | hub::HubError::Denied { .. }
+        | hub::HubError::Unreachable { .. }
+        | hub::HubError::NotCached { .. }
+            if !KNOWN_SETS.contains(&repo.as_str()) =>
+        {
+            DataError::NoFileNorRepo {
+                name: match revision {
+                    Some(rev) => format!("{repo}@{rev}"),
+                    None => repo.clone(),
+                },
+                source: Box::new(source),
+            }
+        }
+        other => hub_err(other),
+    })?;
     let readme = match snap.files.iter().any(|f| f == "README.md") {
         true => {
             let p = hub.fetch(&snap, "README.md").map_err(hub_err)?;
@@ -150,6 +174,7 @@ pub fn resolve(spec: &DatasetSpec, hub: &Hub) -> Result<DatasetSpec, DataError> 
     Ok(DatasetSpec {
         source: Source::Local(dir),
         split,
+        pref_sets: spec.pref_sets,
     })
 }
 

@@ -1,10 +1,16 @@
-//! The Hugging Face hub: repo listings and file downloads through `hf-hub`, in the standard
-//! cache layout (`{cache}/{models|datasets}--org--name/{blobs,refs,snapshots}`).
+//! The Hugging Face hub: repo listings and file downloads ([`read`]), in the standard cache
+//! layout (`{cache}/{models|datasets}--org--name/{blobs,refs,snapshots}`), shared with Python
+//! tools.
 //!
 //! Settings come from the same variables as `huggingface_hub`: `HF_ENDPOINT`, `HF_HUB_CACHE`
 //! (else `HF_HOME/hub`, else `~/.cache/huggingface/hub`), `HF_TOKEN` (else the token file),
-//! `HF_HUB_OFFLINE`. [`HubConfig`] can also be built explicitly, so nothing here needs the
-//! process environment.
+//! `HF_HUB_OFFLINE`, `HF_HUB_ETAG_TIMEOUT` and `HF_HUB_DOWNLOAD_TIMEOUT`. [`HubConfig`] can
+//! also be built explicitly, so nothing here needs the process environment.
+//!
+//! When the hub cannot be reached (no connection, no name resolution, a timeout, a 5xx) and
+//! the repo's revision is in the cache, the cached snapshot is used and a [`HubNotice`] says
+//! so, as `transformers` does. The client prints nothing itself: notices go to the sink given
+//! with [`Hub::with_notices`].
 //!
 //! Writing to the hub (publishing results) lives in [`api`] (the HTTP write API, with [`lfs`]),
 //! [`card`] (model-card metadata), [`runs`] (a run's files) and [`publish`] (what is sent).
@@ -14,21 +20,26 @@ pub mod card;
 pub mod error;
 pub mod lfs;
 pub mod publish;
+mod read;
 pub mod runs;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
-use hf_hub::api::sync::{Api, ApiBuilder, ApiError};
-use hf_hub::{Repo, RepoType};
+use read::{Client, Failure};
 
 /// Default hub address.
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
+/// Default for `HF_HUB_ETAG_TIMEOUT` and `HF_HUB_DOWNLOAD_TIMEOUT`, as `huggingface_hub`'s.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Errors talking to the hub or reading its cache.
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
     #[error(
-        "{what}: not found on {endpoint} (HTTP 404); check the id, the file name and --revision"
+        "{what}: not found on {endpoint} (HTTP 404); check the {} and --revision",
+        if what.contains(": file ") { "file name" } else { "id" }
     )]
     NotFound { what: String, endpoint: String },
     #[error(
@@ -45,17 +56,123 @@ pub enum HubError {
         endpoint: String,
         status: u16,
     },
-    #[error("{what}: cannot reach the hub at {endpoint} ({message}); set HF_HUB_OFFLINE=1 to use cached files only")]
+    #[error("{what}: cannot reach the hub at {endpoint} ({message}), and it is not in the hub cache {}; check the network or HF_ENDPOINT, or download it where the hub can be reached and set HF_HUB_OFFLINE=1 to use the cache", cache.display())]
     Unreachable {
         what: String,
         endpoint: String,
         message: String,
+        cache: PathBuf,
     },
     #[error("{what}: not in the hub cache {cache} and HF_HUB_OFFLINE is set; run once online to download it")]
     NotCached { what: String, cache: PathBuf },
+    #[error("{variable}={value}: not a number of seconds above 0 (default {default})", default = DEFAULT_TIMEOUT.as_secs())]
+    Setting { variable: String, value: String },
     #[error("{what}: {message}")]
     Other { what: String, message: String },
 }
+
+impl HubError {
+    /// What the error is about (`model org/name`, `dataset org/name: file README.md`, ...).
+    pub fn what(&self) -> &str {
+        match self {
+            Self::NotFound { what, .. }
+            | Self::Denied { what, .. }
+            | Self::Status { what, .. }
+            | Self::Unreachable { what, .. }
+            | Self::NotCached { what, .. }
+            | Self::Other { what, .. } => what,
+            Self::Setting { variable, .. } => variable,
+        }
+    }
+
+    /// The hub could not be asked: no connection, no name resolution, a timeout, a dropped
+    /// connection, or a server error (5xx, 429). A cached copy is used instead when there is
+    /// one, as `transformers` does.
+    pub fn hub_unavailable(&self) -> bool {
+        match self {
+            Self::Unreachable { .. } => true,
+            Self::Status { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+}
+
+/// `error` under `prefix` (`model org/name`), unless it already starts with it: a hub error
+/// names its repo, and a message should not say it twice.
+pub fn prefixed(prefix: &str, error: &HubError) -> String {
+    if error.what().starts_with(prefix) {
+        error.to_string()
+    } else {
+        format!("{prefix}: {error}")
+    }
+}
+
+/// What the client tells its user while it works (see [`Hub::with_notices`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HubNotice {
+    /// A repo's file list is about to be asked for.
+    Contacting { what: String, endpoint: String },
+    /// A file is about to be downloaded into the cache (`bytes` when the hub said).
+    Downloading {
+        what: String,
+        file: String,
+        bytes: Option<u64>,
+    },
+    /// The hub could not be asked (`reason`); the cached snapshot `commit` is used instead.
+    UsingCache {
+        what: String,
+        endpoint: String,
+        reason: String,
+        commit: String,
+    },
+}
+
+impl HubNotice {
+    /// A warning (the results may come from older files), not just progress.
+    pub fn is_warning(&self) -> bool {
+        matches!(self, Self::UsingCache { .. })
+    }
+}
+
+/// `1234567` as `1.2 MB`.
+fn human_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000_000 => format!("{:.1} GB", n as f64 / 1e9),
+        n if n >= 1_000_000 => format!("{:.1} MB", n as f64 / 1e6),
+        n if n >= 1_000 => format!("{:.1} kB", n as f64 / 1e3),
+        n => format!("{n} bytes"),
+    }
+}
+
+impl std::fmt::Display for HubNotice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Contacting { what, endpoint } => {
+                write!(f, "contacting the hub at {endpoint} for {what}")
+            }
+            Self::Downloading { what, file, bytes } => {
+                write!(f, "downloading {what}: {file}")?;
+                match bytes {
+                    Some(n) => write!(f, " ({})", human_bytes(*n)),
+                    None => Ok(()),
+                }
+            }
+            Self::UsingCache {
+                what,
+                endpoint,
+                reason,
+                commit,
+            } => write!(
+                f,
+                "cannot reach the hub at {endpoint} ({reason}); using {what} from the hub cache (commit {}, downloaded earlier; the hub may have newer files). Set HF_HUB_OFFLINE=1 to skip the hub",
+                &commit[..commit.len().min(12)]
+            ),
+        }
+    }
+}
+
+/// Where [`HubNotice`]s go.
+pub type NoticeSink = Arc<dyn Fn(&HubNotice) + Send + Sync>;
 
 /// Whether a repo holds a model or a dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,14 +211,6 @@ impl RepoRef {
     pub fn folder_name(&self) -> String {
         format!("{}--{}", self.kind.prefix(), self.id.replace('/', "--"))
     }
-
-    fn hf(&self) -> Repo {
-        let t = match self.kind {
-            RepoKind::Model => RepoType::Model,
-            RepoKind::Dataset => RepoType::Dataset,
-        };
-        Repo::with_revision(self.id.clone(), t, self.revision.clone())
-    }
 }
 
 impl std::fmt::Display for RepoRef {
@@ -128,6 +237,13 @@ pub struct HubConfig {
     pub token: Option<String>,
     /// Use cached files only; never touch the network.
     pub offline: bool,
+    /// Connect and per-read timeout of the listing and metadata requests
+    /// (`HF_HUB_ETAG_TIMEOUT`).
+    pub etag_timeout: Duration,
+    /// Connect and per-read timeout of a file's download (`HF_HUB_DOWNLOAD_TIMEOUT`).
+    pub download_timeout: Duration,
+    /// A timeout variable that did not parse, and its value: [`Hub::new`] refuses it.
+    bad_setting: Option<(String, String)>,
 }
 
 impl std::fmt::Debug for HubConfig {
@@ -137,6 +253,8 @@ impl std::fmt::Debug for HubConfig {
             .field("cache_dir", &self.cache_dir)
             .field("token", &self.token.as_ref().map(|_| "***"))
             .field("offline", &self.offline)
+            .field("etag_timeout", &self.etag_timeout)
+            .field("download_timeout", &self.download_timeout)
             .finish()
     }
 }
@@ -177,6 +295,19 @@ impl HubConfig {
                 .map(|t| t.trim().to_string())
                 .filter(|t| !t.is_empty())
         });
+        let mut bad_setting = None;
+        let mut timeout = |name: &str| match var(name) {
+            None => DEFAULT_TIMEOUT,
+            Some(v) => match v.trim().parse::<f64>() {
+                Ok(s) if s > 0.0 && s.is_finite() => Duration::from_secs_f64(s),
+                _ => {
+                    bad_setting.get_or_insert((name.to_string(), v));
+                    DEFAULT_TIMEOUT
+                }
+            },
+        };
+        let etag_timeout = timeout("HF_HUB_ETAG_TIMEOUT");
+        let download_timeout = timeout("HF_HUB_DOWNLOAD_TIMEOUT");
         Self {
             endpoint: var("HF_ENDPOINT")
                 .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string())
@@ -185,6 +316,9 @@ impl HubConfig {
             cache_dir,
             token,
             offline: var("HF_HUB_OFFLINE").is_some_and(|v| truthy(&v)),
+            etag_timeout,
+            download_timeout,
+            bad_setting,
         }
     }
 
@@ -200,6 +334,9 @@ impl HubConfig {
             cache_dir: cache_dir.to_path_buf(),
             token: None,
             offline: false,
+            etag_timeout: DEFAULT_TIMEOUT,
+            download_timeout: DEFAULT_TIMEOUT,
+            bad_setting: None,
         }
     }
 }
@@ -217,7 +354,8 @@ pub struct Snapshot {
 #[derive(Clone)]
 pub struct Hub {
     cfg: HubConfig,
-    api: Option<Api>,
+    client: Option<Client>,
+    notices: Option<NoticeSink>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -226,30 +364,47 @@ impl std::fmt::Debug for Hub {
     }
 }
 
+/// Blob download names made by this process (a suffix, so concurrent runs never share one).
+static DOWNLOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 impl Hub {
     pub fn new(cfg: HubConfig) -> Result<Self, HubError> {
-        let api = if cfg.offline {
-            None
-        } else {
-            Some(
-                ApiBuilder::from_cache(hf_hub::Cache::new(cfg.cache_dir.clone()))
-                    .with_endpoint(cfg.endpoint.clone())
-                    .with_token(cfg.token.clone())
-                    .with_progress(false)
-                    .with_user_agent("rewardbench-rs", env!("CARGO_PKG_VERSION"))
-                    .build()
-                    .map_err(|e| HubError::Other {
-                        what: "hub client".into(),
-                        message: e.to_string(),
-                    })?,
+        if let Some((variable, value)) = &cfg.bad_setting {
+            return Err(HubError::Setting {
+                variable: variable.clone(),
+                value: value.clone(),
+            });
+        }
+        let client = (!cfg.offline).then(|| {
+            Client::new(
+                &cfg.endpoint,
+                cfg.secret(),
+                cfg.etag_timeout,
+                cfg.download_timeout,
             )
-        };
-        Ok(Self { cfg, api })
+        });
+        Ok(Self {
+            cfg,
+            client,
+            notices: None,
+        })
     }
 
     /// A client configured from the environment.
     pub fn from_env() -> Result<Self, HubError> {
         Self::new(HubConfig::from_env())
+    }
+
+    /// Sends this client's [`HubNotice`]s to `sink` (without one they are dropped).
+    pub fn with_notices(mut self, sink: NoticeSink) -> Self {
+        self.notices = Some(sink);
+        self
+    }
+
+    fn notify(&self, n: HubNotice) {
+        if let Some(sink) = &self.notices {
+            sink(&n);
+        }
     }
 
     pub fn config(&self) -> &HubConfig {
@@ -267,31 +422,62 @@ impl Hub {
     }
 
     /// Resolves `repo`'s revision to a commit and lists its files (one request online;
-    /// offline, from the cache's `refs/` and snapshot folder).
+    /// offline, from the cache's `refs/` and snapshot folder). Online, when the hub cannot be
+    /// asked ([`HubError::hub_unavailable`]) and the revision is cached, the cached snapshot is
+    /// used and a [`HubNotice::UsingCache`] says so.
     pub fn snapshot(&self, repo: &RepoRef) -> Result<Snapshot, HubError> {
-        let Some(api) = &self.api else {
+        let Some(client) = &self.client else {
             return self.cached_snapshot(repo);
         };
-        let info = api
-            .repo(repo.hf())
-            .info()
-            .map_err(|e| self.map_err(repo.to_string(), e))?;
-        if info.sha != repo.revision {
+        self.notify(HubNotice::Contacting {
+            what: repo.to_string(),
+            endpoint: self.cfg.endpoint.clone(),
+        });
+        let (sha, files) = match client.list(repo) {
+            Ok(listed) => listed,
+            Err(f) => {
+                let err = self.failure(repo.to_string(), f);
+                if err.hub_unavailable() {
+                    if let Ok(snap) = self.cached_snapshot(repo) {
+                        self.notify(HubNotice::UsingCache {
+                            what: repo.to_string(),
+                            endpoint: self.cfg.endpoint.clone(),
+                            reason: match &err {
+                                HubError::Unreachable { message, .. } => message.clone(),
+                                HubError::Status { status, .. } => format!("HTTP {status}"),
+                                other => other.to_string(),
+                            },
+                            commit: snap.commit.clone(),
+                        });
+                        return Ok(snap);
+                    }
+                }
+                return Err(err);
+            }
+        };
+        if sha != repo.revision {
             // Record the branch -> commit link as huggingface_hub does, for later offline use.
-            let cache = hf_hub::Cache::new(self.cfg.cache_dir.clone());
-            cache
-                .repo(repo.hf())
-                .create_ref(&info.sha)
-                .map_err(|e| HubError::Other {
-                    what: format!("{repo}: writing refs/{} in the cache", repo.revision),
-                    message: e.to_string(),
-                })?;
+            self.write_ref(repo, &sha).map_err(|e| HubError::Other {
+                what: format!("{repo}: writing refs/{} in the cache", repo.revision),
+                message: e.to_string(),
+            })?;
         }
         Ok(Snapshot {
             repo: repo.clone(),
-            commit: info.sha,
-            files: info.siblings.into_iter().map(|s| s.rfilename).collect(),
+            commit: sha,
+            files,
         })
+    }
+
+    fn write_ref(&self, repo: &RepoRef, commit: &str) -> std::io::Result<()> {
+        let path = self.repo_dir(repo).join("refs").join(&repo.revision);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        if std::fs::read_to_string(&path).is_ok_and(|c| c.trim() == commit) {
+            return Ok(());
+        }
+        std::fs::write(path, commit)
     }
 
     fn cached_snapshot(&self, repo: &RepoRef) -> Result<Snapshot, HubError> {
@@ -320,57 +506,113 @@ impl Hub {
     }
 
     /// The local path of `file` from `snap`: the cached copy when there is one (no request),
-    /// else downloaded into the cache.
+    /// else downloaded into the cache (`blobs/{etag}`, linked from the snapshot folder).
     pub fn fetch(&self, snap: &Snapshot, file: &str) -> Result<PathBuf, HubError> {
-        let cached = self.snapshot_dir(&snap.repo, &snap.commit).join(file);
-        if cached.is_file() {
-            return Ok(cached);
+        let pointer = self.snapshot_dir(&snap.repo, &snap.commit).join(file);
+        if pointer.is_file() {
+            return Ok(pointer);
         }
         let what = format!("{}: file {file}", snap.repo);
-        let Some(api) = &self.api else {
+        let Some(client) = &self.client else {
             return Err(HubError::NotCached {
                 what,
                 cache: self.cfg.cache_dir.clone(),
             });
         };
-        api.repo(snap.repo.hf())
-            .download(file)
-            .map_err(|e| self.map_err(what, e))
+        let meta = client
+            .metadata(&snap.repo, &snap.commit, file)
+            .map_err(|f| self.failure(what.clone(), f))?;
+        let local = |e: std::io::Error, path: &Path| HubError::Other {
+            what: what.clone(),
+            message: format!("{}: {e}", path.display()),
+        };
+        let blobs = self.repo_dir(&snap.repo).join("blobs");
+        let blob = blobs.join(&meta.etag);
+        if !blob.is_file() {
+            std::fs::create_dir_all(&blobs).map_err(|e| local(e, &blobs))?;
+            self.notify(HubNotice::Downloading {
+                what: snap.repo.to_string(),
+                file: file.to_string(),
+                bytes: meta.size,
+            });
+            let n = DOWNLOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let tmp = blobs.join(format!(
+                "{}.{}-{n}.incomplete",
+                meta.etag,
+                std::process::id()
+            ));
+            let url = client.file_url(&snap.repo, &snap.commit, file);
+            let got = client.download(&url, &tmp).map_err(|f| {
+                let _ = std::fs::remove_file(&tmp);
+                self.failure(what.clone(), f)
+            })?;
+            if let Some(size) = meta.size.filter(|&s| s != got) {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(self.failure(
+                    what,
+                    Failure::Unreachable(format!(
+                        "the download was cut short: {got} of {size} bytes"
+                    )),
+                ));
+            }
+            std::fs::rename(&tmp, &blob).map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                local(e, &blob)
+            })?;
+        }
+        if let Some(parent) = pointer.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| local(e, parent))?;
+        }
+        link_blob(&blob, &pointer, file, &meta.etag).map_err(|e| local(e, &pointer))?;
+        if snap.commit != snap.repo.revision {
+            let _ = self.write_ref(&snap.repo, &snap.commit);
+        }
+        Ok(pointer)
     }
 
-    fn map_err(&self, what: String, e: ApiError) -> HubError {
+    /// A failed request, named.
+    fn failure(&self, what: String, f: Failure) -> HubError {
         let endpoint = self.cfg.endpoint.clone();
-        let ApiError::RequestError(inner) = &e else {
-            return HubError::Other {
-                what,
-                message: e.to_string(),
-            };
-        };
-        match status_of(&inner.to_string()) {
-            Some(404) => HubError::NotFound { what, endpoint },
-            Some(status @ (401 | 403)) => HubError::Denied {
+        match f {
+            Failure::Status(404) => HubError::NotFound { what, endpoint },
+            Failure::Status(status @ (401 | 403)) => HubError::Denied {
                 what,
                 endpoint,
                 status,
             },
-            Some(status) => HubError::Status {
+            Failure::Status(status) => HubError::Status {
                 what,
                 endpoint,
                 status,
             },
-            None => HubError::Unreachable {
+            Failure::Unreachable(message) => HubError::Unreachable {
                 what,
                 endpoint,
-                message: inner.to_string(),
+                message,
+                cache: self.cfg.cache_dir.clone(),
             },
+            Failure::Other(message) => HubError::Other { what, message },
         }
     }
 }
 
-/// The HTTP status of a failed request, if the server answered. `ureq` (not a direct
-/// dependency) shows it as `http status: N`.
-fn status_of(message: &str) -> Option<u16> {
-    message.strip_prefix("http status: ")?.trim().parse().ok()
+/// `pointer` (in `snapshots/{commit}/`, at repo path `file`) as a relative link to `blob`, as
+/// `huggingface_hub` makes it; a copy where links cannot be made.
+fn link_blob(blob: &Path, pointer: &Path, file: &str, etag: &str) -> std::io::Result<()> {
+    if std::fs::symlink_metadata(pointer).is_ok() {
+        std::fs::remove_file(pointer)?;
+    }
+    #[cfg(unix)]
+    {
+        let _ = blob;
+        let target = format!("{}blobs/{etag}", "../".repeat(file.split('/').count() + 1));
+        std::os::unix::fs::symlink(target, pointer)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, etag);
+        std::fs::copy(blob, pointer).map(|_| ())
+    }
 }
 
 fn list_files(dir: &Path, prefix: &str, out: &mut Vec<String>) {

@@ -1,5 +1,6 @@
 //! A stand-in Hugging Face hub for tests: a std `TcpListener` on 127.0.0.1 answering the
-//! endpoints `hf-hub` downloads through and the write API `huggingface_hub` publishes through:
+//! endpoints the hub client reads through (src/hub/read.rs, as `huggingface_hub` reads) and
+//! the write API `huggingface_hub` publishes through:
 //!
 //! * `GET /api/{models|datasets}/{id}/revision/{rev}`: `{"sha", "siblings": [{"rfilename"}]}`;
 //! * `GET [/datasets]/{id}/resolve/{rev}/{file}`: the bytes, honouring `Range`, with `ETag`,
