@@ -197,7 +197,8 @@ pub struct Summary {
 }
 
 /// Every model summary under `dirs` (folders searched recursively, files taken as given), in
-/// path order, not merged; also warnings for JSON files that could not be parsed.
+/// path order, not merged; also warnings for JSON files that could not be parsed and for
+/// `--debug` runs found in folders (left out).
 pub fn summaries(dirs: &[PathBuf]) -> Result<(Vec<Summary>, Vec<String>), LeaderboardError> {
     let mut files = Vec::new();
     for d in dirs {
@@ -217,6 +218,14 @@ pub fn summaries(dirs: &[PathBuf]) -> Result<(Vec<Summary>, Vec<String>), Leader
                 continue;
             }
         };
+        // A --debug run (its first rows only) is left out of a folder; named alone, it is used.
+        if value.get("debug") == Some(&Value::Bool(true)) && !dirs.contains(&f) {
+            warnings.push(format!(
+                "{}: skipped, a --debug run (its first rows only); name the file to include it",
+                f.display()
+            ));
+            continue;
+        }
         let Some(mut entry) = parse_summary(&value) else {
             continue; // not a model summary (run records, section files, ...)
         };

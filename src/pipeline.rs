@@ -60,8 +60,10 @@ pub fn run(
     info: &RunInfo,
     obs: &mut dyn Observer,
 ) -> Result<Finished, PipelineError> {
-    // Fail on an unwritable output folder before any compute.
+    // Fail on an unwritable output folder, or one holding another run's results of this
+    // model, before any compute.
     report::check_writable(&cfg.output.dir)?;
+    check_replaces(cfg, info)?;
     if let ScorerKind::Dpo(mode) = &cfg.model.scorer {
         return run_dpo(cfg, info, mode, obs);
     }
@@ -125,6 +127,15 @@ pub struct Merged<'a> {
     pub dataset: &'a str,
 }
 
+/// Refuses to replace another run's results (`{output}/{model}.json` of another dataset,
+/// reference or debug setting).
+fn check_replaces(cfg: &RunConfig, info: &RunInfo) -> Result<(), PipelineError> {
+    let model = crate::model::ModelFiles::locate(&cfg.model.dir).map_err(EvalError::from)?;
+    let summary = cfg.output.dir.join(format!("{}.json", model.name()));
+    report::check_replaces(&summary, &info.identity(), cfg.output.overwrite)?;
+    Ok(())
+}
+
 /// Writes a sharded run's results from its shards' scores (nothing is computed), as the
 /// single run would have written them.
 pub fn merge(
@@ -134,6 +145,7 @@ pub fn merge(
     obs: &mut dyn Observer,
 ) -> Result<Finished, PipelineError> {
     report::check_writable(&cfg.output.dir)?;
+    check_replaces(cfg, info)?;
     if let ScorerKind::Dpo(mode) = &cfg.model.scorer {
         let known = dpo::Known {
             reductions: merged.known,

@@ -60,9 +60,9 @@ pub struct GenArgs {
     /// Only the first 10 rows.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
     pub debug: bool,
-    /// Output folder.
-    #[arg(long = "output_dir", alias = "output-dir", default_value = "results/")]
-    pub output_dir: PathBuf,
+    /// Output folder [default: results/{benchmark}/, as for reward models].
+    #[arg(long = "output_dir", alias = "output-dir")]
+    pub output_dir: Option<PathBuf>,
     /// API: openai, anthropic, gemini, together, openai-compatible (default: from the model name, or --base_url).
     #[arg(long)]
     pub api: Option<String>,
@@ -263,9 +263,20 @@ pub fn run_with(a: &GenArgs, merging: Option<Merging>) -> anyhow::Result<Vec<Pat
             .clone()
             .unwrap_or_else(|| data::CORE_SET.to_string())
     };
+    let out = a.output_dir.clone().unwrap_or_else(|| {
+        rewardbench::config::RunConfig::default()
+            .output
+            .dir
+            .join(data::results_folder(&name, a.pref_sets, a.debug))
+    });
     let spec = DatasetSpec::parse(&name, a.split.as_deref());
     let spec = match &spec.source {
-        Source::Hub { .. } => data::resolve(&spec, &Hub::from_env()?)?,
+        Source::Hub { .. } => {
+            let (sink, warnings) = super::resolve::notices(a.quiet);
+            let spec = data::resolve(&spec, &Hub::from_env()?.with_notices(sink));
+            super::resolve::drain(&warnings, &mut obs);
+            spec?
+        }
         Source::Local(_) => spec,
     };
     let mut dataset = Dataset::open(&spec)?;
@@ -334,7 +345,7 @@ pub fn run_with(a: &GenArgs, merging: Option<Merging>) -> anyhow::Result<Vec<Pat
         },
         seed: a.seed,
     };
-    rewardbench::report::check_writable(&a.output_dir)?;
+    rewardbench::report::check_writable(&out)?;
     // Shards: each row's key (subset, id, content), balanced by characters.
     let keys: Vec<String> = dataset
         .rows
@@ -354,12 +365,8 @@ pub fn run_with(a: &GenArgs, merging: Option<Merging>) -> anyhow::Result<Vec<Pat
             .collect::<Vec<bool>>()
     });
     let store_path = match a.shard {
-        Some(sh) => {
-            rewardbench::shard::shard_file(&a.output_dir, &info.name, sh, ".judge-cache.jsonl")
-        }
-        None => a
-            .output_dir
-            .join(format!("{}.judge-cache.jsonl", info.name)),
+        Some(sh) => rewardbench::shard::shard_file(&out, &info.name, sh, ".judge-cache.jsonl"),
+        None => out.join(format!("{}.judge-cache.jsonl", info.name)),
     };
     if a.overwrite {
         let _ = std::fs::remove_file(&store_path);
@@ -405,8 +412,7 @@ pub fn run_with(a: &GenArgs, merging: Option<Merging>) -> anyhow::Result<Vec<Pat
             path: dataset.path.clone(),
             rows,
         };
-        let outputs =
-            rewardbench::shard::shard_file(&a.output_dir, &info.name, sh, "_outputs.jsonl");
+        let outputs = rewardbench::shard::shard_file(&out, &info.name, sh, "_outputs.jsonl");
         rewardbench::report::write_file(
             &outputs,
             report::outputs_jsonl(&part, &verdicts).as_bytes(),
@@ -436,7 +442,7 @@ pub fn run_with(a: &GenArgs, merging: Option<Merging>) -> anyhow::Result<Vec<Pat
                 .filter_map(|k| Some((k.to_string(), std::env::var(k).ok()?)))
                 .collect(),
         };
-        let path = rewardbench::shard::shard_file(&a.output_dir, &info.name, sh, ".json");
+        let path = rewardbench::shard::shard_file(&out, &info.name, sh, ".json");
         let text = serde_json::to_string_pretty(&manifest).unwrap_or_default() + "\n";
         rewardbench::report::write_file(&path, text.as_bytes())?;
         println!(
@@ -447,7 +453,7 @@ pub fn run_with(a: &GenArgs, merging: Option<Merging>) -> anyhow::Result<Vec<Pat
             dataset.rows.len(),
             store_path.display(),
             sh.count,
-            a.output_dir.display()
+            out.display()
         );
         let written = vec![store_path, outputs, path];
         let files: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
@@ -455,13 +461,13 @@ pub fn run_with(a: &GenArgs, merging: Option<Merging>) -> anyhow::Result<Vec<Pat
         return Ok(written);
     }
     let card = report::card(&dataset, &verdicts).context("scoring the judgements")?;
-    let written = report::write(&dataset, &verdicts, &card, &info, &a.output_dir)?;
+    let written = report::write(&dataset, &verdicts, &card, &info, &out)?;
     print!("{}", report::table(&card, &info));
     let files: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
     eprintln!("wrote {}", files.join(", "));
     // Local files first: a failed upload leaves them as they are. The summary is written first.
     if let Some(p) = &publish {
-        super::publish::after_run(p, &a.output_dir, written.first().map(|p| p.as_path()))?;
+        super::publish::after_run(p, &out, written.first().map(|p| p.as_path()))?;
     }
     Ok(written)
 }

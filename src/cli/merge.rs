@@ -63,7 +63,7 @@ pub fn run(args: &MergeArgs) -> anyhow::Result<()> {
             Some(Command::Gen(mut a)) => {
                 a.shard = None;
                 if let Some(o) = &out {
-                    a.output_dir = o.clone();
+                    a.output_dir = Some(o.clone());
                 }
                 let merging = super::gen::Merging {
                     stores: &stores,

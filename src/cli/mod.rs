@@ -126,9 +126,9 @@ pub struct EvalArgs {
     /// Rows per model call (each call holds at most this many texts).
     #[arg(long = "batch_size", alias = "batch-size", default_value_t = defaults().batch.batch_size as u32, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_size: u32,
-    /// Output folder.
-    #[arg(long = "output_dir", alias = "output-dir", default_value_os_t = defaults().output.dir)]
-    pub output_dir: PathBuf,
+    /// Output folder [default: results/{benchmark}/: eval-set, pref-sets, rb2 or the dataset's name; -debug with --debug].
+    #[arg(long = "output_dir", alias = "output-dir")]
+    pub output_dir: Option<PathBuf>,
     /// Token limit: v1 applies it only with --force_truncation (as RewardBench); v2 truncates every text to it, as run_v2 [default: 512; v2: 2048].
     #[arg(long = "max_length", alias = "max-length", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_length: Option<u32>,
@@ -198,9 +198,9 @@ pub struct EvalArgs {
     /// How texts are grouped into model calls.
     #[arg(long, value_enum, default_value = "sorted")]
     pub batching: BatchingArg,
-    /// Cap on padded tokens per model call (rows x longest row; sorted batching). 0: no cap.
-    #[arg(long = "max_batch_tokens", alias = "max-batch-tokens", default_value_t = defaults().batch.max_batch_tokens)]
-    pub max_batch_tokens: usize,
+    /// Cap on padded tokens per model call (rows x longest row; sorted batching). 0: no cap [default: 4096 on CPU, 16384 with --device cuda/tensorrt].
+    #[arg(long = "max_batch_tokens", alias = "max-batch-tokens")]
+    pub max_batch_tokens: Option<usize>,
     /// Packed exports (--attention gqa): compute a prompt once for its answers (sorted batching).
     #[arg(long = "share_prefixes", alias = "share-prefixes", num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().batch.share_prefixes, value_parser = parse_bool, action = ArgAction::Set)]
     pub share_prefixes: bool,

@@ -101,7 +101,7 @@ fn ignored_flags(args: &EvalArgs, obs: &mut dyn Observer) {
 
 /// Hub notices: progress lines on stderr at once (not with `--quiet`); warnings kept for
 /// the observer (see [`drain`]).
-fn notices(quiet: bool) -> (NoticeSink, Arc<Mutex<Vec<String>>>) {
+pub(super) fn notices(quiet: bool) -> (NoticeSink, Arc<Mutex<Vec<String>>>) {
     let warnings = Arc::new(Mutex::new(Vec::new()));
     let kept = Arc::clone(&warnings);
     let sink: NoticeSink = Arc::new(move |n: &HubNotice| {
@@ -117,7 +117,7 @@ fn notices(quiet: bool) -> (NoticeSink, Arc<Mutex<Vec<String>>>) {
 }
 
 /// Passes the hub's warnings so far to `obs`.
-fn drain(warnings: &Mutex<Vec<String>>, obs: &mut dyn Observer) {
+pub(super) fn drain(warnings: &Mutex<Vec<String>>, obs: &mut dyn Observer) {
     if let Ok(mut w) = warnings.lock() {
         for m in w.drain(..) {
             obs.warn(&m);
@@ -292,6 +292,12 @@ pub fn resolve(args: &EvalArgs, obs: &mut dyn Observer) -> anyhow::Result<Resolv
         }
     };
     ignored_flags(args, obs);
+    if args.debug {
+        obs.note(&format!(
+            "--debug: only the first {} rows are scored; the summary says \"debug\": true, and leaderboards of a folder leave the run out",
+            rewardbench::config::DEBUG_ROWS
+        ));
+    }
     let head = super::head::resolve(
         &args.head,
         args.ref_model.is_some() || args.ref_free_type.is_some(),
@@ -327,7 +333,12 @@ pub fn resolve(args: &EvalArgs, obs: &mut dyn Observer) -> anyhow::Result<Resolv
                 BatchingArg::Reference => Batching::Reference,
             },
             batch_size: args.batch_size as usize,
-            max_batch_tokens: args.max_batch_tokens,
+            max_batch_tokens: args.max_batch_tokens.unwrap_or_else(|| {
+                match rewardbench::backend::Device::from(args.device).wants_gpu() {
+                    true => rewardbench::config::MAX_BATCH_TOKENS_GPU,
+                    false => rewardbench::config::MAX_BATCH_TOKENS_CPU,
+                }
+            }),
             share_prefixes: args.share_prefixes,
         },
         device: DeviceConfig {
@@ -339,7 +350,16 @@ pub fn resolve(args: &EvalArgs, obs: &mut dyn Observer) -> anyhow::Result<Resolv
             ort_lib: args.ort_lib.clone(),
         },
         output: OutputConfig {
-            dir: args.output_dir.clone(),
+            dir: args.output_dir.clone().unwrap_or_else(|| {
+                rewardbench::config::RunConfig::default()
+                    .output
+                    .dir
+                    .join(data::results_folder(
+                        &dataset_name,
+                        args.pref_sets,
+                        args.debug,
+                    ))
+            }),
             cache: args.cache,
             overwrite: args.overwrite,
             save_all: args.save_all,
@@ -366,6 +386,7 @@ pub fn resolve(args: &EvalArgs, obs: &mut dyn Observer) -> anyhow::Result<Resolv
             _ => None,
         },
         argv: std::env::args().skip(1).collect(),
+        debug: args.debug,
     };
     Ok(Resolved {
         config,
@@ -453,8 +474,11 @@ mod tests {
         ])
         .unwrap();
         let mut obs = Collect::default();
-        let got = resolve(&args.eval, &mut obs).unwrap().config;
+        let mut got = resolve(&args.eval, &mut obs).unwrap().config;
         let want = RunConfig::default();
+        // Without --output_dir, results go to a folder of the dataset's name below the default.
+        assert_eq!(got.output.dir, want.output.dir.join("rows"));
+        got.output.dir = want.output.dir.clone();
         let debug = |c: &RunConfig| {
             format!(
                 "{:?} {:?} {:?} {:?} {:?} {:?} {:?}",

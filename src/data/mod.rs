@@ -31,7 +31,7 @@ mod splits;
 use self::parquet::ParquetError;
 pub use read::local_split_names;
 use read::read_rows;
-pub use spec::{looks_like_hub_id, resolve, DatasetSpec, Source};
+pub use spec::{looks_like_hub_id, resolve, results_folder, DatasetSpec, Source};
 pub use splits::{glob_match, split_files};
 
 /// The core set's hub id; its default split is `filtered`.

@@ -20,6 +20,49 @@ pub enum Source {
     },
 }
 
+/// The results folder a dataset's runs go to under the default output folder, as
+/// RewardBench's scripts keep `eval-set/` and `pref-sets/` apart: `eval-set` (the core set),
+/// `pref-sets`, `rb2` (RewardBench 2), else the dataset's own name (a hub id's last part, a
+/// local file's stem or folder's name); `-debug` after it for `--debug` runs.
+pub fn results_folder(dataset: &str, pref_sets: bool, debug: bool) -> String {
+    let base = match dataset {
+        crate::data::CORE_SET => "eval-set".to_string(),
+        crate::data::PREF_SETS => "pref-sets".to_string(),
+        crate::data::RB2 => "rb2".to_string(),
+        _ => {
+            let spec = DatasetSpec::parse(dataset, None);
+            let name = match &spec.source {
+                Source::Hub { repo, .. } => repo.rsplit('/').next().unwrap_or(repo).to_string(),
+                Source::Local(p) => {
+                    let p = std::path::absolute(p).unwrap_or_else(|_| p.clone());
+                    let stem = if p.is_dir() {
+                        p.file_name()
+                    } else {
+                        p.file_stem()
+                    };
+                    stem.map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| "data".into())
+                }
+            };
+            // `rows.jsonl.gz` -> `rows`
+            let name = name
+                .trim_end_matches(".jsonl")
+                .trim_end_matches(".json")
+                .to_string();
+            if pref_sets {
+                format!("pref-sets-{name}")
+            } else {
+                name
+            }
+        }
+    };
+    if debug {
+        format!("{base}-debug")
+    } else {
+        base
+    }
+}
+
 /// A dataset and the split wanted (`None`: all splits, concatenated).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatasetSpec {
@@ -197,5 +240,30 @@ mod tests {
         assert_eq!(s.location(), PathBuf::from("hf://datasets/org/data@v1.0"));
         assert_eq!(s.split.as_deref(), Some("test"));
         assert!(!looks_like_hub_id("missing/rows.jsonl") && looks_like_hub_id("hf://datasets/x"));
+    }
+}
+
+#[cfg(test)]
+mod results_folder_tests {
+    use super::results_folder;
+
+    #[test]
+    fn benchmarks_get_folders_of_their_own() {
+        assert_eq!(
+            results_folder(crate::data::CORE_SET, false, false),
+            "eval-set"
+        );
+        assert_eq!(
+            results_folder(crate::data::PREF_SETS, true, false),
+            "pref-sets"
+        );
+        assert_eq!(results_folder(crate::data::RB2, false, true), "rb2-debug");
+        assert_eq!(results_folder("org/my-prefs@v2", false, false), "my-prefs");
+        assert_eq!(results_folder("data/rows.jsonl", false, false), "rows");
+        assert_eq!(results_folder("data/rows.jsonl.gz", false, false), "rows");
+        assert_eq!(
+            results_folder("copy/pref-test-sets", true, false),
+            "pref-sets-pref-test-sets"
+        );
     }
 }

@@ -73,6 +73,9 @@ pub fn summary(ev: &Evaluation, card: &Card, info: &RunInfo, cfg: &RunConfig) ->
     m.insert("model".into(), json!(info.model));
     m.insert("model_type".into(), json!("Seq. Classifier"));
     m.insert("chat_template".into(), json!(ev.prepared.template_label));
+    if info.debug {
+        m.insert("debug".into(), json!(true));
+    }
     for (k, v) in &card.subsets {
         m.insert(k.clone(), json!(v));
     }

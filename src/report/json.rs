@@ -61,6 +61,9 @@ pub fn summary(ev: &Evaluation, info: &RunInfo) -> Value {
         m.insert("reward_head".into(), h.clone());
     }
     m.insert("dataset".into(), json!(info.dataset));
+    if info.debug {
+        m.insert("debug".into(), json!(true));
+    }
     let st = &ev.stats;
     m.insert(
         "evaluator".into(),

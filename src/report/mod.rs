@@ -39,6 +39,84 @@ pub enum ReportError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{} holds another run's results ({differences}); this run would replace them. Pass another --output_dir (without one, results go to results/{{benchmark}}/ by dataset), or --overwrite to replace them", path.display())]
+    OtherRun { path: PathBuf, differences: String },
+}
+
+/// A summary field as compared by [`check_replaces`]: a dataset object's `name`, paths
+/// without a trailing `/`, absent and null alike.
+fn comparable(v: Option<&Value>) -> Option<String> {
+    let v = match v {
+        Some(Value::Object(o)) => o.get("name"),
+        other => other,
+    };
+    match v {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => None,
+        Some(Value::String(s)) => {
+            let t = s.trim_end_matches('/');
+            Some(
+                std::fs::canonicalize(t)
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|_| t.to_string()),
+            )
+        }
+        Some(other) => Some(other.to_string()),
+    }
+}
+
+/// Refuses, before any compute, to replace another run's results: `summary` exists and
+/// records another value of one of `mine`'s fields (model, dataset, reference, debug). The
+/// same command again (a re-run, a resume) passes; so does `overwrite`.
+pub fn check_replaces(
+    summary: &Path,
+    mine: &[(&str, Value)],
+    overwrite: bool,
+) -> Result<(), ReportError> {
+    if overwrite {
+        return Ok(());
+    }
+    let Ok(text) = std::fs::read_to_string(summary) else {
+        return Ok(());
+    };
+    let Ok(Value::Object(there)) = serde_json::from_str::<Value>(&text) else {
+        return Ok(()); // not a summary of ours: leave it to the write
+    };
+    let differences: Vec<String> = mine
+        .iter()
+        .filter_map(|(k, v)| {
+            let (a, b) = (comparable(there.get(*k)), comparable(Some(v)));
+            (a != b).then(|| {
+                let show = |x: Option<String>| x.unwrap_or_else(|| "none".into());
+                format!("{k}: {} there, {} now", show(a), show(b))
+            })
+        })
+        .collect();
+    if differences.is_empty() {
+        return Ok(());
+    }
+    Err(ReportError::OtherRun {
+        path: summary.to_path_buf(),
+        differences: differences.join("; "),
+    })
+}
+
+impl RunInfo {
+    /// The fields [`check_replaces`] compares, as this run's summary will record them.
+    pub fn identity(&self) -> Vec<(&'static str, Value)> {
+        vec![
+            ("model", Value::from(self.model.clone())),
+            ("dataset", Value::from(self.dataset.clone())),
+            (
+                "ref_model",
+                self.ref_model.clone().map_or(Value::Null, Value::from),
+            ),
+            (
+                "ref_free_type",
+                self.ref_free_type.clone().map_or(Value::Null, Value::from),
+            ),
+            ("debug", Value::Bool(self.debug)),
+        ]
+    }
 }
 
 /// Run settings recorded in the summary.
@@ -56,6 +134,8 @@ pub struct RunInfo {
     pub ref_free_type: Option<String>,
     /// The command's arguments (a shard's manifest keeps them for `merge`).
     pub argv: Vec<String>,
+    /// `--debug`: the first rows only (the summary says so).
+    pub debug: bool,
 }
 
 /// Checks, before any compute, that `dir` can be created and written.

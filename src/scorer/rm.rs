@@ -175,9 +175,10 @@ pub fn prepare_dataset(cfg: &RunConfig, mut dataset: Dataset) -> Result<Prepared
         truncation,
         mut warnings,
     } = setup(cfg, Tokenization::Classifier)?;
+    // Still too long with truncation on (v2's, or --force_truncation): the limit is the issue.
     let hint = match truncation {
-        Some(t) if t.cut => CUT_HINT,
-        _ => TRUNCATION_HINT,
+        Some(_) => CUT_HINT,
+        None => TRUNCATION_HINT,
     };
 
     if cfg.data.debug {

@@ -930,3 +930,89 @@ fn pref_sets_read_a_local_copy() {
     let err = stderr(&o);
     assert!(err.contains("add --pref_sets"), "{err}");
 }
+
+/// Item 1: two datasets and a debug run without --output_dir keep three results apart; a
+/// run that would replace another run's results stops before any compute and says why.
+#[test]
+fn runs_keep_their_identity_in_the_default_results_folders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = root().join("fixtures/models/tiny-llama-rm");
+    let edge = root().join("fixtures/data/edge_cases.jsonl");
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_rewardbench"))
+            .current_dir(tmp.path())
+            .arg("--model")
+            .arg(&model)
+            .args(["--threads", "1", "--quiet"])
+            .args(extra)
+            .env_remove("RUST_BACKTRACE")
+            .output()
+            .unwrap()
+    };
+    for extra in [
+        &["--dataset", s(&llmbar())][..],
+        &["--dataset", s(&edge)],
+        &["--dataset", s(&llmbar()), "--debug"],
+    ] {
+        let o = run(extra);
+        assert!(o.status.success(), "{extra:?}: {}", stderr(&o));
+    }
+    let results = tmp.path().join("results");
+    let summary = |dir: &str| -> Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(results.join(dir).join("tiny-llama-rm.json")).unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(summary("llmbar")["num_prompts"], 40);
+    assert_eq!(summary("llmbar")["dataset"], s(&llmbar()));
+    assert_eq!(summary("edge_cases")["dataset"], s(&edge));
+    assert_eq!(summary("llmbar-debug")["debug"], true);
+    assert!(summary("llmbar").get("debug").is_none());
+    // The leaderboard of the folder leaves the debug run out, and says so.
+    let o = Command::new(env!("CARGO_BIN_EXE_rewardbench"))
+        .arg("leaderboard")
+        .arg(&results)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("a --debug run"), "{}", stderr(&o));
+    // Another dataset into a folder holding llmbar's results: refused before any compute,
+    // naming the difference; --overwrite replaces them.
+    let dir = results.join("llmbar");
+    let before = std::fs::read(dir.join("tiny-llama-rm.json")).unwrap();
+    let o = run(&["--dataset", s(&edge), "--output_dir", s(&dir)]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("holds another run's results") && e.contains("edge_cases.jsonl now"),
+        "{e}"
+    );
+    assert_eq!(
+        std::fs::read(dir.join("tiny-llama-rm.json")).unwrap(),
+        before
+    );
+    // The same run again (the model given as DIR/) passes.
+    let slash = format!("{}/", model.display());
+    let o = Command::new(env!("CARGO_BIN_EXE_rewardbench"))
+        .args([
+            "--model",
+            &slash,
+            "--dataset",
+            s(&llmbar()),
+            "--quiet",
+            "--output_dir",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&[
+        "--dataset",
+        s(&edge),
+        "--output_dir",
+        s(&dir),
+        "--overwrite",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -442,9 +442,11 @@ fn the_makefile_finds_the_binary_in_cargo_target_dir() {
 /// resume cache: a finished DPO run leaves none.
 #[test]
 fn dpo_runs_of_other_modes_share_an_output_folder() {
+    // The finished run's store does not block the next; its results are not silently
+    // replaced by another mode's (refused, naming ref_free_type), unless --overwrite.
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    for mode in ["sum", "avg"] {
+    for (mode, overwrite) in [("sum", false), ("avg", false), ("avg", true)] {
         let o = Command::new(env!("CARGO_BIN_EXE_rewardbench"))
             .current_dir(root())
             .args([
@@ -455,14 +457,22 @@ fn dpo_runs_of_other_modes_share_an_output_folder() {
                 "--dataset",
                 "fixtures/data/pref_shape.jsonl",
                 "--quiet",
+                "--overwrite",
+                if overwrite { "true" } else { "false" },
                 "--output_dir",
             ])
             .arg(&out)
             .output()
             .unwrap();
+        if mode == "avg" && !overwrite {
+            let e = String::from_utf8_lossy(&o.stderr);
+            assert!(!o.status.success());
+            assert!(e.contains("ref_free_type: sum there, avg now"), "{e}");
+            continue;
+        }
         ok(&o);
         assert!(
-            !out.join("tiny-llama-policy.cache.jsonl").exists(),
+            !out.join("tiny-llama-policy.dpo.store.jsonl").exists(),
             "{mode}"
         );
     }
