@@ -56,6 +56,12 @@ pub struct RunInfo {
     pub ref_free_type: Option<String>,
     /// The command's arguments (a shard's manifest keeps them for `merge`).
     pub argv: Vec<String>,
+    /// The model's `model_type` from its registry entry or `rewardbench.json` (none: the
+    /// default, `Seq. Classifier`, which a v1 summary does not write).
+    pub model_type: Option<String>,
+    /// Where the model's settings came from (`registry::Profile::summary`), when a registry
+    /// entry or `rewardbench.json` applied.
+    pub model_config: Option<serde_json::Value>,
 }
 
 /// Checks, before any compute, that `dir` can be created and written.
