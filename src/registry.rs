@@ -56,6 +56,12 @@ pub enum RegistryError {
         entry: String,
         key: String,
     },
+    #[error("{file}: line {line}: unknown table `{key}` (a registry holds [models.\"ORG/NAME\"] and [name_contains.SUBSTRING] tables)")]
+    UnknownTable {
+        file: String,
+        line: usize,
+        key: String,
+    },
     #[error("{file}: {entry}: {key}: {message}")]
     BadValue {
         file: String,
@@ -291,12 +297,21 @@ impl Settings {
         put("pooling", self.pooling.clone().map(Value::from));
         put("score_output", self.score_output.clone().map(Value::from));
         put("score_column", self.score_column.map(Value::from));
-        put("score_transform", self.score_transform.clone().map(Value::from));
-        put("add_special_tokens", self.add_special_tokens.map(Value::from));
+        put(
+            "score_transform",
+            self.score_transform.clone().map(Value::from),
+        );
+        put(
+            "add_special_tokens",
+            self.add_special_tokens.map(Value::from),
+        );
         put("double_bos_mask", self.double_bos_mask.map(Value::from));
         put("attention_mask", self.attention_mask.map(Value::from));
         put("reward_token_id", self.reward_token_id.map(Value::from));
-        put("append_reward_token", self.append_reward_token.map(Value::from));
+        put(
+            "append_reward_token",
+            self.append_reward_token.map(Value::from),
+        );
         put("truncation", self.truncation.map(Value::from));
         put("torch_dtype", self.torch_dtype.clone().map(Value::from));
         out
@@ -364,7 +379,13 @@ impl Registry {
             let at = e.span().map(|s| s.start);
             let entry = at.and_then(|a| table_above(text, a));
             let message = e.message().trim_end().to_string();
+            let top = message.contains("expected `models` or `name_contains`");
             match (unknown_field(&message), entry) {
+                (Some(key), _) if top => RegistryError::UnknownTable {
+                    file: file.to_string(),
+                    line: line_of(text, at.unwrap_or(0)),
+                    key,
+                },
                 (Some(key), Some(entry)) => RegistryError::UnknownKey {
                     file: file.to_string(),
                     entry: format!("[{entry}] (line {})", line_of(text, at.unwrap_or(0))),
@@ -402,7 +423,9 @@ impl Registry {
                     file: file.to_string(),
                     entry: format!("[name_contains.\"{needle}\"]"),
                     key: "name_contains",
-                    message: "a substring is matched against the lower-cased id: write it in lower case".into(),
+                    message:
+                        "a substring is matched against the lower-cased id: write it in lower case"
+                            .into(),
                 });
             }
             s.check(file, &format!("[name_contains.\"{needle}\"]"))?;
@@ -461,9 +484,7 @@ impl Registry {
         }
         None
     }
-}
 
-impl Registry {
     /// Fails when `arg` (`--model` as given) names an entry that is refused, before anything
     /// is downloaded for it.
     pub fn check_supported(&self, arg: &str, bench: Bench) -> Result<(), RegistryError> {
@@ -769,8 +790,7 @@ impl Profile {
                 ));
             }
         }
-        if !cfg.tokenize.attention_mask && cfg.batch.batching == crate::batch::Batching::Reference
-        {
+        if !cfg.tokenize.attention_mask && cfg.batch.batching == crate::batch::Batching::Reference {
             return Err(RegistryError::Conflict(format!(
                 "not supported yet: {from} gives the model no attention mask (as upstream does), so in RewardBench's padded batches it would attend to the padding, which --batching reference cannot reproduce; use --batching sorted (each text as upstream scores it alone)"
             )));
@@ -894,7 +914,9 @@ mod tests {
 
     #[test]
     fn unknown_keys_name_the_file_the_entry_and_the_key() {
-        let e = parse_err("[models.\"a/b\"]\nmodel_type = \"x\"\nupstream = \"u\"\npoolling = \"grm\"\n");
+        let e = parse_err(
+            "[models.\"a/b\"]\nmodel_type = \"x\"\nupstream = \"u\"\npoolling = \"grm\"\n",
+        );
         assert!(e.starts_with("my.toml: "), "{e}");
         assert!(e.contains("`poolling`"), "{e}");
         assert!(e.contains("models.\"a/b\""), "{e}");
@@ -909,9 +931,15 @@ mod tests {
     #[test]
     fn bad_values_name_the_entry() {
         let cases = [
-            ("pooling = \"last\"", "pooling: `last` is not a pooling rule"),
+            (
+                "pooling = \"last\"",
+                "pooling: `last` is not a pooling rule",
+            ),
             ("score_transform = \"neg\"", "score_transform: `neg`"),
-            ("kind = \"pairwise\"", "kind: `pairwise` models have no scorer"),
+            (
+                "kind = \"pairwise\"",
+                "kind: `pairwise` models have no scorer",
+            ),
             ("supported = false", "needs a `reason`"),
             ("reason = \"r\"", "only for supported = false"),
             (
@@ -946,7 +974,10 @@ mod tests {
         let m = r
             .lookup(&[("me/x", "--model"), ("org/a", "config")], Bench::V1)
             .unwrap();
-        assert_eq!((m.entry.as_str(), m.matched_by.as_str()), ("org/a", "config"));
+        assert_eq!(
+            (m.entry.as_str(), m.matched_by.as_str()),
+            ("org/a", "config")
+        );
         // case-sensitive ids
         assert!(r.lookup(&[("Org/A", "--model")], Bench::V1).is_none());
         // v2-only entries
@@ -1015,8 +1046,14 @@ mod tests {
         assert_eq!(s["settings"]["score_output"]["source"], "flag");
         assert_eq!(s["settings"]["model_type"]["source"], "registry");
         // unknown keys in the folder's file
-        std::fs::write(dir.path().join(FOLDER_FILE), r#"{"pooling": "grm", "pool": 1}"#).unwrap();
-        let e = profile(&r, "x", dir.path(), Bench::V1).unwrap_err().to_string();
+        std::fs::write(
+            dir.path().join(FOLDER_FILE),
+            r#"{"pooling": "grm", "pool": 1}"#,
+        )
+        .unwrap();
+        let e = profile(&r, "x", dir.path(), Bench::V1)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(FOLDER_FILE) && e.contains("`pool`"), "{e}");
         // no entry, no file: the defaults
         std::fs::remove_file(dir.path().join(FOLDER_FILE)).unwrap();

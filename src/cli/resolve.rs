@@ -234,7 +234,13 @@ pub fn head_context(info: &RunInfo) -> Option<String> {
         .iter()
         .filter_map(|k| {
             let s = c["settings"].get(*k)?;
-            (s["source"] != "flag").then(|| format!("{k} = {} ({})", s["value"], s["source"].as_str().unwrap_or("")))
+            (s["source"] != "flag").then(|| {
+                format!(
+                    "{k} = {} ({})",
+                    s["value"],
+                    s["source"].as_str().unwrap_or("")
+                )
+            })
         })
         .collect();
     if given.is_empty() {
