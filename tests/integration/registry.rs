@@ -1,7 +1,7 @@
 //! The model registry (`models.toml`, `--model_config FILE`, a folder's `rewardbench.json`)
-//! end to end: which settings a run gets and from where (flags > rewardbench.json > registry
-//! > defaults), what the summary records, refused models, files with unknown keys, and the
-//! special-token settings on real token ids.
+//! end to end: which settings a run gets and from where (the flags, then rewardbench.json,
+//! then the registry, then the defaults), what the summary records, refused models, files
+//! with unknown keys, and the special-token settings on real token ids.
 
 use std::path::{Path, PathBuf};
 
