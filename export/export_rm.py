@@ -3,6 +3,7 @@
 
 Usage:
     export/.venv/bin/python export/export_rm.py --model HF_DIR --out DIR [--opset 17] [--attention eager|gqa] [--per_token]
+        [--head armo|grm] [--model_id ORG/NAME]
 
 Writes DIR/model.onnx with inputs `input_ids`, `attention_mask` (int64 [batch, seq], both axes
 dynamic) and output `logits` (float32 [batch, num_labels]); copies the tokenizer files and
@@ -12,6 +13,14 @@ unpadded batches of very different lengths, and exits non-zero if max |diff| > t
 The pooling that transformers does inside the model (rightmost token whose id != pad_token_id)
 is traced into the graph, so `config.pad_token_id` is set first, the way RewardBench does it:
 the tokenizer's pad id, or its eos id when it has no pad token.
+
+`--head armo|grm` exports a custom head (export/heads.py): ArmoRM's gated multi-objective head
+(outputs `score` [batch, seq, 1] and `rewards` [batch, seq, K]) or GRM's value head
+(`token_logits` [batch, seq, 1]), both at every position, checked against the model's own
+forward pass at upstream's position; the registry's entries for ArmoRM and GRM name the rule.
+
+`--model_id ORG/NAME` records the checkpoint's hub id as config.json's `_name_or_path`, which
+the evaluator matches against its model registry (models.toml) to pick the model's settings.
 
 `--per_token` exports the head applied at every position instead: output `token_logits`
 (float32 [batch, seq, num_labels]), no pooling in the graph. The evaluator then picks the
@@ -390,8 +399,51 @@ def copy_support_files(hf_dir: str, out_dir: str, pad_id: int) -> None:
             fh.write("\n")
 
 
+def record_model_id(out_dir: str, model_id: str) -> None:
+    """config.json's `_name_or_path`: the hub id the evaluator's registry matches."""
+    cfg_path = os.path.join(out_dir, "config.json")
+    with open(cfg_path) as fh:
+        cfg = json.load(fh)
+    if cfg.get("_name_or_path") != model_id:
+        cfg["_name_or_path"] = model_id
+        with open(cfg_path, "w") as fh:
+            json.dump(cfg, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+
+
+def export_head(hf_dir: str, out_dir: str, head: str, opset: int = 17, tol: float = DEFAULT_TOL,
+                verbose: bool = True) -> float:
+    """A custom head (export/heads.py), per token, checked against the model's own forward."""
+    from transformers import AutoTokenizer
+
+    import heads
+
+    os.makedirs(out_dir, exist_ok=True)
+    pad_id = resolve_pad_id(AutoTokenizer.from_pretrained(hf_dir))
+    model = heads.load(head, hf_dir)
+    model.config.pad_token_id = pad_id
+    onnx_path = os.path.join(out_dir, "model.onnx")
+    if verbose:
+        print(f"exporting {hf_dir} ({type(model).__name__}, --head {head}, pad_token_id={pad_id}) -> {onnx_path}")
+    heads.export(head, model, onnx_path, opset)
+    n = shrink_causal_constants(onnx_path)
+    if verbose and n:
+        print(f"replaced {n} constant causal mask(s) by Trilu nodes")
+    copy_support_files(hf_dir, out_dir, pad_id)
+    return heads.verify(head, model, onnx_path, pad_id, tol, verbose)
+
+
 def export_and_verify(hf_dir: str, out_dir: str, opset: int = 17, tol: float = DEFAULT_TOL,
-                      verbose: bool = True, attention: str = "eager", per_token: bool = False) -> float:
+                      verbose: bool = True, attention: str = "eager", per_token: bool = False,
+                      head: str | None = None, model_id: str | None = None) -> float:
+    if head is not None:
+        if attention != "eager" or per_token:
+            raise SystemExit("--head exports the head at every position with eager attention; "
+                             "it takes neither --attention gqa nor --per_token")
+        worst = export_head(hf_dir, out_dir, head, opset, tol, verbose)
+        if model_id:
+            record_model_id(out_dir, model_id)
+        return worst
     os.makedirs(out_dir, exist_ok=True)
     model, _tok, pad_id = load_model(hf_dir)
     onnx_path = os.path.join(out_dir, "model.onnx")
@@ -403,6 +455,8 @@ def export_and_verify(hf_dir: str, out_dir: str, opset: int = 17, tol: float = D
     if verbose and n:
         print(f"replaced {n} constant causal mask(s) by Trilu nodes")
     copy_support_files(hf_dir, out_dir, pad_id)
+    if model_id:
+        record_model_id(out_dir, model_id)
     return verify(model, onnx_path, pad_id, tol, verbose, per_token)
 
 
@@ -420,9 +474,16 @@ def main(argv=None) -> int:
     ap.add_argument("--per_token", "--per-token", action="store_true",
                     help="output the head at every position (`token_logits` [batch, seq, num_labels]) "
                          "instead of the pooled `logits`; the evaluator's --pooling picks the position")
+    ap.add_argument("--head", choices=("armo", "grm"), default=None,
+                    help="a custom head (export/heads.py): armo (ArmoRM's gated objectives: outputs `score` "
+                         "and `rewards` per token) or grm (GRM's value head: `token_logits` per token)")
+    ap.add_argument("--model_id", "--model-id", default=None,
+                    help="the checkpoint's hub id, recorded as config.json's _name_or_path (the evaluator's "
+                         "model registry matches it)")
     a = ap.parse_args(argv)
     torch.manual_seed(0)
-    export_and_verify(a.model, a.out, a.opset, a.tol, attention=a.attention, per_token=a.per_token)
+    export_and_verify(a.model, a.out, a.opset, a.tol, attention=a.attention, per_token=a.per_token,
+                      head=a.head, model_id=a.model_id)
     return 0
 
 

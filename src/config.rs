@@ -126,6 +126,19 @@ pub struct TokenizeConfig {
     pub force_truncation: bool,
     /// `rewardbench v2`: every text cut at `max_length` on this side, never an error.
     pub cut: Option<CutSide>,
+    /// Tokenize with the tokenizer's special tokens (`add_special_tokens`); `false` for
+    /// models whose upstream pipeline encodes without them (InternLM2, WorldPM).
+    pub add_special_tokens: bool,
+    /// RewardBench's double-BOS fix (PR #166): the first of two leading BOS tokens is masked
+    /// out; `false` for the special pipelines that do not apply it (UltraRM, Beaver, GRM,
+    /// ArmoRM, Skywork-VL, ...).
+    pub double_bos_mask: bool,
+    /// `false`: the model is given no attention mask upstream (WorldPM), so every token of a
+    /// text is attended (a leading double BOS included).
+    pub attention_mask: bool,
+    /// A token id appended to every text that does not already end with it (InternLM2's
+    /// reward token), after any truncation.
+    pub append_token: Option<u32>,
 }
 
 /// `rewardbench v2`'s `--max_length` (run_v2's default).
@@ -137,6 +150,10 @@ impl Default for TokenizeConfig {
             max_length: 512,
             force_truncation: false,
             cut: None,
+            add_special_tokens: true,
+            double_bos_mask: true,
+            attention_mask: true,
+            append_token: None,
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod model;
 pub mod pipeline;
 pub mod prompt;
 pub mod pyjson;
+pub mod registry;
 pub mod report;
 pub mod rescore;
 pub mod results;

@@ -119,6 +119,21 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             eprintln!("error: {e}");
             Ok(ExitCode::from(130))
         }
-        Err(e) => Err(e.into()),
+        Err(e) => {
+            use rewardbench::backend::BackendError;
+            use rewardbench::pipeline::PipelineError;
+            use rewardbench::scorer::rm::EvalError;
+            // A head that does not fit the export: say which settings the registry gave.
+            let head = matches!(
+                &e,
+                PipelineError::Head(_)
+                    | PipelineError::Eval(EvalError::Head(_))
+                    | PipelineError::Eval(EvalError::Backend(BackendError::WrongKind { .. }))
+            );
+            match cli::resolve::head_context(&resolved.info).filter(|_| head) {
+                Some(c) => Err(anyhow::Error::from(e).context(c)),
+                None => Err(e.into()),
+            }
+        }
     }
 }

@@ -44,6 +44,7 @@ const SIDE_FILES: &[&str] = &[
     "special_tokens_map.json",
     "chat_template.jinja",
     "chat_template.json",
+    crate::registry::FOLDER_FILE,
 ];
 
 /// `--model` / `--tokenizer` as a local folder: an existing path is used as is; a hub id

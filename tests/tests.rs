@@ -21,6 +21,8 @@ mod dpo;
 mod first_hour;
 #[path = "integration/golden.rs"]
 mod golden;
+#[path = "integration/heads.rs"]
+mod heads;
 #[path = "integration/hub.rs"]
 mod hub;
 #[path = "integration/judge_client.rs"]
@@ -35,6 +37,8 @@ mod pooling;
 mod publish;
 #[path = "integration/rb2.rs"]
 mod rb2;
+#[path = "integration/registry.rs"]
+mod registry;
 #[path = "integration/regressions.rs"]
 mod regressions;
 #[path = "integration/report.rs"]

@@ -64,17 +64,23 @@ pub struct HeadArgs {
     /// Keep only label K of a multi-label output (0-based).
     #[arg(long = "score_column", alias = "score-column")]
     pub score_column: Option<usize>,
-    /// Applied to the score after --score_column.
-    #[arg(
-        long = "score_transform",
-        alias = "score-transform",
-        value_enum,
-        default_value = "none"
-    )]
-    pub score_transform: TransformArg,
+    /// Applied to the score after --score_column (default: none, or the model's registry entry's).
+    #[arg(long = "score_transform", alias = "score-transform", value_enum)]
+    pub score_transform: Option<TransformArg>,
     /// Also write {name}_token_rewards.jsonl: a per-token export's head at every position of every text.
     #[arg(long = "save_token_rewards", alias = "save-token-rewards", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
     pub save_token_rewards: bool,
+}
+
+/// Which of the head flags were given (they win over a model's registry entry).
+pub fn given(a: &HeadArgs) -> rewardbench::registry::Given {
+    rewardbench::registry::Given {
+        pooling: a.pooling.is_some(),
+        score_output: a.score_output.is_some(),
+        score_column: a.score_column.is_some(),
+        score_transform: a.score_transform.is_some(),
+        truncation: false,
+    }
 }
 
 /// The flags' [`HeadConfig`]; `dpo` and `shard` refuse what they cannot do.
@@ -84,9 +90,9 @@ pub fn resolve(a: &HeadArgs, dpo: bool, shard: bool) -> anyhow::Result<HeadConfi
         output: a.score_output.clone(),
         column: a.score_column,
         transform: match a.score_transform {
-            TransformArg::None => ScoreTransform::None,
-            TransformArg::Negate => ScoreTransform::Negate,
-            TransformArg::Expectation => ScoreTransform::Expectation,
+            None | Some(TransformArg::None) => ScoreTransform::None,
+            Some(TransformArg::Negate) => ScoreTransform::Negate,
+            Some(TransformArg::Expectation) => ScoreTransform::Expectation,
         },
         save_token_rewards: a.save_token_rewards,
     };

@@ -238,6 +238,9 @@ pub struct EvalArgs {
     pub shard: Option<rewardbench::shard::Shard>,
     #[command(flatten)]
     pub head: head::HeadArgs,
+    /// A model registry (TOML, the layout of the built-in models.toml): its entries replace the built-in ones of the same id.
+    #[arg(long = "model_config", alias = "model-config")]
+    pub model_config: Option<PathBuf>,
 }
 
 /// `--score_dtype`: the format scores are rounded to before they are compared.

@@ -13,6 +13,7 @@ use rewardbench::config::{
 use rewardbench::data::{self, DatasetSpec, Source};
 use rewardbench::hub::{Hub, HubError, HubNotice, NoticeSink};
 use rewardbench::model::{self, ModelFiles};
+use rewardbench::registry::{self, Bench, Given, Profile, Registry};
 use rewardbench::report::RunInfo;
 use rewardbench::run::observer::Observer;
 use rewardbench::scoring::ScoreDtype;
@@ -195,9 +196,90 @@ fn local_copy_hints(dir: &Path, args: &EvalArgs, obs: &mut dyn Observer) {
     }
 }
 
+/// The registry: the built-in one, with `--model_config FILE`'s entries over it.
+fn load_registry(args: &EvalArgs) -> anyhow::Result<Registry> {
+    let reg = Registry::built_in()?;
+    Ok(match &args.model_config {
+        Some(f) => reg.merged(Registry::load(f)?),
+        None => reg,
+    })
+}
+
+/// Fills in what the model's registry entry and `rewardbench.json` give and the flags did
+/// not (flags > rewardbench.json > registry > defaults), and records it for the summary.
+fn finish(
+    r: &mut Resolved,
+    profile: Option<Profile>,
+    given: Given,
+    bench: Bench,
+    obs: &mut dyn Observer,
+) -> anyhow::Result<()> {
+    let Some(mut p) = profile else {
+        return Ok(());
+    };
+    for n in p.apply(&mut r.config, given, bench)? {
+        obs.note(&n);
+    }
+    r.info.model_type = Some(p.model_type().to_string());
+    r.info.model_config = Some(p.summary());
+    Ok(())
+}
+
+/// For an error about the reward head: where the model's head settings came from, when a
+/// registry entry or `rewardbench.json` gave any (a message prefix).
+pub fn head_context(info: &RunInfo) -> Option<String> {
+    let c = info.model_config.as_ref()?;
+    let head = ["pooling", "score_output", "score_column", "score_transform"];
+    let given: Vec<String> = head
+        .iter()
+        .filter_map(|k| {
+            let s = c["settings"].get(*k)?;
+            (s["source"] != "flag").then(|| {
+                format!(
+                    "{k} = {} ({})",
+                    s["value"],
+                    s["source"].as_str().unwrap_or("")
+                )
+            })
+        })
+        .collect();
+    if given.is_empty() {
+        return None;
+    }
+    let mut from = Vec::new();
+    if let Some(f) = c["folder_file"].as_str() {
+        from.push(f.to_string());
+    }
+    if let (Some(e), Some(r)) = (c["entry"].as_str(), c["registry"].as_str()) {
+        from.push(format!("registry entry `{e}` in {r}"));
+    }
+    Some(format!(
+        "{} from {} (the flags --pooling, --score_output, --score_column, --score_transform override them)",
+        given.join(", "),
+        from.join(" and ")
+    ))
+}
+
 /// Resolves the flags of an evaluation. Hub ids become folders in the hub cache (HF_HOME /
 /// HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE); local paths are used as they are.
+/// The model's registry entry (or its folder's `rewardbench.json`) fills in the settings
+/// the flags do not give.
 pub fn resolve(args: &EvalArgs, obs: &mut dyn Observer) -> anyhow::Result<Resolved> {
+    let (mut r, profile) = resolve_for(args, obs, Bench::V1)?;
+    let given = Given {
+        truncation: args.force_truncation,
+        ..super::head::given(&args.head)
+    };
+    finish(&mut r, profile, given, Bench::V1, obs)?;
+    Ok(r)
+}
+
+/// [`resolve`] before the model's registry settings are applied, with them.
+fn resolve_for(
+    args: &EvalArgs,
+    obs: &mut dyn Observer,
+    bench: Bench,
+) -> anyhow::Result<(Resolved, Option<Profile>)> {
     let Some(model) = args.model.clone() else {
         bail!("--model is required (a folder with model.onnx and the tokenizer files)");
     };
@@ -228,6 +310,11 @@ pub fn resolve(args: &EvalArgs, obs: &mut dyn Observer) -> anyhow::Result<Resolv
         let h = Hub::from_env()?.with_notices(Arc::clone(&sink));
         Ok(hub.get_or_init(|| h).clone())
     };
+    let reg = load_registry(args)?;
+    let dpo = args.ref_model.is_some() || args.ref_free_type.is_some();
+    if !dpo {
+        reg.check_supported(&model_text, bench)?;
+    }
     let model_dir = model::resolve(&model, args.revision.as_deref(), true, &get_hub);
     drain(&hub_warnings, obs);
     let model_dir = model_dir?;
@@ -242,6 +329,13 @@ pub fn resolve(args: &EvalArgs, obs: &mut dyn Observer) -> anyhow::Result<Resolv
     };
     // A wrong --model is reported before the dataset is read (or downloaded).
     let files = ModelFiles::locate(&model_dir)?;
+    // So is a model the registry refuses (as named by its config.json); DPO models have no
+    // registry entries (upstream's DPO_MODEL_CONFIG is another table).
+    let profile = if dpo {
+        None
+    } else {
+        registry::profile(&reg, &model_text, &model_dir, bench)?
+    };
     if args.force_truncation {
         check_max_length(
             &files,
@@ -323,7 +417,7 @@ pub fn resolve(args: &EvalArgs, obs: &mut dyn Observer) -> anyhow::Result<Resolv
                 .max_length
                 .map_or(RunConfig::default().tokenize.max_length, |m| m as usize),
             force_truncation: args.force_truncation,
-            cut: None,
+            ..TokenizeConfig::default()
         },
         scoring: ScoringConfig::default(),
         head,
@@ -387,12 +481,17 @@ pub fn resolve(args: &EvalArgs, obs: &mut dyn Observer) -> anyhow::Result<Resolv
         },
         argv: std::env::args().skip(1).collect(),
         debug: args.debug,
+        model_type: None,
+        model_config: None,
     };
-    Ok(Resolved {
-        config,
-        info,
-        publish,
-    })
+    Ok((
+        Resolved {
+            config,
+            info,
+            publish,
+        },
+        profile,
+    ))
 }
 
 /// Resolves `rewardbench v2`: run_v2's defaults (allenai/reward-bench-2, split test,
@@ -421,7 +520,7 @@ pub fn resolve_v2(v: &V2Args, obs: &mut dyn Observer) -> anyhow::Result<Resolved
         obs.note("--save_all has no effect with v2: every completion's score is in {name}_outputs.jsonl and {name}_scores.csv");
         args.save_all = false;
     }
-    let mut r = resolve(&args, obs)?;
+    let (mut r, profile) = resolve_for(&args, obs, Bench::V2)?;
     // run_v2 names a model at a revision `{model}-{revision}`.
     if let Some(rev) = &a.revision {
         r.info.model = format!("{}-{rev}", r.info.model);
@@ -448,6 +547,11 @@ pub fn resolve_v2(v: &V2Args, obs: &mut dyn Observer) -> anyhow::Result<Resolved
         },
         best_of_n: true,
     };
+    let given = Given {
+        truncation: a.max_length.is_some(),
+        ..super::head::given(&a.head)
+    };
+    finish(&mut r, profile, given, Bench::V2, obs)?;
     Ok(r)
 }
 

@@ -66,12 +66,19 @@ pub fn intervals_json(iv: &Intervals) -> Value {
     Value::Object(ci)
 }
 
+/// run_v2's `model_type`: the registry entry's, else the default's.
+fn model_type(info: &RunInfo) -> &str {
+    info.model_type
+        .as_deref()
+        .unwrap_or(crate::registry::DEFAULT_MODEL_TYPE)
+}
+
 /// The summary: run_v2's keys (`model`, `model_type`, `chat_template`, one float per subset)
 /// and `Score`, then this evaluator's provenance; keys sorted, as run_v2's `sort_keys=True`.
 pub fn summary(ev: &Evaluation, card: &Card, info: &RunInfo, cfg: &RunConfig) -> Value {
     let mut m: BTreeMap<String, Value> = BTreeMap::new();
     m.insert("model".into(), json!(info.model));
-    m.insert("model_type".into(), json!("Seq. Classifier"));
+    m.insert("model_type".into(), json!(model_type(info)));
     m.insert("chat_template".into(), json!(ev.prepared.template_label));
     if info.debug {
         m.insert("debug".into(), json!(true));
@@ -121,6 +128,9 @@ pub fn summary(ev: &Evaluation, card: &Card, info: &RunInfo, cfg: &RunConfig) ->
     m.insert("score_dtype".into(), json!(cfg.scoring.score_dtype.label()));
     if let Some(h) = &ev.stats.reward_head {
         m.insert("reward_head".into(), h.clone());
+    }
+    if let Some(c) = &info.model_config {
+        m.insert("model_config".into(), c.clone());
     }
     m.insert("tokenizer".into(), json!(info.tokenizer));
     m.insert(
@@ -199,7 +209,7 @@ pub fn per_item_json(ev: &Evaluation, card: &Card, info: &RunInfo) -> Value {
     );
     m.insert("num_correct".into(), col(&|i| json!(rows[i].num_correct())));
     m.insert("model".into(), json!(info.model));
-    m.insert("model_type".into(), json!("Seq. Classifier"));
+    m.insert("model_type".into(), json!(model_type(info)));
     m.insert("chat_template".into(), json!(ev.prepared.template_label));
     Value::Object(m)
 }

@@ -17,6 +17,10 @@ pub fn summary(ev: &Evaluation, info: &RunInfo) -> Value {
     m.insert("accuracy".into(), json!(accuracy(ev)));
     m.insert("num_prompts".into(), json!(ev.rows.len()));
     m.insert("model".into(), json!(info.model));
+    // run_rm's key, from a registry entry or rewardbench.json (absent for the default).
+    if let Some(t) = &info.model_type {
+        m.insert("model_type".into(), json!(t));
+    }
     m.insert("ref_model".into(), json!(info.ref_model));
     m.insert("tokenizer".into(), json!(info.tokenizer));
     m.insert("chat_template".into(), json!(ev.prepared.template_label));
@@ -59,6 +63,10 @@ pub fn summary(ev: &Evaluation, info: &RunInfo) -> Value {
     // A reward head read with --pooling / --score_* (absent for the defaults).
     if let Some(h) = &ev.stats.reward_head {
         m.insert("reward_head".into(), h.clone());
+    }
+    // Where the model's settings came from (a registry entry, rewardbench.json).
+    if let Some(c) = &info.model_config {
+        m.insert("model_config".into(), c.clone());
     }
     m.insert("dataset".into(), json!(info.dataset));
     if info.debug {

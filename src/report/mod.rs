@@ -136,6 +136,12 @@ pub struct RunInfo {
     pub argv: Vec<String>,
     /// `--debug`: the first rows only (the summary says so).
     pub debug: bool,
+    /// The model's `model_type` from its registry entry or `rewardbench.json` (none: the
+    /// default, `Seq. Classifier`, which a v1 summary does not write).
+    pub model_type: Option<String>,
+    /// Where the model's settings came from (`registry::Profile::summary`), when a registry
+    /// entry or `rewardbench.json` applied.
+    pub model_config: Option<serde_json::Value>,
 }
 
 /// Checks, before any compute, that `dir` can be created and written.

@@ -278,6 +278,10 @@ pub fn setup(cfg: &RunConfig, rule: Tokenization) -> Result<Setup, SetupError> {
         Tokenization::Classifier => EncodeOptions {
             truncate_to: truncation.map(|t| (t.max_length, t.side)),
             append_eos: template.is_named() && Encoder::is_llama_family(&tok_cfg),
+            add_special_tokens: cfg.tokenize.add_special_tokens,
+            double_bos_mask: cfg.tokenize.double_bos_mask,
+            attention_mask: cfg.tokenize.attention_mask,
+            append_token: cfg.tokenize.append_token,
         },
         Tokenization::Dpo => EncodeOptions::default(),
     };

@@ -49,13 +49,35 @@ pub struct Encoded {
 }
 
 /// Settings that change token ids.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct EncodeOptions {
     /// Truncate to this many tokens (special tokens included) on this side: the left for
     /// `--force_truncation --max_length N`, run_v2's side for `rewardbench v2`.
     pub truncate_to: Option<(usize, TruncationSide)>,
     /// Append EOS (the reference's `add_eos_token` on Llama-family tokenizers without a template).
     pub append_eos: bool,
+    /// Encode with special tokens (`add_special_tokens=True`, the default).
+    pub add_special_tokens: bool,
+    /// Mask the first of two leading BOS tokens (RewardBench PR #166; the default).
+    pub double_bos_mask: bool,
+    /// `false`: every token of a text is attended (a model given no attention mask).
+    pub attention_mask: bool,
+    /// Appended to a text that does not already end with it, after truncation (InternLM2's
+    /// reward token).
+    pub append_token: Option<u32>,
+}
+
+impl Default for EncodeOptions {
+    fn default() -> Self {
+        Self {
+            truncate_to: None,
+            append_eos: false,
+            add_special_tokens: true,
+            double_bos_mask: true,
+            attention_mask: true,
+            append_token: None,
+        }
+    }
 }
 
 /// A loaded tokenizer with its special-token ids.
@@ -68,6 +90,7 @@ pub struct Encoder {
     pub pad_id: u32,
     /// Largest id the tokenizer can produce, plus one.
     pub vocab_size: usize,
+    opts: EncodeOptions,
 }
 
 impl Encoder {
@@ -145,6 +168,7 @@ impl Encoder {
             eos_id,
             pad_id,
             vocab_size,
+            opts,
         })
     }
 
@@ -166,17 +190,19 @@ impl Encoder {
             })
     }
 
-    /// Tokenizes `text` with special tokens and applies the double-BOS mask.
+    /// Tokenizes `text` with special tokens and applies the double-BOS mask (as the
+    /// options at load say: without special tokens, without the mask, attending every token,
+    /// a token appended).
     pub fn encode(&self, text: &str, what: &str) -> Result<Encoded, TokenizeError> {
         let enc = self
             .tokenizer
-            .encode(text, true)
+            .encode(text, self.opts.add_special_tokens)
             .map_err(|e| TokenizeError::Encode {
                 what: what.to_string(),
                 message: e.to_string(),
             })?;
         let truncated = !enc.get_overflowing().is_empty();
-        let ids: Vec<i64> = enc.get_ids().iter().map(|&i| i64::from(i)).collect();
+        let mut ids: Vec<i64> = enc.get_ids().iter().map(|&i| i64::from(i)).collect();
         let mut mask: Vec<i64> = enc
             .get_attention_mask()
             .iter()
@@ -184,11 +210,21 @@ impl Encoder {
             .collect();
         // RewardBench (PR #166): when the text starts with two BOS tokens, the first one
         // stays in the ids but is masked out. `start + 1` is clamped to the last index.
-        if let (Some(bos), false) = (self.bos_id, ids.is_empty()) {
+        let double_bos = self.opts.double_bos_mask && self.opts.attention_mask;
+        if let (Some(bos), false, true) = (self.bos_id, ids.is_empty(), double_bos) {
             let bos = i64::from(bos);
             let next = 1.min(ids.len() - 1);
             if ids[0] == bos && ids[next] == bos {
                 mask[0] = 0;
+            }
+        }
+        if !self.opts.attention_mask {
+            mask.iter_mut().for_each(|m| *m = 1);
+        }
+        if let Some(t) = self.opts.append_token.map(i64::from) {
+            if ids.last() != Some(&t) {
+                ids.push(t);
+                mask.push(1);
             }
         }
         Ok(Encoded {
