@@ -120,6 +120,21 @@ fn head(fp: &mut Fingerprint, cfg: &RunConfig) {
     }
 }
 
+/// A DPO fingerprint's files: the policy's, the reference's and the tokenizer.
+fn dpo_files(
+    policy: &ModelFiles,
+    reference: Option<&ModelFiles>,
+    encoder: &Encoder,
+) -> Result<Fingerprint, CacheError> {
+    let mut fp = Fingerprint::default();
+    model_files(&mut fp, "policy ", policy)?;
+    if let Some(r) = reference {
+        model_files(&mut fp, "reference ", r)?;
+    }
+    fp.file("tokenizer.json", &encoder.path)?;
+    Ok(fp)
+}
+
 /// Fingerprint of everything that changes a DPO run's per-sequence sums.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn dpo(
@@ -133,12 +148,7 @@ pub(super) fn dpo(
     cfg: &RunConfig,
     ort_version: &str,
 ) -> Result<String, CacheError> {
-    let mut fp = Fingerprint::default();
-    model_files(&mut fp, "policy ", policy)?;
-    if let Some(r) = reference {
-        model_files(&mut fp, "reference ", r)?;
-    }
-    fp.file("tokenizer.json", &encoder.path)?;
+    let mut fp = dpo_files(policy, reference, encoder)?;
     fp.field(
         "settings",
         format!(
@@ -176,12 +186,7 @@ pub(super) fn dpo_content(
     ort_version: &str,
     device: &str,
 ) -> Result<String, CacheError> {
-    let mut fp = Fingerprint::default();
-    model_files(&mut fp, "policy ", policy)?;
-    if let Some(r) = reference {
-        model_files(&mut fp, "reference ", r)?;
-    }
-    fp.file("tokenizer.json", &encoder.path)?;
+    let mut fp = dpo_files(policy, reference, encoder)?;
     fp.field(
         "settings",
         format!(
