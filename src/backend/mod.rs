@@ -4,13 +4,14 @@
 //! process-wide environment, opens reward-model sessions and runs padded batches.
 //!
 //! `runtime` finds and loads the library, `session` opens a session on a device,
-//! `classifier` runs reward models ([`RewardSession`]) and [`causal_lm`] causal language
-//! models (DPO).
+//! `classifier` runs reward models ([`RewardSession`]), [`causal_lm`] causal language
+//! models (DPO) and [`pairwise`] pairwise preference models (PairRM, SlicPairPM, SteamSHP).
 
 use std::path::PathBuf;
 
 pub mod causal_lm;
 mod classifier;
+pub mod pairwise;
 mod runtime;
 mod session;
 
@@ -43,6 +44,20 @@ pub enum BackendError {
     )]
     WrongKind {
         path: PathBuf,
+        problem: String,
+        inputs: String,
+        outputs: String,
+    },
+    #[error(
+        "{path} is not a {kind} export: {problem}. Expected inputs `input_ids` and `attention_mask` \
+         (int64 [batch, seq]) and an output `{output}` (float32 {shape}, from export/export_pairwise.py \
+         --kind {kind}); found inputs [{inputs}] and outputs [{outputs}]"
+    )]
+    NotPairwise {
+        path: PathBuf,
+        kind: &'static str,
+        output: &'static str,
+        shape: &'static str,
         problem: String,
         inputs: String,
         outputs: String,

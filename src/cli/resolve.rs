@@ -347,6 +347,8 @@ pub fn resolve(args: &EvalArgs, obs: &mut dyn Observer) -> anyhow::Result<Resolv
             shard: args.shard,
         },
     };
+    // A pairwise model (--pairwise, or the export's pairwise.json).
+    let config = super::pairwise::apply(args, config, obs)?;
     if config.output.shard.is_some() && config.batch.batching == Batching::Reference {
         bail!("--shard needs --batching sorted: --batching reference makes a text's score depend on its batch, so shards could not merge into the single run's numbers");
     }
@@ -401,6 +403,7 @@ pub fn resolve_v2(v: &V2Args, obs: &mut dyn Observer) -> anyhow::Result<Resolved
         args.save_all = false;
     }
     let mut r = resolve(&args, obs)?;
+    super::pairwise::refuse_v2(&r.config)?;
     // run_v2 names a model at a revision `{model}-{revision}`.
     if let Some(rev) = &a.revision {
         r.info.model = format!("{}-{rev}", r.info.model);

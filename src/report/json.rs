@@ -17,6 +17,10 @@ pub fn summary(ev: &Evaluation, info: &RunInfo) -> Value {
     m.insert("accuracy".into(), json!(accuracy(ev)));
     m.insert("num_prompts".into(), json!(ev.rows.len()));
     m.insert("model".into(), json!(info.model));
+    // A pairwise model: RewardBench's model_type for it (run_rm.py's "Custom Classifier").
+    if ev.stats.pairwise.is_some() {
+        m.insert("model_type".into(), json!("Custom Classifier"));
+    }
     m.insert("ref_model".into(), json!(info.ref_model));
     m.insert("tokenizer".into(), json!(info.tokenizer));
     m.insert("chat_template".into(), json!(ev.prepared.template_label));
@@ -55,6 +59,10 @@ pub fn summary(ev: &Evaluation, info: &RunInfo) -> Value {
     // Reference-free DPO only: what the score of an answer is (the summary says no more).
     if let Some(t) = &info.ref_free_type {
         m.insert("ref_free_type".into(), json!(t));
+    }
+    // A pairwise model: its kind, what scores_chosen / scores_rejected are, the verdict.
+    if let Some(p) = &ev.stats.pairwise {
+        m.insert("pairwise".into(), p.clone());
     }
     // A reward head read with --pooling / --score_* (absent for the defaults).
     if let Some(h) = &ev.stats.reward_head {
