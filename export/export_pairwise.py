@@ -302,12 +302,24 @@ def verify(kind: str, model, onnx_path: str, tol: float = DEFAULT_TOL, verbose: 
 
 
 def copy_support_files(hf_dir: str, out_dir: str) -> None:
-    if os.path.realpath(hf_dir) == os.path.realpath(out_dir):
-        return
-    for f in TOKENIZER_FILES + ("config.json",) + EXTRA_FILES:
-        src = os.path.join(hf_dir, f)
-        if os.path.exists(src):
-            shutil.copy2(src, os.path.join(out_dir, f))
+    """Tokenizer files and config.json. A checkpoint with only a SentencePiece model (PairRM-hf's
+    spm.model, a T5 spiece.model) gets the tokenizer.json transformers converts it to (what
+    AutoTokenizer loads by default, and what the evaluator reads); that needs `sentencepiece`
+    and `protobuf`."""
+    if os.path.realpath(hf_dir) != os.path.realpath(out_dir):
+        for f in TOKENIZER_FILES + ("config.json",) + EXTRA_FILES:
+            src = os.path.join(hf_dir, f)
+            if os.path.exists(src):
+                shutil.copy2(src, os.path.join(out_dir, f))
+    if not os.path.exists(os.path.join(out_dir, "tokenizer.json")):
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(hf_dir, use_fast=True)
+        if not tok.is_fast:
+            raise SystemExit(f"{hf_dir}: transformers has no fast tokenizer for {type(tok).__name__}; "
+                             "the evaluator needs tokenizer.json")
+        tok.save_pretrained(out_dir)
+        print(f"  wrote {os.path.join(out_dir, 'tokenizer.json')} (converted by transformers)")
 
 
 def write_contract(kind: str, out_dir: str, diff: float) -> None:

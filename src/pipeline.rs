@@ -81,7 +81,12 @@ pub fn run(
 
 fn warn_ties(ev: &Evaluation, obs: &mut dyn Observer) {
     let ties = report::ties(ev);
-    if ties > 0 {
+    if ties > 0 && ev.stats.pairwise.is_some() {
+        // A pairwise model's verdict is its pipeline's rule, not a comparison of the scores.
+        obs.warn(&format!(
+            "{ties} row(s) scored the same in both orders (scores_chosen == scores_rejected); their verdict is the pipeline's rule (the summary's pairwise.verdict)"
+        ));
+    } else if ties > 0 {
         obs.warn(&format!(
             "{ties} row(s) scored chosen == rejected; a tie counts as wrong (as in RewardBench)"
         ));
