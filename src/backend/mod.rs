@@ -48,20 +48,9 @@ pub enum BackendError {
         inputs: String,
         outputs: String,
     },
-    #[error(
-        "{path} is not a {kind} export: {problem}. Expected inputs `input_ids` and `attention_mask` \
-         (int64 [batch, seq]) and an output `{output}` (float32 {shape}, from export/export_pairwise.py \
-         --kind {kind}); found inputs [{inputs}] and outputs [{outputs}]"
-    )]
-    NotPairwise {
-        path: PathBuf,
-        kind: &'static str,
-        output: &'static str,
-        shape: &'static str,
-        problem: String,
-        inputs: String,
-        outputs: String,
-    },
+    /// An export without what a pairwise kind reads (boxed: it is large).
+    #[error(transparent)]
+    NotPairwise(Box<pairwise::NotPairwise>),
     #[error("execution provider {device}: {message}")]
     Provider {
         device: &'static str,

@@ -33,6 +33,24 @@ impl Contract {
     }
 }
 
+/// An export that does not have what a pairwise kind reads.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{} is not a {kind} export: {problem}. Expected inputs `input_ids` and `attention_mask` \
+     (int64 [batch, seq]) and an output `{output}` (float32 {shape}, from export/export_pairwise.py \
+     --kind {kind}); found inputs [{inputs}] and outputs [{outputs}]",
+    path.display()
+)]
+pub struct NotPairwise {
+    pub path: PathBuf,
+    pub kind: &'static str,
+    pub output: &'static str,
+    pub shape: &'static str,
+    pub problem: String,
+    pub inputs: String,
+    pub outputs: String,
+}
+
 /// One call's output: `rows` rows of `width` values (1 for a rank-1 output).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PairOutputs {
@@ -72,14 +90,16 @@ impl PairwiseSession {
         contract: Contract,
     ) -> Result<Self, BackendError> {
         let (session, device, note) = open_session(rt, path, opts)?;
-        let wrong = |problem: String| BackendError::NotPairwise {
-            path: path.to_path_buf(),
-            kind: contract.kind,
-            output: contract.output,
-            shape: contract.shape(),
-            problem,
-            inputs: describe(session.inputs()),
-            outputs: describe(session.outputs()),
+        let wrong = |problem: String| {
+            BackendError::NotPairwise(Box::new(NotPairwise {
+                path: path.to_path_buf(),
+                kind: contract.kind,
+                output: contract.output,
+                shape: contract.shape(),
+                problem,
+                inputs: describe(session.inputs()),
+                outputs: describe(session.outputs()),
+            }))
         };
         for name in ["input_ids", "attention_mask"] {
             match session.inputs().iter().find(|o| o.name() == name) {

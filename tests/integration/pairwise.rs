@@ -90,35 +90,29 @@ fn score(kind: PairwiseKind, name: &str, batch_size: usize) -> Vec<Row> {
     let dataset = rewardbench::data::Dataset::load(&data()).unwrap();
     let prepared = pairwise::prepare(&cfg, kind, dataset).unwrap();
     let p = &prepared.prepared;
-    let inputs: Vec<(Vec<i64>, Vec<i64>, String, String, String)> = p
+    let mut rows: Vec<Row> = p
         .seq_of
         .iter()
         .zip(&p.rendered)
-        .map(|(s, r)| {
-            (
-                p.seqs[s[0]].ids.clone(),
-                p.seqs[s[1]].ids.clone(),
-                r.prompt.clone(),
-                r.chosen[0].clone(),
-                r.rejected[0].clone(),
-            )
+        .map(|(s, r)| Row {
+            ab: p.seqs[s[0]].ids.clone(),
+            ba: p.seqs[s[1]].ids.clone(),
+            prompt: r.prompt.clone(),
+            text_ab: r.chosen[0].clone(),
+            text_ba: r.rejected[0].clone(),
+            chosen: f32::NAN,
+            rejected: f32::NAN,
+            correct: false,
         })
         .collect();
     let scored = pairwise::run(prepared, &cfg).unwrap();
-    inputs
-        .into_iter()
-        .zip(&scored.ev.rows)
-        .map(|((ab, ba, prompt, text_ab, text_ba), r)| Row {
-            ab,
-            ba,
-            prompt,
-            text_ab,
-            text_ba,
-            chosen: r.score_chosen()[0],
-            rejected: r.score_rejected()[0],
-            correct: r.correct,
-        })
-        .collect()
+    assert_eq!(scored.ev.rows.len(), rows.len());
+    for (row, r) in rows.iter_mut().zip(&scored.ev.rows) {
+        row.chosen = r.score_chosen()[0];
+        row.rejected = r.score_rejected()[0];
+        row.correct = r.correct;
+    }
+    rows
 }
 
 /// Each case scored once per test process (batch size 8).

@@ -69,7 +69,7 @@ pub enum PairwiseError {
     Input {
         at: RowRef,
         order: &'static str,
-        source: InputError,
+        source: Box<InputError>,
     },
     #[error(transparent)]
     Backend(#[from] BackendError),
@@ -403,14 +403,14 @@ pub fn prepare(
             .map_err(|source| PairwiseError::Input {
                 at: at(),
                 order: "chosen-first",
-                source,
+                source: Box::new(source),
             })?;
         let ba = builder
             .build(&turns, r, c, "rejected-first", &what("rejected-first"))
             .map_err(|source| PairwiseError::Input {
                 at: at(),
                 order: "rejected-first",
-                source,
+                source: Box::new(source),
             })?;
         for (b, side) in [(&ab, "chosen-first"), (&ba, "rejected-first")] {
             check(&b.ids, side, &model, kind, &encoder)
@@ -627,15 +627,8 @@ pub fn run(p: PairsPrepared, cfg: &RunConfig) -> Result<Scored, PairwiseError> {
         notes.push(n);
     }
     let device = backend::device_name(session.device);
-    let settings = format!(
-        "{:?}|{}|{}",
-        prepared.pad_id,
-        cfg.tokenize
-            .force_truncation
-            .then_some(cfg.tokenize.max_length)
-            .unwrap_or(0),
-        prepared.template_label
-    );
+    // The ids key each output; what else changes an output given its ids: the pad id.
+    let settings = format!("pad {}", prepared.pad_id);
     let fp = super::fingerprint::pairwise(
         &prepared.model,
         &prepared.tokenizer_dir,
