@@ -44,6 +44,8 @@ const SIDE_FILES: &[&str] = &[
     "special_tokens_map.json",
     "chat_template.jinja",
     "chat_template.json",
+    // a pairwise export's contract (export/export_pairwise.py): its kind
+    "pairwise.json",
 ];
 
 /// `--model` / `--tokenizer` as a local folder: an existing path is used as is; a hub id

@@ -184,7 +184,7 @@ impl Builder<'_> {
         let max_length = PAIRRM_SOURCE_MAX + 2 * PAIRRM_CANDIDATE_MAX;
         let src_text = format!("{SOURCE_PREFIX}{source}");
         let src = self.encode(&src_text, PAIRRM_SOURCE_MAX, self.side, what)?;
-        let cmax = (max_length - src.len()) / 2;
+        let cmax = max_length.saturating_sub(src.len()) / 2;
         let c1_text = format!("{CAND1_PREFIX}{c1}");
         let c2_text = format!("{CAND2_PREFIX}{c2}");
         let ids1 = self.encode(&c1_text, cmax, self.side, what)?;

@@ -184,7 +184,8 @@ struct Verdicts {
     letters: Option<(usize, usize)>,
     /// SteamSHP: per row, whether the chosen answer is shown second in the verdict's order.
     chosen_second: Vec<bool>,
-    /// SteamSHP: tokens that decode to "A" (decided once per token id seen).
+    /// SteamSHP: the tokenizer config's `clean_up_tokenization_spaces`, for decoding the
+    /// greedy token.
     clean_up: bool,
 }
 
@@ -782,6 +783,18 @@ fn score_rows(
                     row.place
                 ),
             })?;
+            let want = if v.letters.is_some() { 3 } else { 1 };
+            if o.len() != want {
+                return Err(PairwiseError::Unsupported {
+                    kind: kind.label(),
+                    message: format!(
+                        "{} {}: the score store holds {} value(s) for the {side} input, not {want}; it is damaged (pass --overwrite to start afresh)",
+                        path.display(),
+                        row.place,
+                        o.len()
+                    ),
+                });
+            }
             if let Some(&value) = o.iter().find(|x| !x.is_finite()) {
                 return Err(RowError::new(
                     path,
