@@ -42,6 +42,61 @@ pub enum DpoMode {
     RefFree(RefFree),
 }
 
+/// A pairwise preference model: both answers go into one input and the model says which is
+/// better (RewardBench's "Custom Classifier" pipelines; `scorer::pairwise` scores them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PairwiseKind {
+    /// llm-blender/PairRM-hf: DeBERTa-v3 with a pairwise head (`PairRMPipeline`).
+    PairRm,
+    /// mightbe/Better-PairRM: the same model, its own source template and budgets
+    /// (`BetterPairRMPipeline`).
+    BetterPairRm,
+    /// RLHFlow/pair-preference-model-LLaMA3-8B: a causal LM's next-token "A" / "B" logits,
+    /// both orders averaged (`SlicPairPMPipeline`).
+    SlicPairPm,
+    /// stanfordnlp/SteamSHP-flan-t5-*: T5's first decoded token, "A" or "B" (`SHPPipeline`).
+    SteamShp,
+}
+
+impl PairwiseKind {
+    /// Every kind, in the order the flag lists them.
+    pub const ALL: [Self; 4] = [
+        Self::PairRm,
+        Self::BetterPairRm,
+        Self::SlicPairPm,
+        Self::SteamShp,
+    ];
+
+    /// The name in `--pairwise`, `pairwise.json` and the summary.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::PairRm => "pairrm",
+            Self::BetterPairRm => "better-pairrm",
+            Self::SlicPairPm => "slic",
+            Self::SteamShp => "steamshp",
+        }
+    }
+
+    /// The kind named `name` (`better_pairrm` too).
+    pub fn parse(name: &str) -> Option<Self> {
+        let name = name.trim().to_ascii_lowercase().replace('_', "-");
+        Self::ALL.into_iter().find(|k| k.label() == name)
+    }
+
+    /// The upstream models RewardBench scores this way.
+    pub fn upstream_models(self) -> &'static [&'static str] {
+        match self {
+            Self::PairRm => &["llm-blender/PairRM-hf"],
+            Self::BetterPairRm => &["mightbe/Better-PairRM"],
+            Self::SlicPairPm => &["RLHFlow/pair-preference-model-LLaMA3-8B"],
+            Self::SteamShp => &[
+                "stanfordnlp/SteamSHP-flan-t5-xl",
+                "stanfordnlp/SteamSHP-flan-t5-large",
+            ],
+        }
+    }
+}
+
 /// How a model's rewards are computed.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum ScorerKind {
@@ -50,6 +105,8 @@ pub enum ScorerKind {
     Classifier,
     /// DPO implicit rewards of a causal LM (the policy).
     Dpo(DpoMode),
+    /// A pairwise preference model (`--pairwise KIND`, or the export's `pairwise.json`).
+    Pairwise(PairwiseKind),
 }
 
 /// The model and its tokenizer.

@@ -45,6 +45,8 @@ const SIDE_FILES: &[&str] = &[
     "chat_template.jinja",
     "chat_template.json",
     crate::registry::FOLDER_FILE,
+    // a pairwise export's contract (export/export_pairwise.py): its kind
+    "pairwise.json",
 ];
 
 /// `--model` / `--tokenizer` as a local folder: an existing path is used as is; a hub id

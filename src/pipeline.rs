@@ -8,6 +8,7 @@ use crate::data::{self, DataError, Dataset, InstructionSet, Loaded};
 use crate::report::{self, ReportError, RunInfo};
 use crate::run::observer::Observer;
 use crate::scorer::dpo::{self, DpoError};
+use crate::scorer::pairwise::{self, PairwiseError};
 use crate::scorer::rm::{self as eval, EvalError, Evaluation};
 use crate::scoring;
 
@@ -31,6 +32,8 @@ pub enum PipelineError {
     },
     #[error(transparent)]
     Head(#[from] crate::scorer::transform::HeadError),
+    #[error(transparent)]
+    Pairwise(#[from] PairwiseError),
 }
 
 impl PipelineError {
@@ -38,7 +41,9 @@ impl PipelineError {
     pub fn is_interrupted(&self) -> bool {
         matches!(
             self,
-            Self::Eval(EvalError::Interrupted(_)) | Self::Dpo(DpoError::Interrupted(_))
+            Self::Eval(EvalError::Interrupted(_))
+                | Self::Dpo(DpoError::Interrupted(_))
+                | Self::Pairwise(PairwiseError::Interrupted(_))
         )
     }
 }
@@ -67,6 +72,9 @@ pub fn run(
     if let ScorerKind::Dpo(mode) = &cfg.model.scorer {
         return run_dpo(cfg, info, mode, obs);
     }
+    if let ScorerKind::Pairwise(kind) = cfg.model.scorer {
+        return run_pairwise(cfg, info, kind, obs);
+    }
     match data::load(&cfg.data.spec, cfg.data.prioritize_scoring)? {
         Loaded::Instructions(set) => run_instructions(cfg, set, obs),
         Loaded::Preference(dataset) => run_pairs(cfg, info, dataset, obs),
@@ -75,7 +83,12 @@ pub fn run(
 
 fn warn_ties(ev: &Evaluation, obs: &mut dyn Observer) {
     let ties = report::ties(ev);
-    if ties > 0 {
+    if ties > 0 && ev.stats.pairwise.is_some() {
+        // A pairwise model's verdict is its pipeline's rule, not a comparison of the scores.
+        obs.warn(&format!(
+            "{ties} row(s) scored the same in both orders (scores_chosen == scores_rejected); their verdict is the pipeline's rule (the summary's pairwise.verdict)"
+        ));
+    } else if ties > 0 {
         obs.warn(&format!(
             "{ties} row(s) scored chosen == rejected; a tie counts as wrong (as in RewardBench)"
         ));
@@ -325,6 +338,38 @@ fn run_dpo(
         let _ = std::fs::remove_file(f);
     }
     Ok(done)
+}
+
+/// A pairwise preference model (PairRM, SlicPairPM, SteamSHP): both orders of every pair,
+/// upstream's verdict, the usual reports.
+fn run_pairwise(
+    cfg: &RunConfig,
+    info: &RunInfo,
+    kind: crate::config::PairwiseKind,
+    obs: &mut dyn Observer,
+) -> Result<Finished, PipelineError> {
+    let dataset = match data::load(&cfg.data.spec, cfg.data.prioritize_scoring)? {
+        Loaded::Preference(dataset) => dataset,
+        Loaded::Instructions(set) => {
+            return Err(PairwiseError::Instructions {
+                path: set.path,
+                kind: kind.label(),
+            }
+            .into())
+        }
+    };
+    let prepared = pairwise::prepare(cfg, kind, dataset)?;
+    for w in &prepared.prepared.warnings {
+        obs.warn(w);
+    }
+    for n in &prepared.notes {
+        obs.note(n);
+    }
+    let scored = pairwise::run(prepared, cfg)?;
+    for n in &scored.notes {
+        obs.note(n);
+    }
+    finish_pairs(cfg, info, &scored.ev, obs)
 }
 
 /// Instruction data (`messages`, no pairs): every row scored, scores written, no accuracy.

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::config::{HeadConfig, RunConfig};
+use crate::config::{HeadConfig, PairwiseKind, RunConfig};
 use crate::scorer::pooling::Pooling;
 use crate::scorer::transform::{self, ScoreTransform};
 
@@ -89,6 +89,7 @@ pub enum RegistryError {
 pub const KEYS: &[&str] = &[
     "model_type",
     "kind",
+    "pairwise",
     "supported",
     "reason",
     "pooling",
@@ -118,6 +119,9 @@ pub struct Settings {
     /// `classifier` (one score per text, the default), `pairwise` (a verdict per pair:
     /// PairRM, SteamSHP, SlicPairPM) or `generative`.
     pub kind: Option<String>,
+    /// A pairwise entry's pipeline, as `--pairwise` names it: `pairrm`, `better-pairrm`,
+    /// `slic`, `steamshp`.
+    pub pairwise: Option<String>,
     /// `false`: using the model is refused with `reason` (no scorer for it yet).
     pub supported: Option<bool>,
     pub reason: Option<String>,
@@ -244,10 +248,29 @@ impl Settings {
             }
             _ => {}
         }
-        if kind != "classifier" && self.supported != Some(false) {
+        if let Some(p) = &self.pairwise {
+            if PairwiseKind::parse(p).is_none() {
+                let all: Vec<&str> = PairwiseKind::ALL.iter().map(|k| k.label()).collect();
+                return Err(bad(
+                    "pairwise",
+                    format!("`{p}` is not a pairwise pipeline ({})", all.join(", ")),
+                ));
+            }
+            if kind != "pairwise" {
+                return Err(bad("pairwise", "only with kind = \"pairwise\"".into()));
+            }
+        }
+        let refused = self.supported == Some(false);
+        if kind == "pairwise" && !refused && self.pairwise.is_none() {
             return Err(bad(
                 "kind",
-                format!("`{kind}` models have no scorer here yet: the entry needs supported = false and a reason"),
+                "`pairwise` needs `pairwise` (its pipeline: pairrm, better-pairrm, slic, steamshp), or supported = false and a reason".into(),
+            ));
+        }
+        if kind == "generative" && !refused {
+            return Err(bad(
+                "kind",
+                "`generative` models have no scorer here yet: the entry needs supported = false and a reason (judges run with `rewardbench gen`)".into(),
             ));
         }
         if let (Some(_), Some(false)) = (self.reward_token_id, self.append_reward_token) {
@@ -292,6 +315,7 @@ impl Settings {
         };
         put("model_type", self.model_type.clone().map(Value::from));
         put("kind", self.kind.clone().map(Value::from));
+        put("pairwise", self.pairwise.clone().map(Value::from));
         put("supported", self.supported.map(Value::from));
         put("reason", self.reason.clone().map(Value::from));
         put("pooling", self.pooling.clone().map(Value::from));
@@ -487,18 +511,27 @@ impl Registry {
 
     /// Fails when `arg` (`--model` as given) names an entry that is refused, before anything
     /// is downloaded for it.
+    /// A pairwise entry is refused for v2 (RewardBench 2 scores one reward per completion).
     pub fn check_supported(&self, arg: &str, bench: Bench) -> Result<(), RegistryError> {
-        match self.lookup(&[(arg, "--model")], bench) {
-            Some(m) if m.settings.supported == Some(false) => Err(RegistryError::Unsupported {
-                model: arg.to_string(),
-                reason: m.settings.reason.clone().unwrap_or_default(),
-                entry: m.entry,
-                file: m.file,
-            }),
-            _ => Ok(()),
-        }
+        let Some(m) = self.lookup(&[(arg, "--model")], bench) else {
+            return Ok(());
+        };
+        let reason = match (&m.settings, bench) {
+            (s, _) if s.supported == Some(false) => s.reason.clone().unwrap_or_default(),
+            (s, Bench::V2) if s.kind.as_deref() == Some("pairwise") => V2_PAIRWISE.to_string(),
+            _ => return Ok(()),
+        };
+        Err(RegistryError::Unsupported {
+            model: arg.to_string(),
+            reason,
+            entry: m.entry,
+            file: m.file,
+        })
     }
 }
+
+/// Why `rewardbench v2` refuses a pairwise entry.
+const V2_PAIRWISE: &str = "a pairwise model in RewardBench 2: upstream's run_v2.py raises NotImplementedError for PairRM and SteamSHP, and SlicPairPM's pipeline needs two candidate lists it is never given; score RewardBench v1 preference data (plain `rewardbench`)";
 
 /// A registry entry found for a model.
 #[derive(Debug, Clone, PartialEq)]
@@ -656,6 +689,7 @@ fn overlay(base: Settings, top: &Settings) -> Settings {
     Settings {
         model_type: t.model_type.or(base.model_type),
         kind: t.kind.or(base.kind),
+        pairwise: t.pairwise.or(base.pairwise),
         supported: t.supported.or(base.supported),
         reason: t.reason.or(base.reason),
         pooling: t.pooling.or(base.pooling),
@@ -677,6 +711,18 @@ fn overlay(base: Settings, top: &Settings) -> Settings {
 }
 
 impl Profile {
+    /// The pairwise pipeline the settings name (`kind = "pairwise"`).
+    pub fn pairwise(&self) -> Option<PairwiseKind> {
+        match self.settings.kind.as_deref() {
+            Some("pairwise") => self
+                .settings
+                .pairwise
+                .as_deref()
+                .and_then(PairwiseKind::parse),
+            _ => None,
+        }
+    }
+
     /// `model_type` for the summary: the profile's, else upstream's default.
     pub fn model_type(&self) -> &str {
         self.settings
@@ -936,9 +982,15 @@ mod tests {
                 "pooling: `last` is not a pooling rule",
             ),
             ("score_transform = \"neg\"", "score_transform: `neg`"),
+            ("kind = \"pairwise\"", "kind: `pairwise` needs `pairwise`"),
             (
-                "kind = \"pairwise\"",
-                "kind: `pairwise` models have no scorer",
+                "kind = \"generative\"",
+                "kind: `generative` models have no scorer",
+            ),
+            ("pairwise = \"pairrm\"", "pairwise: only with kind"),
+            (
+                "kind = \"pairwise\"\npairwise = \"pair\"",
+                "pairwise: `pair` is not a pairwise pipeline",
             ),
             ("supported = false", "needs a `reason`"),
             ("reason = \"r\"", "only for supported = false"),
@@ -1063,12 +1115,39 @@ mod tests {
 
     #[test]
     fn refused_entries_say_why() {
-        let r = Registry::built_in().unwrap();
+        let r = Registry::parse(
+            "[models.\"a/judge\"]\nkind = \"generative\"\nsupported = false\nreason = \"a judge\"\n",
+            "my.toml",
+        )
+        .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let e = profile(&r, "llm-blender/PairRM-hf", dir.path(), Bench::V1)
+        let e = profile(&r, "a/judge", dir.path(), Bench::V1)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("not supported yet: "), "{e}");
-        assert!(e.contains("pairwise"), "{e}");
+        assert!(e.contains("a/judge: not supported yet: a judge"), "{e}");
+        assert!(e.contains("my.toml"), "{e}");
+    }
+
+    #[test]
+    fn pairwise_entries_name_their_pipeline_and_are_refused_by_v2() {
+        let r = Registry::built_in().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for (id, kind) in [
+            ("llm-blender/PairRM-hf", PairwiseKind::PairRm),
+            ("mightbe/Better-PairRM", PairwiseKind::BetterPairRm),
+            ("stanfordnlp/SteamSHP-flan-t5-xl", PairwiseKind::SteamShp),
+            ("stanfordnlp/SteamSHP-flan-t5-large", PairwiseKind::SteamShp),
+            (
+                "RLHFlow/pair-preference-model-LLaMA3-8B",
+                PairwiseKind::SlicPairPm,
+            ),
+        ] {
+            let p = profile(&r, id, dir.path(), Bench::V1).unwrap().unwrap();
+            assert_eq!(p.pairwise(), Some(kind), "{id}");
+            assert_eq!(p.model_type(), "Custom Classifier", "{id}");
+            r.check_supported(id, Bench::V1).unwrap();
+            let e = r.check_supported(id, Bench::V2).unwrap_err().to_string();
+            assert!(e.contains("not supported yet: a pairwise model"), "{e}");
+        }
     }
 }

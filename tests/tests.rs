@@ -29,6 +29,8 @@ mod hub;
 mod judge_client;
 #[path = "integration/judges.rs"]
 mod judges;
+#[path = "integration/pairwise.rs"]
+mod pairwise;
 #[path = "integration/parity.rs"]
 mod parity;
 #[path = "integration/pooling.rs"]

@@ -4,13 +4,14 @@
 //! process-wide environment, opens reward-model sessions and runs padded batches.
 //!
 //! `runtime` finds and loads the library, `session` opens a session on a device,
-//! `classifier` runs reward models ([`RewardSession`]) and [`causal_lm`] causal language
-//! models (DPO).
+//! `classifier` runs reward models ([`RewardSession`]), [`causal_lm`] causal language
+//! models (DPO) and [`pairwise`] pairwise preference models (PairRM, SlicPairPM, SteamSHP).
 
 use std::path::PathBuf;
 
 pub mod causal_lm;
 mod classifier;
+pub mod pairwise;
 mod runtime;
 mod session;
 
@@ -47,6 +48,9 @@ pub enum BackendError {
         inputs: String,
         outputs: String,
     },
+    /// An export without what a pairwise kind reads (boxed: it is large).
+    #[error(transparent)]
+    NotPairwise(Box<pairwise::NotPairwise>),
     #[error("execution provider {device}: {message}")]
     Provider {
         device: &'static str,

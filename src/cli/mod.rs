@@ -7,6 +7,7 @@ pub mod gen;
 pub mod head;
 pub mod leaderboard;
 pub mod merge;
+pub mod pairwise;
 pub mod publish;
 pub mod render;
 pub mod report;
@@ -147,6 +148,9 @@ pub struct EvalArgs {
     /// Reference-free DPO scoring of --model (without --ref_model): sum, avg or norm of the answer's log-probs.
     #[arg(long = "ref_free_type", alias = "ref-free-type", value_enum)]
     pub ref_free_type: Option<RefFreeArg>,
+    /// Score --model as a pairwise preference model (export/export_pairwise.py; default: the kind its pairwise.json names).
+    #[arg(long, value_enum)]
+    pub pairwise: Option<pairwise::PairwiseArg>,
 
     // --- RewardBench flags with no effect on an ONNX export (precision and attention are fixed at export).
     /// Accepted for compatibility; no effect (an ONNX export has its precision fixed).

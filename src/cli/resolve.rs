@@ -461,6 +461,11 @@ fn resolve_for(
             shard: args.shard,
         },
     };
+    // A pairwise model (--pairwise, or the export's pairwise.json).
+    let from_registry = profile
+        .as_ref()
+        .and_then(|p| p.pairwise().map(|k| (k, p.describe())));
+    let config = super::pairwise::apply(args, config, from_registry, obs)?;
     if config.output.shard.is_some() && config.batch.batching == Batching::Reference {
         bail!("--shard needs --batching sorted: --batching reference makes a text's score depend on its batch, so shards could not merge into the single run's numbers");
     }
@@ -521,6 +526,7 @@ pub fn resolve_v2(v: &V2Args, obs: &mut dyn Observer) -> anyhow::Result<Resolved
         args.save_all = false;
     }
     let (mut r, profile) = resolve_for(&args, obs, Bench::V2)?;
+    super::pairwise::refuse_v2(&r.config)?;
     // run_v2 names a model at a revision `{model}-{revision}`.
     if let Some(rev) = &a.revision {
         r.info.model = format!("{}-{rev}", r.info.model);

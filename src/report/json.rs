@@ -17,8 +17,15 @@ pub fn summary(ev: &Evaluation, info: &RunInfo) -> Value {
     m.insert("accuracy".into(), json!(accuracy(ev)));
     m.insert("num_prompts".into(), json!(ev.rows.len()));
     m.insert("model".into(), json!(info.model));
-    // run_rm's key, from a registry entry or rewardbench.json (absent for the default).
-    if let Some(t) = &info.model_type {
+    // run_rm's key: from a registry entry or rewardbench.json; a pairwise model without one
+    // gets run_rm.py's "Custom Classifier"; absent for the default.
+    let model_type = info.model_type.clone().or_else(|| {
+        ev.stats
+            .pairwise
+            .is_some()
+            .then(|| "Custom Classifier".to_string())
+    });
+    if let Some(t) = &model_type {
         m.insert("model_type".into(), json!(t));
     }
     m.insert("ref_model".into(), json!(info.ref_model));
@@ -59,6 +66,10 @@ pub fn summary(ev: &Evaluation, info: &RunInfo) -> Value {
     // Reference-free DPO only: what the score of an answer is (the summary says no more).
     if let Some(t) = &info.ref_free_type {
         m.insert("ref_free_type".into(), json!(t));
+    }
+    // A pairwise model: its kind, what scores_chosen / scores_rejected are, the verdict.
+    if let Some(p) = &ev.stats.pairwise {
+        m.insert("pairwise".into(), p.clone());
     }
     // A reward head read with --pooling / --score_* (absent for the defaults).
     if let Some(h) = &ev.stats.reward_head {

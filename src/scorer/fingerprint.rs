@@ -199,3 +199,31 @@ pub(super) fn dpo_content(
     );
     Ok(fp.hex())
 }
+
+/// Fingerprint of a pairwise model's score store: model files (and `pairwise.json`),
+/// tokenizer files, the kind and the settings that change its outputs (not the plan: a
+/// sequence's outputs do not depend on its batch).
+pub(super) fn pairwise(
+    model: &ModelFiles,
+    tokenizer_dir: &std::path::Path,
+    kind: &str,
+    settings: &str,
+    ort_version: &str,
+    device: &str,
+    cfg: &RunConfig,
+) -> Result<String, CacheError> {
+    let mut fp = Fingerprint::default();
+    model_files(&mut fp, "", model)?;
+    fp.file("pairwise.json", &model.dir.join("pairwise.json"))?;
+    tokenizer_files(&mut fp, tokenizer_dir)?;
+    fp.field(
+        "settings",
+        format!(
+            "pairwise|{}|{ort_version}|{kind}|{settings}|{device}|{:?}",
+            env!("CARGO_PKG_VERSION"),
+            cfg.device.fp16
+        )
+        .as_bytes(),
+    );
+    Ok(fp.hex())
+}

@@ -1,10 +1,12 @@
 //! Scorers: what turns rendered rows into per-text rewards. A sequence classifier
-//! ([`rm`]) and DPO's implicit rewards ([`dpo`]) share the template and tokenizer setup, the
+//! ([`rm`]), DPO's implicit rewards ([`dpo`]) and pairwise preference models ([`pairwise`],
+//! which build their own inputs) share the template and tokenizer setup, the
 //! row checks and their error type here.
 
 pub mod dpo;
 mod fingerprint;
 pub mod judge;
+pub mod pairwise;
 pub mod pooling;
 pub mod rm;
 pub mod transform;

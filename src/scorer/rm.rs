@@ -142,6 +142,9 @@ pub struct Stats {
     /// The reward-head settings the scores were read with, when any was given (the
     /// summary's `reward_head`, [`transform::summary`]).
     pub reward_head: Option<serde_json::Value>,
+    /// A pairwise model's kind and what its scores mean (the summary's `pairwise`,
+    /// [`crate::scorer::pairwise::summary`]).
+    pub pairwise: Option<serde_json::Value>,
 }
 
 /// A finished evaluation.
@@ -720,6 +723,7 @@ fn execute(
         ort_seconds: ort_time,
         total_seconds: prepared.prepare_seconds + started.elapsed().as_secs_f64(),
         reward_head: None,
+        pairwise: None,
     };
     let mut ev = assemble(prepared, cfg, outputs, runtime, stats)?;
     ev.store_fingerprint = fingerprint;

@@ -190,6 +190,75 @@ impl Encoder {
             })
     }
 
+    /// `tokenizer.encode(text, max_length=M, truncation=True, add_special_tokens=S)` as
+    /// transformers' fast tokenizers compute it: the text's tokens cut to `M` minus the special
+    /// tokens the post-processor adds (from `side`), then those added. No double-BOS mask.
+    pub fn encode_truncated(
+        &self,
+        text: &str,
+        max_length: usize,
+        side: TruncationSide,
+        add_special_tokens: bool,
+        what: &str,
+    ) -> Result<Vec<i64>, TokenizeError> {
+        use tokenizers::PostProcessor;
+        let err = |e: tokenizers::Error| TokenizeError::Encode {
+            what: what.to_string(),
+            message: e.to_string(),
+        };
+        let mut enc = self.tokenizer.encode(text, false).map_err(err)?;
+        let added = match (add_special_tokens, self.tokenizer.get_post_processor()) {
+            (true, Some(p)) => p.added_tokens(false),
+            _ => 0,
+        };
+        let keep = max_length.saturating_sub(added);
+        if enc.len() > keep {
+            let direction = match side {
+                TruncationSide::Left => TruncationDirection::Left,
+                TruncationSide::Right => TruncationDirection::Right,
+            };
+            enc.truncate(keep, 0, direction);
+        }
+        let enc = self
+            .tokenizer
+            .post_process(enc, None, add_special_tokens)
+            .map_err(err)?;
+        Ok(enc.get_ids().iter().map(|&i| i64::from(i)).collect())
+    }
+
+    /// `tokenizer.decode(ids, skip_special_tokens=...)`, then transformers'
+    /// `clean_up_tokenization` when `clean_up` (the tokenizer config's
+    /// `clean_up_tokenization_spaces`).
+    pub fn decode(
+        &self,
+        ids: &[i64],
+        skip_special_tokens: bool,
+        clean_up: bool,
+        what: &str,
+    ) -> Result<String, TokenizeError> {
+        let ids: Vec<u32> = ids
+            .iter()
+            .map(|&i| u32::try_from(i).unwrap_or(u32::MAX))
+            .collect();
+        let text = self
+            .tokenizer
+            .decode(&ids, skip_special_tokens)
+            .map_err(|e| TokenizeError::Encode {
+                what: what.to_string(),
+                message: e.to_string(),
+            })?;
+        Ok(if clean_up {
+            clean_up_tokenization(&text)
+        } else {
+            text
+        })
+    }
+
+    /// The id of `token` in the vocabulary (added tokens included).
+    pub fn token_id(&self, token: &str) -> Option<u32> {
+        self.tokenizer.token_to_id(token)
+    }
+
     /// Tokenizes `text` with special tokens and applies the double-BOS mask (as the
     /// options at load say: without special tokens, without the mask, attending every token,
     /// a token appended).
@@ -232,5 +301,38 @@ impl Encoder {
             mask,
             truncated,
         })
+    }
+}
+
+/// transformers' `PreTrainedTokenizerBase.clean_up_tokenization`: spaces before punctuation
+/// and English contractions removed, in its order.
+pub fn clean_up_tokenization(text: &str) -> String {
+    [
+        (" .", "."),
+        (" ?", "?"),
+        (" !", "!"),
+        (" ,", ","),
+        (" ' ", "'"),
+        (" n't", "n't"),
+        (" 'm", "'m"),
+        (" 's", "'s"),
+        (" 've", "'ve"),
+        (" 're", "'re"),
+    ]
+    .iter()
+    .fold(text.to_string(), |t, (from, to)| t.replace(from, to))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_up_follows_transformers() {
+        // what transformers 4.51's PreTrainedTokenizerBase.clean_up_tokenization returns
+        assert_eq!(
+            clean_up_tokenization("Don 't , it 's fine . Really ! I ' m they 're we 've can n't"),
+            "Don 't, it's fine. Really! I'm they're we've cann't"
+        );
     }
 }

@@ -73,28 +73,70 @@ fn heads_data() -> PathBuf {
     root().join("fixtures/data/heads.jsonl")
 }
 
-/// Pairwise models are refused with the entry's reason, before anything is downloaded or read.
+/// `rewardbench v2` refuses the registry's pairwise models with the reason, before anything is
+/// downloaded or read (upstream's run_v2 has no scoring for them).
 #[test]
-fn refused_models_say_why_before_any_download() {
+fn v2_refuses_pairwise_models_before_any_download() {
     let tmp = tempfile::tempdir().unwrap();
     let data = heads_data();
-    for (cmd, id) in [
-        (None, "llm-blender/PairRM-hf"),
-        (Some("v2"), "stanfordnlp/SteamSHP-flan-t5-xl"),
-        (None, "RLHFlow/pair-preference-model-LLaMA3-8B"),
+    for id in [
+        "llm-blender/PairRM-hf",
+        "stanfordnlp/SteamSHP-flan-t5-xl",
+        "RLHFlow/pair-preference-model-LLaMA3-8B",
     ] {
-        let mut a: Vec<&str> = cmd.into_iter().collect();
-        a.extend(["--model", id, "--dataset", data.to_str().unwrap()]);
+        let a = ["v2", "--model", id, "--dataset", data.to_str().unwrap()];
         let o = crate::util::rewardbench_command(&a)
             .env("HF_ENDPOINT", "http://127.0.0.1:9")
             .env("HF_HOME", tmp.path())
             .output()
             .unwrap();
         let e = fails(o);
-        assert!(e.contains(&format!("{id}: not supported yet: ")), "{e}");
-        assert!(e.contains("pairwise") && e.contains("models.toml"), "{e}");
+        assert!(
+            e.contains(&format!("{id}: not supported yet: a pairwise model")),
+            "{e}"
+        );
+        assert!(e.contains("models.toml") && e.contains("run_v2"), "{e}");
         assert!(!e.contains("hub"), "{e}");
     }
+}
+
+/// A pairwise export without its pairwise.json is scored by its registry entry's pipeline
+/// (found by config.json's `_name_or_path`): the same numbers as with the contract file, and
+/// the summary says where the pipeline came from.
+#[test]
+fn pairwise_models_are_routed_by_their_registry_entry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixture = root().join("fixtures/models/tiny-pairrm");
+    let data = root().join("fixtures/data/pairwise.jsonl");
+    let model = copy_model(&fixture, &tmp.path().join("tiny-pairrm"), |v| {
+        v["_name_or_path"] = "llm-blender/PairRM-hf".into();
+    });
+    std::fs::remove_file(model.join("pairwise.json")).unwrap();
+    let (with, without) = (tmp.path().join("with"), tmp.path().join("without"));
+    ok(run(&fixture, &data, &with, &[]));
+    let e = ok(run(&model, &data, &without, &[]));
+    assert!(!e.contains("--pairwise"), "{e}");
+    let a = summary(&with, "tiny-pairrm");
+    let b = summary(&without, "tiny-pairrm");
+    assert_eq!(b["pairwise"]["kind"], "pairrm");
+    assert_eq!(b["model_type"], "Custom Classifier");
+    assert_eq!(b["model_config"]["entry"], "llm-blender/PairRM-hf");
+    assert_eq!(source(&b, "pairwise"), "registry");
+    for key in ["accuracy", "extra_results", "num_prompts"] {
+        assert_eq!(a[key], b[key], "{key}");
+    }
+    let rows = |dir: &Path| std::fs::read_to_string(dir.join("tiny-pairrm_outputs.jsonl")).unwrap();
+    assert_eq!(rows(&with), rows(&without));
+    // --pairwise wins over the entry, as every flag does
+    let e = ok(run(
+        &model,
+        &data,
+        &tmp.path().join("flag"),
+        &["--pairwise", "better-pairrm"],
+    ));
+    assert!(!e.contains("error"), "{e}");
+    let c = summary(&tmp.path().join("flag"), "tiny-pairrm");
+    assert_eq!(c["pairwise"]["kind"], "better-pairrm");
 }
 
 /// flags > rewardbench.json > registry > defaults, setting by setting, as the summary says.
