@@ -317,6 +317,9 @@ pub struct OutputConfig {
     pub quiet: bool,
     /// Score only this shard of the rows (`--shard i/n`).
     pub shard: Option<crate::shard::Shard>,
+    /// The result files' name when not the model's (another model with the same folder name
+    /// already has results in `dir`).
+    pub name: Option<String>,
 }
 
 impl Default for OutputConfig {
@@ -328,6 +331,7 @@ impl Default for OutputConfig {
             save_all: false,
             quiet: false,
             shard: None,
+            name: None,
         }
     }
 }

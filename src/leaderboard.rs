@@ -62,6 +62,8 @@ pub struct Entry {
     /// Bootstrap intervals, by subset, section name, `Score` or `Score (paper)`.
     pub intervals: BTreeMap<String, Interval>,
     pub files: Vec<PathBuf>,
+    /// What sets a DPO run apart from other runs of its policy: `ref R` or `ref-free T`.
+    pub variant: Option<String>,
 }
 
 impl Entry {
@@ -157,6 +159,12 @@ pub fn parse_summary(v: &Value) -> Option<Entry> {
             }
         }
     }
+    let text = |k: &str| obj.get(k).and_then(Value::as_str);
+    let variant = match (text("ref_model"), text("ref_free_type")) {
+        (Some(r), _) => Some(format!("ref {r}")),
+        (None, Some(t)) => Some(format!("ref-free {t}")),
+        (None, None) => None,
+    };
     Some(Entry {
         model,
         model_type,
@@ -164,6 +172,7 @@ pub fn parse_summary(v: &Value) -> Option<Entry> {
         subsets,
         intervals,
         files: Vec::new(),
+        variant,
     })
 }
 
@@ -239,7 +248,9 @@ pub fn summaries(dirs: &[PathBuf]) -> Result<(Vec<Summary>, Vec<String>), Leader
     Ok((out, warnings))
 }
 
-/// Collects the entries under `dirs`, merged by model; also warnings for skipped files.
+/// Collects the entries under `dirs`, merged by model (a DPO policy's runs with different
+/// references or reference-free modes apart, labelled `model [ref R]` / `model [ref-free T]`
+/// when the model has several); also warnings for skipped files.
 pub fn collect(dirs: &[PathBuf]) -> Result<(Vec<Entry>, Vec<String>), LeaderboardError> {
     let (found, mut warnings) = summaries(dirs)?;
     let mut by_model: Vec<Entry> = Vec::new();
@@ -249,7 +260,7 @@ pub fn collect(dirs: &[PathBuf]) -> Result<(Vec<Entry>, Vec<String>), Leaderboar
     {
         match by_model
             .iter_mut()
-            .find(|x| x.model == e.model && x.board == e.board)
+            .find(|x| x.model == e.model && x.board == e.board && x.variant == e.variant)
         {
             Some(x) => {
                 for (k, v) in e.subsets {
@@ -275,6 +286,16 @@ pub fn collect(dirs: &[PathBuf]) -> Result<(Vec<Entry>, Vec<String>), Leaderboar
                 .collect::<Vec<_>>()
                 .join(", "),
         });
+    }
+    let same_model = |a: &Entry, b: &Entry| a.model == b.model && a.board == b.board;
+    let shared: Vec<bool> = by_model
+        .iter()
+        .map(|e| by_model.iter().filter(|o| same_model(e, o)).count() > 1)
+        .collect();
+    for (e, shared) in by_model.iter_mut().zip(shared) {
+        if let (true, Some(v)) = (shared, &e.variant) {
+            e.model = format!("{} [{v}]", e.model);
+        }
     }
     sort(&mut by_model);
     Ok((by_model, warnings))
@@ -619,6 +640,7 @@ mod tests {
             subsets,
             intervals,
             files: Vec::new(),
+            variant: None,
         }
     }
 

@@ -127,6 +127,27 @@ pub fn resolve(
     Ok(dir)
 }
 
+/// A `--model` path as the summary records it: lexically normalised (no `.` parts or
+/// trailing `/`, `a/../b` as `b`), relative paths kept relative; a hub id is unchanged.
+pub fn display_path(p: &Path) -> String {
+    use std::path::Component;
+    let mut parts: Vec<Component> = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(parts.last(), Some(Component::Normal(_))) => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    let out: PathBuf = parts.iter().collect();
+    match out.as_os_str().is_empty() {
+        true => ".".to_string(),
+        false => out.display().to_string(),
+    }
+}
+
 /// The files of one exported model.
 #[derive(Debug, Clone)]
 pub struct ModelFiles {
@@ -134,6 +155,8 @@ pub struct ModelFiles {
     pub onnx: PathBuf,
     /// `config.json`, when present.
     pub config: Option<Value>,
+    /// The result files' name, when not [`ModelFiles::name`]'s default.
+    pub stem: Option<String>,
 }
 
 impl ModelFiles {
@@ -168,6 +191,16 @@ impl ModelFiles {
             dir: dir.to_path_buf(),
             onnx,
             config,
+            stem: None,
+        })
+    }
+
+    /// [`ModelFiles::locate`], with the result files named `stem` when given (a run's
+    /// `output.name`).
+    pub fn locate_named(dir: &Path, stem: Option<String>) -> Result<Self, ModelError> {
+        Ok(Self {
+            stem,
+            ..Self::locate(dir)?
         })
     }
 
@@ -222,9 +255,17 @@ impl ModelFiles {
         self.config.as_ref()?.get("pad_token_id")?.as_i64()
     }
 
-    /// Name used for result files: the folder's base name, or `org/name` for a hub-cache
-    /// snapshot (the `/` makes a subfolder, as in RewardBench).
+    /// Name used for result files: the run's chosen name, else the folder's base name, or
+    /// `org/name` for a hub-cache snapshot (the `/` makes a subfolder, as in RewardBench).
     pub fn name(&self) -> String {
+        if let Some(s) = &self.stem {
+            return s.clone();
+        }
+        self.base_name()
+    }
+
+    /// The folder's base name, or `org/name` for a hub-cache snapshot.
+    pub fn base_name(&self) -> String {
         if let Some((RepoKind::Model, id)) = hub::repo_of_cache_path(&self.dir) {
             return id;
         }

@@ -459,36 +459,50 @@ fn resolve_for(
             save_all: args.save_all,
             quiet: args.quiet,
             shard: args.shard,
+            name: None,
         },
     };
     // A pairwise model (--pairwise, or the export's pairwise.json).
     let from_registry = profile
         .as_ref()
         .and_then(|p| p.pairwise().map(|k| (k, p.describe())));
-    let config = super::pairwise::apply(args, config, from_registry, obs)?;
+    let mut config = super::pairwise::apply(args, config, from_registry, obs)?;
     if config.output.shard.is_some() && config.batch.batching == Batching::Reference {
         bail!("--shard needs --batching sorted: --batching reference makes a text's score depend on its batch, so shards could not merge into the single run's numbers");
     }
     let info = RunInfo {
-        model: model.display().to_string(),
-        tokenizer: args
-            .tokenizer
-            .as_ref()
-            .unwrap_or(&model)
-            .display()
-            .to_string(),
+        model: rewardbench::model::display_path(&model),
+        tokenizer: rewardbench::model::display_path(args.tokenizer.as_ref().unwrap_or(&model)),
         dataset: dataset_name,
         batch_size: config.batch.batch_size,
-        ref_model: args.ref_model.clone(),
+        ref_model: args
+            .ref_model
+            .as_ref()
+            .map(|r| rewardbench::model::display_path(Path::new(r))),
         ref_free_type: match (&args.ref_model, args.ref_free_type) {
             (None, Some(t)) => Some(rewardbench::config::RefFree::from(t).label().to_string()),
             _ => None,
         },
         argv: std::env::args().skip(1).collect(),
         debug: args.debug,
-        model_type: None,
+        // run_dpo's names; a classifier's comes from its registry profile (finish)
+        model_type: match (dpo, &args.ref_model) {
+            (true, Some(_)) => Some("DPO".to_string()),
+            (true, None) => Some("DPO Ref. Free".to_string()),
+            (false, _) => None,
+        },
         model_config: None,
     };
+    // Another model of the same folder name with results here: this run's files get a name
+    // of their own.
+    config.output.name = rewardbench::report::free_name(&config.output.dir, &files, &info.model);
+    if let Some(n) = &config.output.name {
+        obs.note(&format!(
+            "{} already holds results of another model named {}; this run's files are named {n}",
+            config.output.dir.display(),
+            files.base_name()
+        ));
+    }
     Ok((
         Resolved {
             config,

@@ -140,7 +140,7 @@ pub fn summary(ev: &Evaluation, card: &Card, info: &RunInfo, cfg: &RunConfig) ->
             "version": env!("CARGO_PKG_VERSION"),
             "onnxruntime_version": ev.onnxruntime_version,
             "execution_provider": ev.device,
-            "onnx_model": ev.prepared.model.onnx.display().to_string(),
+            "onnx_model": super::json::onnx_in_model(ev),
             "batching": ev.batching.label(),
             "batch_size": info.batch_size,
             "model_calls": ev.stats.model_calls,
@@ -385,9 +385,7 @@ pub fn write(
             }),
         );
     }
-    let mut run = serde_json::to_string_pretty(&record).unwrap_or_default();
-    run.push('\n');
-    write_atomic(&paths.run, run.as_bytes())?;
+    super::write_run_record(&paths.run, &record, ev)?;
     let py = PyJson::save_to_hub();
     let mut summary = py.dumps(&summary(ev, card, info, cfg));
     summary.push('\n');

@@ -90,9 +90,9 @@ pub fn summary(ev: &Evaluation, info: &RunInfo) -> Value {
             "name": "rewardbench-rs",
             "version": env!("CARGO_PKG_VERSION"),
             "onnxruntime_version": ev.onnxruntime_version,
-            "onnxruntime_library": ev.onnxruntime_library.display().to_string(),
+            "onnxruntime_library": library_name(ev),
             "execution_provider": ev.device,
-            "onnx_model": ev.prepared.model.onnx.display().to_string(),
+            "onnx_model": onnx_in_model(ev),
             "batching": ev.batching.label(),
             "batch_size": info.batch_size,
             "model_calls": st.model_calls,
@@ -102,10 +102,34 @@ pub fn summary(ev: &Evaluation, info: &RunInfo) -> Value {
     Value::Object(m)
 }
 
+/// The ONNX Runtime library's file name (its folder, a machine's, is in `_run.json`).
+pub fn library_name(ev: &Evaluation) -> String {
+    ev.onnxruntime_library
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+}
+
+/// The scored ONNX file inside the model folder (`model.onnx`, `onnx/model.onnx`).
+pub fn onnx_in_model(ev: &Evaluation) -> String {
+    let m = &ev.prepared.model;
+    m.onnx
+        .strip_prefix(&m.dir)
+        .unwrap_or(&m.onnx)
+        .display()
+        .to_string()
+}
+
 /// Throughput and timings of this run (`{name}_run.json`). Kept out of the summary so the
-/// summary is reproducible byte for byte, whether or not the run was resumed.
+/// summary is reproducible byte for byte, whether or not the run was resumed; so are the
+/// machine's paths (the library, the model file).
 pub fn run_record(ev: &Evaluation) -> Value {
     let st = &ev.stats;
+    let absolute = |p: &std::path::Path| {
+        std::fs::canonicalize(p)
+            .unwrap_or_else(|_| p.to_path_buf())
+            .display()
+            .to_string()
+    };
     json!({
         "pairs_per_second": if st.total_seconds > 0.0 { ev.rows.len() as f64 / st.total_seconds } else { 0.0 },
         "rows": ev.rows.len(),
@@ -116,6 +140,8 @@ pub fn run_record(ev: &Evaluation) -> Value {
         "computed_tokens": st.computed_tokens,
         "shared_prefix_tokens": st.shared_tokens,
         "execution_provider": ev.device,
+        "onnxruntime_library": absolute(&ev.onnxruntime_library),
+        "onnx_model": absolute(&ev.prepared.model.onnx),
         "timings": {
             "prepare_seconds": st.prepare_seconds,
             "wait_seconds": st.wait_seconds,

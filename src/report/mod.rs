@@ -100,6 +100,44 @@ pub fn check_replaces(
     })
 }
 
+/// The result files' name for `model` in `out` when its base name's summary there is
+/// another model's (a folder of the same name elsewhere, as `runs/a/checkpoint-500` and
+/// `runs/b/checkpoint-500`): its parent folders' names are prefixed, nearest first
+/// (`b--checkpoint-500`), until the name is free or this model's (`recorded`: the summary's
+/// `model`). `None`: the base name is this run's.
+pub fn free_name(out: &Path, model: &crate::model::ModelFiles, recorded: &str) -> Option<String> {
+    let base = model.base_name();
+    if base.contains('/') {
+        return None; // a hub id is unique
+    }
+    let canonical = std::fs::canonicalize(&model.dir).unwrap_or_else(|_| model.dir.clone());
+    let mut parents = canonical
+        .parent()
+        .into_iter()
+        .flat_map(|p| p.components().rev())
+        .filter_map(|c| match c {
+            std::path::Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+            _ => None,
+        });
+    let mine = comparable(Some(&Value::from(recorded)));
+    let mut name = base.clone();
+    loop {
+        let summary = out.join(format!("{name}.json"));
+        let there = std::fs::read_to_string(&summary)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .and_then(|v| v.get("model").cloned());
+        match there {
+            Some(m) if comparable(Some(&m)) != mine => match parents.next() {
+                Some(p) => name = format!("{p}--{name}"),
+                None => break,
+            },
+            _ => break,
+        }
+    }
+    (name != base).then_some(name)
+}
+
 impl RunInfo {
     /// The fields [`check_replaces`] compares, as this run's summary will record them.
     pub fn identity(&self) -> Vec<(&'static str, Value)> {
@@ -304,10 +342,20 @@ pub fn write(
     let mut summary = serde_json::to_string_pretty(&summary(ev, info)).unwrap_or_default();
     summary.push('\n');
     write_atomic(&paths.summary, summary.as_bytes())?;
-    let mut run = serde_json::to_string_pretty(&run_record(ev)).unwrap_or_default();
-    run.push('\n');
-    write_atomic(&paths.run, run.as_bytes())?;
+    write_run_record(&paths.run, &run_record(ev), ev)?;
     Ok(paths)
+}
+
+/// Writes `{name}_run.json`, unless the run computed nothing (every score came from the
+/// store) and the file exists: it keeps the throughput of the run that computed them.
+pub fn write_run_record(path: &Path, record: &Value, ev: &Evaluation) -> Result<(), ReportError> {
+    let st = &ev.stats;
+    if st.model_calls > 0 && st.reused_calls >= st.model_calls && path.is_file() {
+        return Ok(());
+    }
+    let mut run = serde_json::to_string_pretty(record).unwrap_or_default();
+    run.push('\n');
+    write_atomic(path, run.as_bytes())
 }
 
 /// What `--save_all` writes per row.

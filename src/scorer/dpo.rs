@@ -291,7 +291,7 @@ pub fn evaluate_dataset(
     known: Option<Known>,
 ) -> Result<Evaluation, DpoError> {
     let started = Instant::now();
-    let policy = ModelFiles::locate(&cfg.model.dir)?;
+    let policy = ModelFiles::locate_named(&cfg.model.dir, cfg.output.name.clone())?;
     let reference = match mode {
         DpoMode::Reference(dir) => {
             let r = ModelFiles::locate(dir)?;

@@ -1016,3 +1016,122 @@ fn runs_keep_their_identity_in_the_default_results_folders() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// Two checkpoints with the same folder name (`runs/a/ckpt`, `runs/b/ckpt`) into one output
+/// folder keep two sets of files (`ckpt.*` and `b--ckpt.*`) and two leaderboard rows; each
+/// resumes into its own; `DIR`, `DIR/` and `./DIR` are one model.
+#[test]
+fn same_named_checkpoints_keep_their_own_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixture = root().join("fixtures/models/tiny-llama-rm");
+    for run in ["a", "b"] {
+        let dir = tmp.path().join("runs").join(run).join("ckpt");
+        std::fs::create_dir_all(&dir).unwrap();
+        for e in std::fs::read_dir(&fixture).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    let data = root().join("fixtures/data/edge_cases.jsonl");
+    let run = |model: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_rewardbench"))
+            .current_dir(tmp.path())
+            .args([
+                "--model",
+                model,
+                "--dataset",
+                s(&data),
+                "--output_dir",
+                "out",
+            ])
+            .args(["--threads", "1", "--quiet"])
+            .env_remove("RUST_BACKTRACE")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{model}: {}", stderr(&o));
+        stderr(&o)
+    };
+    let out = tmp.path().join("out");
+    let summary = |name: &str| json(&out.join(format!("{name}.json")));
+    assert!(!run("runs/a/ckpt").contains("already holds"));
+    let e = run("./runs/b/ckpt/");
+    assert!(
+        e.contains("another model named ckpt") && e.contains("b--ckpt"),
+        "{e}"
+    );
+    assert_eq!(summary("ckpt")["model"], "runs/a/ckpt");
+    assert_eq!(summary("b--ckpt")["model"], "runs/b/ckpt");
+    for f in [
+        "b--ckpt_outputs.jsonl",
+        "b--ckpt_scores.csv",
+        "b--ckpt_run.json",
+    ] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    // Again, each as another spelling of its folder: answered from its own store, same names.
+    let before = std::fs::read(out.join("b--ckpt_outputs.jsonl")).unwrap();
+    assert!(run("runs/b/ckpt").contains("named b--ckpt"));
+    assert!(!run("runs/a/ckpt/").contains("already holds"));
+    assert_eq!(
+        std::fs::read(out.join("b--ckpt_outputs.jsonl")).unwrap(),
+        before
+    );
+    assert!(!out.join("b--b--ckpt.json").exists() && !out.join("a--ckpt.json").exists());
+    let o = Command::new(env!("CARGO_BIN_EXE_rewardbench"))
+        .arg("leaderboard")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        table.contains("runs/a/ckpt") && table.contains("runs/b/ckpt"),
+        "{table}"
+    );
+}
+
+/// DPO summaries say `model_type` as run_dpo does (`DPO`, `DPO Ref. Free`); a leaderboard
+/// keeps a policy's DPO and reference-free runs apart, labelled by what sets them apart.
+#[test]
+fn dpo_modes_keep_apart_on_the_leaderboard() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = root().join("fixtures/models/tiny-llama-policy");
+    let reference = root().join("fixtures/models/tiny-llama-ref");
+    let data = root().join("fixtures/data/edge_cases.jsonl");
+    let run = |out: &str, extra: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_rewardbench"))
+            .args(["--model", s(&policy), "--dataset", s(&data), "--output_dir"])
+            .arg(tmp.path().join(out))
+            .args(["--threads", "1", "--quiet"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
+    run("dpo", &["--ref_model", s(&reference)]);
+    run("free", &["--ref_free_type", "avg"]);
+    let summary = |out: &str| json(&tmp.path().join(out).join("tiny-llama-policy.json"));
+    assert_eq!(summary("dpo")["model_type"], "DPO");
+    assert_eq!(summary("free")["model_type"], "DPO Ref. Free");
+    assert_eq!(summary("free")["ref_free_type"], "avg");
+    let o = Command::new(env!("CARGO_BIN_EXE_rewardbench"))
+        .arg("leaderboard")
+        .arg(tmp.path().join("dpo"))
+        .arg(tmp.path().join("free"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout);
+    let rows: Vec<&str> = table
+        .lines()
+        .filter(|l| l.contains("tiny-llama-policy"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{table}");
+    assert!(
+        table.contains(&format!("[ref {}]", reference.display()))
+            && table.contains("[ref-free avg]"),
+        "{table}"
+    );
+}
