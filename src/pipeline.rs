@@ -143,7 +143,8 @@ pub struct Merged<'a> {
 /// Refuses to replace another run's results (`{output}/{model}.json` of another dataset,
 /// reference or debug setting).
 fn check_replaces(cfg: &RunConfig, info: &RunInfo) -> Result<(), PipelineError> {
-    let model = crate::model::ModelFiles::locate(&cfg.model.dir).map_err(EvalError::from)?;
+    let model = crate::model::ModelFiles::locate(&cfg.model.dir, cfg.device.device)
+        .map_err(EvalError::from)?;
     let summary = cfg.output.dir.join(format!("{}.json", model.name()));
     report::check_replaces(&summary, &info.identity(), cfg.output.overwrite)?;
     Ok(())

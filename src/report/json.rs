@@ -116,6 +116,7 @@ pub fn run_record(ev: &Evaluation) -> Value {
         "computed_tokens": st.computed_tokens,
         "shared_prefix_tokens": st.shared_tokens,
         "execution_provider": ev.device,
+        "onnx_model": ev.prepared.model.onnx.display().to_string(),
         "timings": {
             "prepare_seconds": st.prepare_seconds,
             "wait_seconds": st.wait_seconds,

@@ -230,7 +230,7 @@ pub enum Tokenization {
 }
 
 pub fn setup(cfg: &RunConfig, rule: Tokenization) -> Result<Setup, SetupError> {
-    let model = ModelFiles::locate(&cfg.model.dir)?;
+    let model = ModelFiles::locate(&cfg.model.dir, cfg.device.device)?;
     let tokenizer_dir = cfg.model.tokenizer_dir();
     let tok_cfg = TokenizerConfig::load(&tokenizer_dir)?;
     let jinja = match &tok_cfg.chat_template {

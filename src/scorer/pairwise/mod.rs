@@ -268,7 +268,7 @@ pub fn prepare(
 ) -> Result<PairsPrepared, PairwiseError> {
     refuse(cfg, kind, &dataset)?;
     let started = Instant::now();
-    let model = ModelFiles::locate(&cfg.model.dir)?;
+    let model = ModelFiles::locate(&cfg.model.dir, cfg.device.device)?;
     let tokenizer_dir = cfg.model.tokenizer_dir();
     let tok_cfg = TokenizerConfig::load(&tokenizer_dir)?;
     let encoder = Encoder::load(&tokenizer_dir, &tok_cfg, EncodeOptions::default())?;
