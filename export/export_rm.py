@@ -2,10 +2,16 @@
 """Export a Hugging Face sequence-classification reward model to ONNX and verify it.
 
 Usage:
-    export/.venv/bin/python export/export_rm.py --model HF_DIR --out DIR [--opset 17] [--attention eager|gqa] [--per_token]
-        [--head armo|grm] [--model_id ORG/NAME]
+    export/.venv/bin/python export/export_rm.py --model HF_DIR --out DIR [--opset 17] [--attention auto|eager|gqa]
+        [--per_token] [--head armo|grm] [--model_id ORG/NAME]
 
-Writes DIR/model.onnx with inputs `input_ids`, `attention_mask` (int64 [batch, seq], both axes
+`--attention auto` (the default) writes two graphs where the fused export takes the model
+(Llama, Mistral, Qwen2: export/fused_attention.py): DIR/model.onnx with fused attention and the
+packed contract (the fast one on CPU) and DIR/gpu/model.onnx, the eager graph (for CUDA and
+TensorRT); `rewardbench --device` picks between them. Other models (GPT-2, ...), `--per_token`
+and `--head` get the eager graph alone, with a note. `--attention eager|gqa` writes that one graph.
+
+A plain (eager) DIR/model.onnx has inputs `input_ids`, `attention_mask` (int64 [batch, seq], both axes
 dynamic) and output `logits` (float32 [batch, num_labels]); copies the tokenizer files and
 config.json into DIR; then checks ONNX Runtime against PyTorch on left-padded, right-padded and
 unpadded batches of very different lengths, and exits non-zero if max |diff| > tolerance.
@@ -433,31 +439,85 @@ def export_head(hf_dir: str, out_dir: str, head: str, opset: int = 17, tol: floa
     return heads.verify(head, model, onnx_path, pad_id, tol, verbose)
 
 
+GPU_GRAPH = os.path.join("gpu", "model.onnx")
+
+
+def remove_gpu_graph(out_dir: str, verbose: bool = True) -> None:
+    """A one-graph export leaves no gpu/model.onnx of an earlier `--attention auto` export
+    beside it: the evaluator would run that one on a GPU."""
+    gpu_dir = os.path.join(out_dir, "gpu")
+    stale = [f for f in ("model.onnx", "model.onnx_data", "model.onnx.data")
+             if os.path.exists(os.path.join(gpu_dir, f))]
+    for f in stale:
+        os.remove(os.path.join(gpu_dir, f))
+    if stale and verbose:
+        print(f"removed {', '.join(os.path.join('gpu', f) for f in stale)} left by an earlier export")
+    if os.path.isdir(gpu_dir) and not os.listdir(gpu_dir):
+        os.rmdir(gpu_dir)
+
+
+def auto_attention(model, per_token: bool) -> tuple[str, str | None]:
+    """`--attention auto`: "gqa" when the fused, packed export takes the model, else "eager"
+    and the reason."""
+    if per_token:
+        return "eager", "--per_token needs eager attention"
+    import fused_attention
+
+    why = fused_attention.unsupported(model)
+    return ("eager", why) if why else ("gqa", None)
+
+
 def export_and_verify(hf_dir: str, out_dir: str, opset: int = 17, tol: float = DEFAULT_TOL,
                       verbose: bool = True, attention: str = "eager", per_token: bool = False,
                       head: str | None = None, model_id: str | None = None) -> float:
+    """Exports and verifies. attention: "eager" or "gqa" (one graph, DIR/model.onnx) or "auto"
+    (the fused, packed graph as DIR/model.onnx and the eager one as DIR/gpu/model.onnx where the
+    fused export takes the model, else the eager graph alone). Returns the worst max |diff|."""
     if head is not None:
+        if attention == "auto":
+            if verbose:
+                print("--attention auto: --head exports eager attention; writing the eager graph only")
+            attention = "eager"
         if attention != "eager" or per_token:
             raise SystemExit("--head exports the head at every position with eager attention; "
                              "it takes neither --attention gqa nor --per_token")
         worst = export_head(hf_dir, out_dir, head, opset, tol, verbose)
+        remove_gpu_graph(out_dir, verbose)
         if model_id:
             record_model_id(out_dir, model_id)
         return worst
     os.makedirs(out_dir, exist_ok=True)
     model, _tok, pad_id = load_model(hf_dir)
-    onnx_path = os.path.join(out_dir, "model.onnx")
-    if verbose:
-        print(f"exporting {hf_dir} ({type(model).__name__}, pad_token_id={pad_id}, "
-              f"attention={attention}{', per token' if per_token else ''}) -> {onnx_path}")
-    export_onnx(model, onnx_path, opset, attention, per_token)
-    n = shrink_causal_constants(onnx_path)
-    if verbose and n:
-        print(f"replaced {n} constant causal mask(s) by Trilu nodes")
+    graphs = [("model.onnx", attention)]
+    if attention == "auto":
+        chosen, why = auto_attention(model, per_token)
+        if chosen == "gqa":
+            graphs = [("model.onnx", "gqa"), (GPU_GRAPH, "eager")]
+            if verbose:
+                print("--attention auto: writing the fused, packed graph (model.onnx, for CPU) and the "
+                      f"eager graph ({GPU_GRAPH}, for GPU providers)")
+        else:
+            graphs = [("model.onnx", "eager")]
+            if verbose:
+                print(f"--attention auto: writing the eager graph only ({why})")
+    worst = 0.0
     copy_support_files(hf_dir, out_dir, pad_id)
     if model_id:
         record_model_id(out_dir, model_id)
-    return verify(model, onnx_path, pad_id, tol, verbose, per_token)
+    if len(graphs) == 1:
+        remove_gpu_graph(out_dir, verbose)
+    for rel, kind in graphs:
+        onnx_path = os.path.join(out_dir, rel)
+        os.makedirs(os.path.dirname(onnx_path), exist_ok=True)
+        if verbose:
+            print(f"exporting {hf_dir} ({type(model).__name__}, pad_token_id={pad_id}, "
+                  f"attention={kind}{', per token' if per_token else ''}) -> {onnx_path}")
+        export_onnx(model, onnx_path, opset, kind, per_token)
+        n = shrink_causal_constants(onnx_path)
+        if verbose and n:
+            print(f"replaced {n} constant causal mask(s) by Trilu nodes")
+        worst = max(worst, verify(model, onnx_path, pad_id, tol, verbose, per_token))
+    return worst
 
 
 def main(argv=None) -> int:
@@ -466,8 +526,11 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, help="output directory (model.onnx + tokenizer/config files)")
     ap.add_argument("--opset", type=int, default=17)
     ap.add_argument("--tol", type=float, default=DEFAULT_TOL)
-    ap.add_argument("--attention", choices=("eager", "gqa"), default="eager",
-                    help="eager: plain ONNX ops, runs on every ONNX Runtime and GPU provider (default); "
+    ap.add_argument("--attention", choices=("auto", "eager", "gqa"), default="auto",
+                    help="auto (default): where gqa takes the model (Llama/Mistral/Qwen2, see "
+                         "fused_attention.py), the gqa graph as model.onnx and the eager graph as "
+                         "gpu/model.onnx (the evaluator picks by --device), else the eager graph alone; "
+                         "eager: plain ONNX ops, runs on every ONNX Runtime and GPU provider; "
                          "gqa: Llama/Mistral/Qwen2 attention as ONNX Runtime's GroupQueryAttention and the "
                          "packed contract (a prompt computed once for its answers), faster on CPU "
                          "(see fused_attention.py, packing.py)")

@@ -36,18 +36,25 @@ NEG = float(torch.finfo(torch.float32).min)
 SUPPORTED_MODEL_TYPES = ("llama", "mistral", "qwen2")
 
 
-def check_supported(model) -> None:
+def unsupported(model) -> str | None:
+    """Why the fused export cannot take this model, or None when it can."""
     mt = getattr(model.config, "model_type", None)
     if mt not in SUPPORTED_MODEL_TYPES:
-        raise SystemExit(f"--attention gqa supports model_type {SUPPORTED_MODEL_TYPES}, not {mt!r}; "
-                         "export with --attention eager")
+        return f"--attention gqa supports model_type {SUPPORTED_MODEL_TYPES}, not {mt!r}"
     head_dim = model.model.layers[0].self_attn.head_dim
     if head_dim % 16:
-        raise SystemExit(f"--attention gqa: ONNX Runtime's CPU GroupQueryAttention needs a head size that is "
-                         f"a multiple of 16, this model's is {head_dim}; export with --attention eager")
+        return (f"--attention gqa: ONNX Runtime's CPU GroupQueryAttention needs a head size that is "
+                f"a multiple of 16, this model's is {head_dim}")
     rope = getattr(model.config, "rope_scaling", None) or {}
     if rope.get("rope_type", rope.get("type", "default")) not in ("default", "linear", "llama3"):
-        raise SystemExit(f"--attention gqa: rope_scaling {rope} is untested; export with --attention eager")
+        return f"--attention gqa: rope_scaling {rope} is untested"
+    return None
+
+
+def check_supported(model) -> None:
+    why = unsupported(model)
+    if why:
+        raise SystemExit(f"{why}; export with --attention eager")
 
 
 def _rope_ref(x, pos, cos, sin, n):

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::backend::Device;
 use crate::hub::{self, Hub, HubError, RepoKind, RepoRef};
 
 /// Errors locating a model's files.
@@ -13,8 +14,8 @@ pub enum ModelError {
     NotFound { path: PathBuf },
     #[error("{path} is a file: --model (and --tokenizer, --ref_model) take the folder that holds model.onnx and the tokenizer files: pass {}", folder_of(path))]
     File { path: PathBuf },
-    #[error("no ONNX model in {path}: looked for model.onnx and onnx/model.onnx (export one with export/export_rm.py)")]
-    NoOnnx { path: PathBuf },
+    #[error("no ONNX model in {path}: looked for {} (export one with export/export_rm.py)", looked_for(*device))]
+    NoOnnx { path: PathBuf, device: Device },
     #[error("{path}: invalid JSON: {message}")]
     Config { path: PathBuf, message: String },
     #[error("{}", hub::prefixed(&format!("model {id}"), source))]
@@ -24,8 +25,63 @@ pub enum ModelError {
         path: PathBuf,
         source: Box<HubError>,
     },
-    #[error("hub model {repo} has no ONNX export: looked for model.onnx and onnx/model.onnx among its files ({found}); export one with export/export_rm.py")]
-    HubNoOnnx { repo: String, found: String },
+    #[error("hub model {repo} has no ONNX export: looked for {} among its files ({found}); export one with export/export_rm.py", looked_for(*device))]
+    HubNoOnnx {
+        repo: String,
+        found: String,
+        device: Device,
+    },
+}
+
+/// The eager graph that `export_rm.py --attention auto` writes beside a fused, packed
+/// `model.onnx`, for GPU providers.
+pub const GPU_ONNX: &str = "gpu/model.onnx";
+
+/// The ONNX files a run on `device` looks for in a model folder, in order: on CPU `model.onnx`
+/// (with `--attention auto`, the fused graph, ONNX Runtime's fast CPU path), else Optimum's
+/// `onnx/model.onnx`; on a GPU device (`cuda`, `tensorrt`, and `auto`, which asks for CUDA)
+/// `gpu/model.onnx` first, the eager graph every provider runs.
+pub fn onnx_candidates(device: Device) -> &'static [&'static str] {
+    if device.wants_gpu() {
+        &[GPU_ONNX, "model.onnx", "onnx/model.onnx"]
+    } else {
+        &["model.onnx", "onnx/model.onnx"]
+    }
+}
+
+/// The graph to run on `device` among `present` (paths in the folder), and a one-line note
+/// when the folder has both a CPU and a GPU graph.
+pub fn choose_onnx(
+    device: Device,
+    present: &dyn Fn(&str) -> bool,
+) -> Option<(&'static str, Option<String>)> {
+    let chosen = onnx_candidates(device)
+        .iter()
+        .copied()
+        .find(|f| present(f))?;
+    let cpu = ["model.onnx", "onnx/model.onnx"]
+        .into_iter()
+        .find(|f| present(f));
+    let note = match cpu {
+        Some(cpu) if present(GPU_ONNX) => Some(if chosen == GPU_ONNX {
+            format!(
+                "--device {}: using {GPU_ONNX} (the GPU graph); {cpu} is the one for --device cpu",
+                crate::backend::device_name(device)
+            )
+        } else {
+            format!("--device cpu: using {cpu}; {GPU_ONNX} is the one for --device cuda/tensorrt")
+        }),
+        _ => None,
+    };
+    Some((chosen, note))
+}
+
+fn looked_for(device: Device) -> String {
+    let c = onnx_candidates(device);
+    match c.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => c.join(""),
+    }
 }
 
 /// The folder of a file, for messages (`.` for a bare file name).
@@ -51,12 +107,14 @@ const SIDE_FILES: &[&str] = &[
 
 /// `--model` / `--tokenizer` as a local folder: an existing path is used as is; a hub id
 /// (`org/name`) is downloaded into the hub cache (at `revision`) and its snapshot folder
-/// returned. With `need_onnx`, the ONNX file is fetched too: `model.onnx` at the root, else
-/// Optimum's `onnx/model.onnx`, with its external-data files (`model.onnx_data`, ...).
+/// returned. With `onnx_for` a device, the ONNX file for it is fetched too, the first of
+/// [`onnx_candidates`] the repo has (`gpu/model.onnx` for a GPU device, then `model.onnx` at
+/// the root, then Optimum's `onnx/model.onnx`), with its external-data files
+/// (`model.onnx_data`, ...).
 pub fn resolve(
     spec: &Path,
     revision: Option<&str>,
-    need_onnx: bool,
+    onnx_for: Option<Device>,
     hub: &dyn Fn() -> Result<Hub, HubError>,
 ) -> Result<PathBuf, ModelError> {
     let text = spec.to_string_lossy();
@@ -86,11 +144,12 @@ pub fn resolve(
         .filter(|f| snap.files.iter().any(|x| x == *f))
         .map(|f| f.to_string())
         .collect();
-    if need_onnx {
-        let onnx = ["model.onnx", "onnx/model.onnx"]
-            .into_iter()
-            .find(|f| snap.files.iter().any(|x| x == f))
+    if let Some(device) = onnx_for {
+        let onnx = onnx_candidates(device)
+            .iter()
+            .find(|f| snap.files.iter().any(|x| x == *f))
             .ok_or_else(|| ModelError::HubNoOnnx {
+                device,
                 repo: repo.to_string(),
                 found: {
                     let list: Vec<&str> = snap
@@ -153,6 +212,8 @@ pub fn display_path(p: &Path) -> String {
 pub struct ModelFiles {
     pub dir: PathBuf,
     pub onnx: PathBuf,
+    /// Which graph was chosen and why, when the folder has one for CPU and one for GPUs.
+    pub note: Option<String>,
     /// `config.json`, when present.
     pub config: Option<Value>,
     /// The result files' name, when not [`ModelFiles::name`]'s default.
@@ -160,8 +221,9 @@ pub struct ModelFiles {
 }
 
 impl ModelFiles {
-    /// Finds `model.onnx` at the root of `dir` or in `onnx/` (Optimum's layout).
-    pub fn locate(dir: &Path) -> Result<Self, ModelError> {
+    /// Finds the ONNX file for `device` in `dir` ([`onnx_candidates`]): `model.onnx` at the
+    /// root or in `onnx/` (Optimum's layout); for a GPU device `gpu/model.onnx` first.
+    pub fn locate(dir: &Path, device: Device) -> Result<Self, ModelError> {
         if dir.is_file() {
             return Err(ModelError::File {
                 path: dir.to_path_buf(),
@@ -172,13 +234,12 @@ impl ModelFiles {
                 path: dir.to_path_buf(),
             });
         }
-        let onnx = ["model.onnx", "onnx/model.onnx"]
-            .iter()
-            .map(|p| dir.join(p))
-            .find(|p| p.is_file())
-            .ok_or_else(|| ModelError::NoOnnx {
+        let (onnx, note) =
+            choose_onnx(device, &|f| dir.join(f).is_file()).ok_or_else(|| ModelError::NoOnnx {
                 path: dir.to_path_buf(),
+                device,
             })?;
+        let onnx = dir.join(onnx);
         let config_path = dir.join("config.json");
         let config = match std::fs::read_to_string(&config_path) {
             Ok(text) => Some(serde_json::from_str(&text).map_err(|e| ModelError::Config {
@@ -190,17 +251,18 @@ impl ModelFiles {
         Ok(Self {
             dir: dir.to_path_buf(),
             onnx,
+            note,
             config,
             stem: None,
         })
     }
 
-    /// [`ModelFiles::locate`], with the result files named `stem` when given (a run's
-    /// `output.name`).
-    pub fn locate_named(dir: &Path, stem: Option<String>) -> Result<Self, ModelError> {
+    /// The run's model: [`ModelFiles::locate`] for its device, with the result files named
+    /// as the run chose (`output.name`).
+    pub fn for_run(cfg: &crate::config::RunConfig) -> Result<Self, ModelError> {
         Ok(Self {
-            stem,
-            ..Self::locate(dir)?
+            stem: cfg.output.name.clone(),
+            ..Self::locate(&cfg.model.dir, cfg.device.device)?
         })
     }
 
@@ -273,5 +335,69 @@ impl ModelFiles {
         canonical
             .file_name()
             .map_or_else(|| "model".to_string(), |n| n.to_string_lossy().into_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn has<'a>(files: &'a [&'a str]) -> impl Fn(&str) -> bool + 'a {
+        move |f| files.contains(&f)
+    }
+
+    #[test]
+    fn cpu_takes_model_onnx_and_gpu_devices_take_the_gpu_graph() {
+        let both = ["model.onnx", GPU_ONNX];
+        let (f, note) = choose_onnx(Device::Cpu, &has(&both)).unwrap();
+        assert_eq!(f, "model.onnx");
+        assert!(note.unwrap().contains("using model.onnx"));
+        for d in [Device::Cuda, Device::TensorRt, Device::Auto] {
+            let (f, note) = choose_onnx(d, &has(&both)).unwrap();
+            assert_eq!(f, GPU_ONNX, "{d:?}");
+            assert!(note.unwrap().contains("using gpu/model.onnx"), "{d:?}");
+        }
+        // Optimum's layout beside a GPU graph: the same choice.
+        let optimum = ["onnx/model.onnx", GPU_ONNX];
+        assert_eq!(
+            choose_onnx(Device::Cpu, &has(&optimum)).unwrap().0,
+            "onnx/model.onnx"
+        );
+    }
+
+    #[test]
+    fn one_graph_is_used_on_every_device_without_a_note() {
+        for files in [&["model.onnx"][..], &["onnx/model.onnx"][..]] {
+            for d in [Device::Cpu, Device::Cuda, Device::TensorRt, Device::Auto] {
+                let (f, note) = choose_onnx(d, &has(files)).unwrap();
+                assert_eq!(f, files[0]);
+                assert!(note.is_none());
+            }
+        }
+        // A GPU graph alone is not a CPU graph.
+        assert!(choose_onnx(Device::Cpu, &has(&[GPU_ONNX])).is_none());
+        assert_eq!(
+            choose_onnx(Device::Cuda, &has(&[GPU_ONNX])).unwrap(),
+            (GPU_ONNX, None)
+        );
+        assert!(choose_onnx(Device::Cuda, &has(&[])).is_none());
+    }
+
+    #[test]
+    fn the_missing_graph_message_names_what_was_looked_for() {
+        let e = ModelError::NoOnnx {
+            path: PathBuf::from("m"),
+            device: Device::Cuda,
+        };
+        assert!(e
+            .to_string()
+            .contains("looked for gpu/model.onnx, model.onnx and onnx/model.onnx"));
+        let e = ModelError::NoOnnx {
+            path: PathBuf::from("m"),
+            device: Device::Cpu,
+        };
+        assert!(e
+            .to_string()
+            .contains("looked for model.onnx and onnx/model.onnx (export"));
     }
 }

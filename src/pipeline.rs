@@ -143,8 +143,7 @@ pub struct Merged<'a> {
 /// Refuses to replace another run's results (`{output}/{model}.json` of another dataset,
 /// reference or debug setting).
 fn check_replaces(cfg: &RunConfig, info: &RunInfo) -> Result<(), PipelineError> {
-    let model = crate::model::ModelFiles::locate_named(&cfg.model.dir, cfg.output.name.clone())
-        .map_err(EvalError::from)?;
+    let model = crate::model::ModelFiles::for_run(cfg).map_err(EvalError::from)?;
     let summary = cfg.output.dir.join(format!("{}.json", model.name()));
     report::check_replaces(&summary, &info.identity(), cfg.output.overwrite)?;
     Ok(())

@@ -17,6 +17,8 @@ mod cluster;
 mod datasets;
 #[path = "integration/dpo.rs"]
 mod dpo;
+#[path = "integration/fast_export.rs"]
+mod fast_export;
 #[path = "integration/first_hour.rs"]
 mod first_hour;
 #[path = "integration/golden.rs"]

@@ -315,20 +315,24 @@ fn resolve_for(
     if !dpo {
         reg.check_supported(&model_text, bench)?;
     }
-    let model_dir = model::resolve(&model, args.revision.as_deref(), true, &get_hub);
+    let device: rewardbench::backend::Device = args.device.into();
+    let model_dir = model::resolve(&model, args.revision.as_deref(), Some(device), &get_hub);
     drain(&hub_warnings, obs);
     let model_dir = model_dir?;
     let tokenizer_dir = match &args.tokenizer {
         Some(t) => {
             folder_flag(t)?;
-            let dir = model::resolve(t, args.revision.as_deref(), false, &get_hub);
+            let dir = model::resolve(t, args.revision.as_deref(), None, &get_hub);
             drain(&hub_warnings, obs);
             Some(dir?)
         }
         None => None,
     };
     // A wrong --model is reported before the dataset is read (or downloaded).
-    let files = ModelFiles::locate(&model_dir)?;
+    let files = ModelFiles::locate(&model_dir, device)?;
+    if let Some(note) = &files.note {
+        obs.note(note);
+    }
     // So is a model the registry refuses (as named by its config.json); DPO models have no
     // registry entries (upstream's DPO_MODEL_CONFIG is another table).
     let profile = if dpo {
@@ -349,10 +353,10 @@ fn resolve_for(
         Some(r) => {
             let r = Path::new(r);
             folder_flag(r)?;
-            let dir = model::resolve(r, None, true, &get_hub);
+            let dir = model::resolve(r, None, Some(device), &get_hub);
             drain(&hub_warnings, obs);
             let dir = dir?;
-            ModelFiles::locate(&dir)?;
+            ModelFiles::locate(&dir, device)?;
             Some(dir)
         }
         None => None,
@@ -548,7 +552,7 @@ pub fn resolve_v2(v: &V2Args, obs: &mut dyn Observer) -> anyhow::Result<Resolved
     r.config.tokenize.max_length = a
         .max_length
         .map_or(rewardbench::config::V2_MAX_LENGTH, |m| m as usize);
-    let files = ModelFiles::locate(&r.config.model.dir)?;
+    let files = ModelFiles::locate(&r.config.model.dir, r.config.device.device)?;
     let what = match a.max_length {
         Some(_) => "--max_length",
         None => "--max_length (v2's default)",

@@ -291,10 +291,10 @@ pub fn evaluate_dataset(
     known: Option<Known>,
 ) -> Result<Evaluation, DpoError> {
     let started = Instant::now();
-    let policy = ModelFiles::locate_named(&cfg.model.dir, cfg.output.name.clone())?;
+    let policy = ModelFiles::for_run(cfg)?;
     let reference = match mode {
         DpoMode::Reference(dir) => {
-            let r = ModelFiles::locate(dir)?;
+            let r = ModelFiles::locate(dir, cfg.device.device)?;
             let same = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
             if same(&r.dir) == same(&policy.dir) {
                 return Err(DpoError::SameModel(dir.clone()));

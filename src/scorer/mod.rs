@@ -230,7 +230,7 @@ pub enum Tokenization {
 }
 
 pub fn setup(cfg: &RunConfig, rule: Tokenization) -> Result<Setup, SetupError> {
-    let model = ModelFiles::locate_named(&cfg.model.dir, cfg.output.name.clone())?;
+    let model = ModelFiles::for_run(cfg)?;
     let tokenizer_dir = cfg.model.tokenizer_dir();
     let tok_cfg = TokenizerConfig::load(&tokenizer_dir)?;
     let jinja = match &tok_cfg.chat_template {

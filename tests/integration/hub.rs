@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::util::hub_server::{commit_of, HubServer};
 use crate::util::root;
+use rewardbench::backend::Device;
 use rewardbench::hub::{Hub, HubConfig, HubError, RepoKind, RepoRef};
 use rewardbench::model;
 
@@ -28,6 +29,12 @@ fn server() -> HubServer {
     // Stands in for external weights: only its download is checked here.
     flat.push(("model.onnx_data", m.join("fixture.json")));
     srv.add_repo("models/acme/tiny-rm-flat", &flat);
+    // An `export_rm.py --attention auto` export: the packed graph and the eager one for GPUs.
+    let mut two: Vec<(&str, PathBuf)> = side.iter().map(|f| (*f, m.join(f))).collect();
+    two.push(("model.onnx", m.join("gqa/model.onnx")));
+    two.push(("gpu/model.onnx", m.join("model.onnx")));
+    two.push(("gpu/model.onnx_data", m.join("fixture.json")));
+    srv.add_repo("models/acme/tiny-rm-two-graphs", &two);
     srv.add_repo(
         "models/acme/no-onnx",
         &[("config.json", m.join("config.json"))],
@@ -41,7 +48,9 @@ fn hub(srv: &HubServer, cache: &Path) -> Hub {
 
 fn resolve(h: &Hub, id: &str) -> Result<PathBuf, model::ModelError> {
     let h = h.clone();
-    model::resolve(Path::new(id), None, true, &move || Ok(h.clone()))
+    model::resolve(Path::new(id), None, Some(Device::Cpu), &move || {
+        Ok(h.clone())
+    })
 }
 
 #[test]
@@ -81,12 +90,42 @@ fn downloads_into_the_standard_cache_layout() {
         std::fs::read(root().join("fixtures/models/tiny-llama-rm/model.onnx")).unwrap()
     );
     assert!(std::fs::read_dir(repo.join("blobs")).unwrap().count() >= 5);
-    let files = model::ModelFiles::locate(&dir).unwrap();
+    let files = model::ModelFiles::locate(&dir, Device::Cpu).unwrap();
     assert_eq!(files.onnx, dir.join("onnx/model.onnx"));
     assert_eq!(files.name(), "acme/tiny-rm-optimum");
 
     let flat = resolve(&hub(&srv, cache.path()), "acme/tiny-rm-flat").unwrap();
     assert!(flat.join("model.onnx").is_file() && flat.join("model.onnx_data").is_file());
+}
+
+#[test]
+fn a_gpu_device_downloads_the_gpu_graph_and_cpu_the_other() {
+    let srv = server();
+    let id = "acme/tiny-rm-two-graphs";
+    let fetch = |device| {
+        let cache = tempfile::tempdir().unwrap();
+        let h = hub(&srv, cache.path());
+        let dir =
+            model::resolve(Path::new(id), None, Some(device), &move || Ok(h.clone())).unwrap();
+        let has = |f: &str| dir.join(f).is_file();
+        let got = (
+            has("model.onnx"),
+            has("gpu/model.onnx"),
+            has("gpu/model.onnx_data"),
+        );
+        let files = model::ModelFiles::locate(&dir, device).unwrap();
+        (
+            got,
+            files.onnx.strip_prefix(&dir).unwrap().to_path_buf(),
+            cache,
+        )
+    };
+    let (got, onnx, _c) = fetch(Device::Cuda);
+    assert_eq!(got, (false, true, true), "gpu/ graph and its data only");
+    assert_eq!(onnx, Path::new("gpu/model.onnx"));
+    let (got, onnx, _c) = fetch(Device::Cpu);
+    assert_eq!(got, (true, false, false), "the CPU graph only");
+    assert_eq!(onnx, Path::new("model.onnx"));
 }
 
 #[test]

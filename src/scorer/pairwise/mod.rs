@@ -268,7 +268,7 @@ pub fn prepare(
 ) -> Result<PairsPrepared, PairwiseError> {
     refuse(cfg, kind, &dataset)?;
     let started = Instant::now();
-    let model = ModelFiles::locate_named(&cfg.model.dir, cfg.output.name.clone())?;
+    let model = ModelFiles::for_run(cfg)?;
     let tokenizer_dir = cfg.model.tokenizer_dir();
     let tok_cfg = TokenizerConfig::load(&tokenizer_dir)?;
     let encoder = Encoder::load(&tokenizer_dir, &tok_cfg, EncodeOptions::default())?;

@@ -1,0 +1,201 @@
+//! `export_rm.py --attention auto`: the fused, packed graph as `model.onnx` (for CPU) and the
+//! eager graph as `gpu/model.onnx` (for GPU providers), and the evaluator's choice by
+//! `--device`. The committed tiny Llama's `model.onnx` and `gqa/model.onnx` are byte for byte
+//! what an auto export of its checkpoint writes as `gpu/model.onnx` and `model.onnx`, so the
+//! choice is checked without torch; the export itself runs only where `export/.venv` exists
+//! (it says so loudly where it does not).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use rewardbench::config::RunConfig;
+use rewardbench::eval;
+use serde_json::Value;
+
+use crate::util::{llama, rewardbench, root, stderr};
+
+const PARITY_TOL: f64 = 1e-4;
+const SIDE: [&str; 4] = [
+    "config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+];
+
+fn json(p: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+/// A folder laid out as an auto export: `model.onnx` (packed) and `gpu/model.onnx` (eager).
+fn two_graphs(dir: &Path) -> PathBuf {
+    let m = dir.join("two-graphs");
+    std::fs::create_dir_all(m.join("gpu")).unwrap();
+    for f in SIDE {
+        std::fs::copy(llama().join(f), m.join(f)).unwrap();
+    }
+    std::fs::copy(llama().join("gqa/model.onnx"), m.join("model.onnx")).unwrap();
+    std::fs::copy(llama().join("model.onnx"), m.join("gpu/model.onnx")).unwrap();
+    m
+}
+
+/// Every row's scores against PyTorch's (`{fixture}/reference/{stem}.jsonl`); the worst
+/// difference.
+fn check_pytorch(model: &Path, fixture: &Path, stem: &str) -> f64 {
+    let data = root().join(format!("fixtures/data/{stem}.jsonl"));
+    let refs: Vec<Value> = std::fs::read_to_string(fixture.join(format!("reference/{stem}.jsonl")))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut cfg = RunConfig::local(model, &data);
+    cfg.device.threads = 1;
+    let ev = eval::evaluate(&cfg).unwrap();
+    assert_eq!(ev.rows.len(), refs.len());
+    let mut worst = 0.0f64;
+    for (i, (row, r)) in ev.rows.iter().zip(&refs).enumerate() {
+        for (ours, key) in [
+            (row.score_chosen(), "score_chosen"),
+            (row.score_rejected(), "score_rejected"),
+        ] {
+            let d = (f64::from(ours[0]) - r[key].as_f64().unwrap()).abs();
+            assert!(
+                d <= PARITY_TOL,
+                "{} row {i} {key}: off by {d}",
+                model.display()
+            );
+            worst = worst.max(d);
+        }
+    }
+    worst
+}
+
+#[test]
+fn cpu_runs_model_onnx_and_records_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = two_graphs(tmp.path());
+    let out = tmp.path().join("out");
+    let o = rewardbench(&[
+        "--model",
+        m.to_str().unwrap(),
+        "--dataset",
+        root()
+            .join("fixtures/data/pref_shape.jsonl")
+            .to_str()
+            .unwrap(),
+        "--output_dir",
+        out.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("note: --device cpu: using model.onnx; gpu/model.onnx is the one for --device cuda/tensorrt"),
+        "{}",
+        stderr(&o)
+    );
+    // the summary names the file in the model folder; _run.json has its absolute path
+    let summary = json(&out.join("two-graphs.json"));
+    assert_eq!(summary["evaluator"]["onnx_model"], "model.onnx");
+    let want = std::fs::canonicalize(m.join("model.onnx")).unwrap();
+    let run = json(&out.join("two-graphs_run.json"));
+    assert_eq!(run["onnx_model"], want.display().to_string().as_str());
+    // the packed graph ran: prompts were computed once for their answers
+    assert!(run["shared_prefix_tokens"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn gpu_devices_name_the_gpu_graph() {
+    // No GPU is needed: the choice is made (and said) before a session opens; where the ONNX
+    // Runtime has no CUDA provider the run then stops with that error.
+    let tmp = tempfile::tempdir().unwrap();
+    let m = two_graphs(tmp.path());
+    for device in ["cuda", "tensorrt"] {
+        let o = rewardbench(&[
+            "--model",
+            m.to_str().unwrap(),
+            "--dataset",
+            root()
+                .join("fixtures/data/pref_shape.jsonl")
+                .to_str()
+                .unwrap(),
+            "--output_dir",
+            tmp.path().join(device).to_str().unwrap(),
+            "--device",
+            device,
+        ]);
+        assert!(
+            stderr(&o).contains(&format!(
+                "note: --device {device}: using gpu/model.onnx (the GPU graph); model.onnx is the one for --device cpu"
+            )),
+            "{}",
+            stderr(&o)
+        );
+    }
+    let files =
+        rewardbench::model::ModelFiles::locate(&m, rewardbench::backend::Device::Cuda).unwrap();
+    assert_eq!(files.onnx, m.join("gpu/model.onnx"));
+}
+
+/// The export venv's Python, or None (and a loud line) when it is not there.
+fn export_python() -> Option<PathBuf> {
+    let py = root().join("export/.venv/bin/python");
+    if py.is_file() {
+        return Some(py);
+    }
+    eprintln!(
+        "SKIPPED fast_export: {} is missing (`make export-venv` makes it); the auto export was NOT tested against PyTorch",
+        py.display()
+    );
+    None
+}
+
+fn export(py: &Path, model: &Path, out: &Path) -> String {
+    let o = Command::new(py)
+        .arg(root().join("export/export_rm.py"))
+        .args([
+            "--model",
+            model.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{text}\n{}", stderr(&o));
+    text
+}
+
+#[test]
+fn auto_export_writes_both_graphs_and_both_match_pytorch() {
+    let Some(py) = export_python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("llama");
+    let said = export(&py, &llama(), &out);
+    assert!(
+        said.contains("--attention auto: writing the fused, packed graph"),
+        "{said}"
+    );
+    assert!(out.join("model.onnx").is_file() && out.join("gpu/model.onnx").is_file());
+    // model.onnx as the CPU run picks it
+    let cpu = check_pytorch(&out, &llama(), "pref_shape");
+    // gpu/model.onnx, scored here on CPU from a folder where it is the only graph
+    let gpu = tmp.path().join("gpu-view");
+    std::fs::create_dir_all(&gpu).unwrap();
+    for f in SIDE {
+        std::fs::copy(out.join(f), gpu.join(f)).unwrap();
+    }
+    std::fs::copy(out.join("gpu/model.onnx"), gpu.join("model.onnx")).unwrap();
+    let eager = check_pytorch(&gpu, &llama(), "pref_shape");
+    eprintln!("auto export vs PyTorch: model.onnx {cpu:.2e}, gpu/model.onnx {eager:.2e}");
+
+    // GPT-2: no fused export, so one eager graph and a note.
+    let gpt2 = root().join("fixtures/models/tiny-gpt2-rm");
+    let out = tmp.path().join("gpt2");
+    let said = export(&py, &gpt2, &out);
+    assert!(
+        said.contains("--attention auto: writing the eager graph only"),
+        "{said}"
+    );
+    assert!(out.join("model.onnx").is_file() && !out.join("gpu").exists());
+    check_pytorch(&out, &gpt2, "pref_shape");
+}
