@@ -317,6 +317,8 @@ pub struct OutputConfig {
     pub quiet: bool,
     /// Score only this shard of the rows (`--shard i/n`).
     pub shard: Option<crate::shard::Shard>,
+    /// `--dry_run`: plan and measure a few calls; write nothing.
+    pub dry_run: bool,
 }
 
 impl Default for OutputConfig {
@@ -328,6 +330,7 @@ impl Default for OutputConfig {
             save_all: false,
             quiet: false,
             shard: None,
+            dry_run: false,
         }
     }
 }

@@ -459,6 +459,7 @@ fn resolve_for(
             save_all: args.save_all,
             quiet: args.quiet,
             shard: args.shard,
+            dry_run: args.dry_run,
         },
     };
     // A pairwise model (--pairwise, or the export's pairwise.json).
