@@ -165,19 +165,26 @@ pub fn long_run_note(seconds: f64, device: &str) -> Option<String> {
     })
 }
 
-/// Up to `n` calls of `todo` spread evenly over it (first and last included): with the
-/// longest calls first, they cover the range of lengths.
+/// Up to `n` calls of `todo` spread evenly over it (first and last included), the middle
+/// one first: with the longest calls first they cover the range of lengths, and a
+/// measurement cut short after one call has measured a typical one.
 pub fn spread(todo: &[usize], n: usize) -> Vec<usize> {
-    match (todo.len(), n) {
-        (0, _) | (_, 0) => Vec::new(),
-        (len, n) if len <= n => todo.to_vec(),
-        (len, 1) => vec![todo[len / 2]],
-        (len, n) => {
-            let mut picked: Vec<usize> = (0..n).map(|j| todo[j * (len - 1) / (n - 1)]).collect();
-            picked.dedup();
-            picked
-        }
-    }
+    let len = todo.len();
+    let mut at: Vec<usize> = match (len, n) {
+        (0, _) | (_, 0) => return Vec::new(),
+        (len, n) if len <= n => (0..len).collect(),
+        (len, 1) => vec![len / 2],
+        (len, n) => (0..n).map(|j| j * (len - 1) / (n - 1)).collect(),
+    };
+    at.dedup();
+    let mid = (len - 1) as f64 / 2.0;
+    at.sort_by(|&a, &b| {
+        (a as f64 - mid)
+            .abs()
+            .total_cmp(&(b as f64 - mid).abs())
+            .then(a.cmp(&b))
+    });
+    at.into_iter().map(|i| todo[i]).collect()
 }
 
 #[cfg(test)]
@@ -236,7 +243,8 @@ mod tests {
     #[test]
     fn spread_covers_first_and_last() {
         let todo: Vec<usize> = (10..20).collect();
-        assert_eq!(spread(&todo, 3), vec![10, 14, 19]);
+        assert_eq!(spread(&todo, 3), vec![14, 10, 19]);
+        assert_eq!(spread(&todo, 5), vec![14, 12, 16, 10, 19]);
         assert_eq!(spread(&todo[..2], 5), vec![10, 11]);
         assert!(spread(&[], 5).is_empty());
     }

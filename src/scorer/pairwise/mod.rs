@@ -722,7 +722,11 @@ pub fn run(p: PairsPrepared, cfg: &RunConfig) -> Result<Scored, PairwiseError> {
         plan: Some(executed.plan),
         ..Stats::default()
     };
-    let rows = score_rows(kind, &prepared, &outputs, &verdicts, &encoder)?;
+    // A dry run computed nothing: no rows to score.
+    let rows = match cfg.output.dry_run {
+        true => Vec::new(),
+        false => score_rows(kind, &prepared, &outputs, &verdicts, &encoder)?,
+    };
     Ok(Scored {
         ev: Evaluation {
             prepared,
