@@ -244,7 +244,7 @@ mod tests {
     fn spread_covers_first_and_last() {
         let todo: Vec<usize> = (10..20).collect();
         assert_eq!(spread(&todo, 3), vec![14, 10, 19]);
-        assert_eq!(spread(&todo, 5), vec![14, 12, 16, 10, 19]);
+        assert_eq!(spread(&todo, 5), vec![14, 16, 12, 10, 19]);
         assert_eq!(spread(&todo[..2], 5), vec![10, 11]);
         assert!(spread(&[], 5).is_empty());
     }
