@@ -320,6 +320,8 @@ pub struct OutputConfig {
     /// The result files' name when not the model's (another model with the same folder name
     /// already has results in `dir`).
     pub name: Option<String>,
+    /// `--dry_run`: plan and measure a few calls; write nothing.
+    pub dry_run: bool,
 }
 
 impl Default for OutputConfig {
@@ -332,6 +334,7 @@ impl Default for OutputConfig {
             quiet: false,
             shard: None,
             name: None,
+            dry_run: false,
         }
     }
 }

@@ -108,9 +108,11 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect();
-            eprintln!("wrote {}", files.join(", "));
+            if !files.is_empty() {
+                eprintln!("wrote {}", files.join(", "));
+            }
             // Local files first: a failed upload leaves them as they are.
-            if let Some(p) = &resolved.publish {
+            if let (Some(p), false) = (&resolved.publish, resolved.config.output.dry_run) {
                 cli::publish::after_run(p, &resolved.config.output.dir, done.summary.as_deref())?;
             }
             Ok(ExitCode::SUCCESS)

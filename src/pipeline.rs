@@ -66,8 +66,10 @@ pub fn run(
     obs: &mut dyn Observer,
 ) -> Result<Finished, PipelineError> {
     // Fail on an unwritable output folder, or one holding another run's results of this
-    // model, before any compute.
-    report::check_writable(&cfg.output.dir)?;
+    // model, before any compute (a dry run creates no folder, so it does not probe one).
+    if !cfg.output.dry_run {
+        report::check_writable(&cfg.output.dir)?;
+    }
     check_replaces(cfg, info)?;
     if let ScorerKind::Dpo(mode) = &cfg.model.scorer {
         return run_dpo(cfg, info, mode, obs);
@@ -213,6 +215,9 @@ fn score_pairs(
         }
         None => eval::run(prepared, cfg)?,
     };
+    if cfg.output.dry_run {
+        return Ok(dry_run(&ev));
+    }
     if let Some(shard) = cfg.output.shard {
         return finish_shard(cfg, info, &ev, shard);
     }
@@ -324,6 +329,9 @@ fn run_dpo(
     for w in &ev.prepared.warnings {
         obs.warn(w);
     }
+    if cfg.output.dry_run {
+        return Ok(dry_run(&ev));
+    }
     if let Some(shard) = cfg.output.shard {
         return finish_shard(cfg, info, &ev, shard);
     }
@@ -369,6 +377,9 @@ fn run_pairwise(
     for n in &scored.notes {
         obs.note(n);
     }
+    if cfg.output.dry_run {
+        return Ok(dry_run(&scored.ev));
+    }
     finish_pairs(cfg, info, &scored.ev, obs)
 }
 
@@ -382,6 +393,9 @@ fn run_instructions(
     let ev = eval::score_instructions(cfg, set)?;
     for w in &ev.prepared.warnings {
         obs.warn(w);
+    }
+    if cfg.output.dry_run {
+        return Ok(dry_run(&ev));
     }
     let name = ev.prepared.model.name();
     let (outputs, csv) = report::write_instructions(&ev, &cfg.output.dir, &name)?;
@@ -403,6 +417,29 @@ fn run_instructions(
         written,
         summary: None,
     })
+}
+
+/// `--dry_run`'s end: the plan and the estimate for stdout, no file written.
+fn dry_run(ev: &Evaluation) -> Finished {
+    let plan = ev.stats.plan.clone().unwrap_or_default();
+    let mut table = plan.line() + "\n";
+    match plan.estimate_line() {
+        Some(line) => table += &(line + "\n"),
+        None if plan.texts == 0 => table += "estimate: nothing left to compute\n",
+        None => {}
+    }
+    if let Some(note) = plan
+        .estimate()
+        .and_then(|s| crate::run::plan::long_run_note(s, plan.device))
+    {
+        table += &format!("note: {note}\n");
+    }
+    table += "dry run: nothing scored, no file written\n";
+    Finished {
+        table,
+        written: Vec::new(),
+        summary: None,
+    }
 }
 
 /// `--save_token_rewards`: the per-token file the scorer wrote, when it wrote one.

@@ -35,6 +35,8 @@ mod judges;
 mod pairwise;
 #[path = "integration/parity.rs"]
 mod parity;
+#[path = "integration/plan.rs"]
+mod plan;
 #[path = "integration/pooling.rs"]
 mod pooling;
 #[path = "integration/publish.rs"]

@@ -236,6 +236,9 @@ pub struct EvalArgs {
     /// No progress lines on stderr.
     #[arg(long, short, num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().output.quiet, value_parser = parse_bool, action = ArgAction::Set)]
     pub quiet: bool,
+    /// Print the plan (texts, tokens, calls, padding, what the store holds) and a time estimate from a few measured calls; score nothing, write no file.
+    #[arg(long = "dry_run", alias = "dry-run", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub dry_run: bool,
     /// Score only shard I of N of the rows (0 <= I < N): its store and manifest go to
     /// {output_dir}/shards/; `rewardbench merge {output_dir}` writes the results once all N are done.
     #[arg(long)]

@@ -464,6 +464,7 @@ fn resolve_for(
             quiet: args.quiet,
             shard: args.shard,
             name: None,
+            dry_run: args.dry_run,
         },
     };
     // A pairwise model (--pairwise, or the export's pairwise.json).

@@ -1,12 +1,14 @@
 //! Runs planned model calls: calls finished in the resume store are reused, the others are
 //! built on a producer thread into a bounded channel and run on this thread (which owns the
 //! ONNX Runtime sessions), each recorded in the store as it finishes; a cancel request stops
-//! the run after the call in flight.
+//! the run after the call in flight. It prints the plan first; with `--dry_run` it only
+//! measures a few calls (nothing recorded) to estimate the run's time.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use super::observer::Observer;
+use super::plan::{self, CallWork, Measured, RunPlan};
 use super::progress::Progress;
 use super::store::{Cache, CacheError, ScoreStore};
 
@@ -49,7 +51,47 @@ pub struct Executed {
     pub wait_seconds: f64,
     /// Inside the model calls.
     pub call_seconds: f64,
+    /// The work this run planned (with `--dry_run`, its measurement too).
+    pub plan: RunPlan,
 }
+
+/// The planned calls and how to report on them.
+#[derive(Debug, Clone)]
+pub struct Work {
+    /// Per call, its texts and tokens.
+    pub calls: Vec<CallWork>,
+    /// Texts the score store answered before the calls were planned.
+    pub stored: usize,
+    /// Models each call runs (2 for DPO with a reference model).
+    pub models: usize,
+    /// What the progress line counts.
+    pub unit: &'static str,
+    /// The execution provider that runs the calls.
+    pub device: &'static str,
+    pub quiet: bool,
+    /// Measure a few calls and stop: nothing recorded, no outputs.
+    pub dry_run: bool,
+}
+
+impl Work {
+    /// Work over `calls` with defaults to fill in: one model, texts, CPU, not quiet.
+    pub fn new(calls: Vec<CallWork>) -> Self {
+        Self {
+            calls,
+            stored: 0,
+            models: 1,
+            unit: "texts",
+            device: "cpu",
+            quiet: false,
+            dry_run: false,
+        }
+    }
+}
+
+/// Calls `--dry_run` measures at most, spread over the lengths.
+const SAMPLE_CALLS: usize = 5;
+/// `--dry_run` starts no further measured call after this many seconds.
+const SAMPLE_SECONDS: f64 = 3.0;
 
 /// Where finished calls are kept: the call-keyed [`Cache`], or a [`ScoreStore`] with the
 /// keys of each call's texts (its calls were planned for texts not yet stored).
@@ -98,17 +140,17 @@ impl CallStore for KeyedCalls<'_> {
     }
 }
 
-/// Runs calls `0..sizes.len()` (call `k` has `sizes[k]` sequences): `build(k)` on the
-/// producer thread, `call(k, built)` here. `unit` names what the progress line counts.
+/// Runs calls `0..work.calls.len()` (call `k` has `work.calls[k].texts` sequences):
+/// `build(k)` on the producer thread, `call(k, built)` here.
 pub fn execute<B: Send, E: std::error::Error + 'static>(
-    sizes: &[usize],
+    work: &Work,
     mut store: Option<&mut dyn CallStore>,
     build: impl Fn(usize) -> B + Sync,
     mut call: impl FnMut(usize, B) -> Result<Vec<Vec<f64>>, E>,
-    unit: &'static str,
-    quiet: bool,
     obs: &mut dyn Observer,
 ) -> Result<Executed, ExecuteError<E>> {
+    let sizes: Vec<usize> = work.calls.iter().map(|c| c.texts).collect();
+    let quiet = work.quiet;
     let mut outputs: Vec<Option<Vec<Vec<f64>>>> = vec![None; sizes.len()];
     if let Some(c) = store.as_deref() {
         if c.dropped_partial_line() && !quiet {
@@ -134,6 +176,28 @@ pub fn execute<B: Send, E: std::error::Error + 'static>(
     }
     let todo: Vec<usize> = (0..sizes.len()).filter(|&k| outputs[k].is_none()).collect();
     let reused = sizes.len() - todo.len();
+    let todo_work: Vec<CallWork> = todo.iter().map(|&k| work.calls[k]).collect();
+    let reused_texts =
+        sizes.iter().sum::<usize>() - todo_work.iter().map(|c| c.texts).sum::<usize>();
+    let mut planned = RunPlan::of(
+        &todo_work,
+        work.stored + reused_texts,
+        work.models,
+        work.unit,
+    );
+    planned.device = work.device;
+    if work.dry_run {
+        planned.measured = measure(&todo, &work.calls, &build, &mut call)?;
+        return Ok(Executed {
+            outputs: outputs.into_iter().map(Option::unwrap_or_default).collect(),
+            reused,
+            plan: planned,
+            ..Executed::default()
+        });
+    }
+    if !quiet {
+        eprintln!("{}", planned.line());
+    }
     if reused > 0 && !quiet {
         // On stderr as a progress line, not a notice: it says where the run starts.
         eprintln!(
@@ -142,7 +206,7 @@ pub fn execute<B: Send, E: std::error::Error + 'static>(
         );
     }
     let cache_name: Option<PathBuf> = store.as_deref().map(|c| c.path().to_path_buf());
-    let mut progress = Progress::new(todo.iter().map(|&k| sizes[k] as u64).sum(), unit, quiet);
+    let mut progress = Progress::new(planned.texts as u64, planned.cost, work.unit, quiet);
     let (mut wait, mut in_calls) = (0.0f64, 0.0f64);
     std::thread::scope(|s| -> Result<(), ExecuteError<E>> {
         let (tx, rx) = std::sync::mpsc::sync_channel(2);
@@ -173,7 +237,12 @@ pub fn execute<B: Send, E: std::error::Error + 'static>(
                 c.record(k, &out)?;
             }
             outputs[k] = Some(out);
-            progress.inc(sizes[k] as u64);
+            let done = &work.calls[k];
+            if let Some(total) = progress.inc(done.texts as u64, done.padded as u64, done.cost) {
+                if let Some(note) = plan::long_run_note(total, work.device) {
+                    obs.note(&note);
+                }
+            }
         }
         Ok(())
     })?;
@@ -183,5 +252,30 @@ pub fn execute<B: Send, E: std::error::Error + 'static>(
         reused,
         wait_seconds: wait,
         call_seconds: in_calls,
+        plan: planned,
     })
+}
+
+/// `--dry_run`'s measurement: up to [`SAMPLE_CALLS`] of the calls to run, spread over their
+/// lengths, for at most about [`SAMPLE_SECONDS`]; their outputs are dropped.
+fn measure<B, E: std::error::Error + 'static>(
+    todo: &[usize],
+    calls: &[CallWork],
+    build: &impl Fn(usize) -> B,
+    call: &mut impl FnMut(usize, B) -> Result<Vec<Vec<f64>>, E>,
+) -> Result<Option<Measured>, ExecuteError<E>> {
+    let mut m = Measured::default();
+    for k in plan::spread(todo, SAMPLE_CALLS) {
+        if m.seconds >= SAMPLE_SECONDS {
+            break;
+        }
+        let built = build(k);
+        let t = Instant::now();
+        call(k, built).map_err(ExecuteError::Call)?;
+        m.seconds += t.elapsed().as_secs_f64();
+        m.calls += 1;
+        m.padded += calls[k].padded;
+        m.cost += calls[k].cost;
+    }
+    Ok((m.calls > 0).then_some(m))
 }

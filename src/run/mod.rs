@@ -4,5 +4,6 @@ pub mod cancel;
 pub mod execute;
 pub mod observer;
 pub mod parallel;
+pub mod plan;
 pub mod progress;
 pub mod store;

@@ -80,7 +80,8 @@ impl Fingerprint {
 /// An open cache: finished calls read back, and the file to append new ones to.
 pub struct Cache {
     path: PathBuf,
-    file: File,
+    /// None when opened read only (`--dry_run`): records are kept in memory only.
+    file: Option<File>,
     /// Scores of finished calls, by call index.
     pub done: BTreeMap<usize, Vec<Vec<f64>>>,
     /// A damaged last line (a write cut off by a kill) was dropped.
@@ -91,12 +92,26 @@ impl Cache {
     /// Opens `path` for `fingerprint`: reuses a matching cache, starts a new one when there
     /// is none (or `overwrite`), refuses a cache of another run.
     pub fn open(path: &Path, fingerprint: &str, overwrite: bool) -> Result<Self, CacheError> {
+        Self::open_mode(path, fingerprint, overwrite, false)
+    }
+
+    /// [`Cache::open`], or with `read_only` the finished calls alone: no file or folder is
+    /// created or changed.
+    pub fn open_mode(
+        path: &Path,
+        fingerprint: &str,
+        overwrite: bool,
+        read_only: bool,
+    ) -> Result<Self, CacheError> {
         let io = |source| CacheError::Io {
             path: path.to_path_buf(),
             source,
         };
         // A hub model's name (`org/name`) puts the cache in a subfolder of the output folder.
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if let Some(parent) = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty() && !read_only)
+        {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
         let mut done = BTreeMap::new();
@@ -116,11 +131,14 @@ impl Cache {
         } else {
             (0, false)
         };
-        let file = open_append(
-            path,
-            keep_bytes,
-            &json!({"rewardbench_cache": VERSION, "fingerprint": fingerprint}),
-        )?;
+        let file = match read_only {
+            true => None,
+            false => Some(open_append(
+                path,
+                keep_bytes,
+                &json!({"rewardbench_cache": VERSION, "fingerprint": fingerprint}),
+            )?),
+        };
         Ok(Self {
             path: path.to_path_buf(),
             file,
@@ -131,11 +149,10 @@ impl Cache {
 
     /// Appends the scores of finished call `call`, one write, flushed.
     pub fn record(&mut self, call: usize, scores: &[Vec<f64>]) -> Result<(), CacheError> {
-        append_line(
-            &mut self.file,
-            &self.path,
-            &json!({"call": call, "scores": scores}),
-        )
+        match &mut self.file {
+            Some(f) => append_line(f, &self.path, &json!({"call": call, "scores": scores})),
+            None => Ok(()),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -155,7 +172,8 @@ const STORE_VERSION: u64 = 1;
 /// F}`, then `{"keys": [k, ...], "scores": [[..], ...]}` per finished call.
 pub struct ScoreStore {
     path: PathBuf,
-    file: File,
+    /// None when opened read only (`--dry_run`): records are kept in memory only.
+    file: Option<File>,
     /// Scores of the texts already in the store, by key.
     pub known: std::collections::HashMap<String, Vec<f64>>,
     /// A half-written last line (a kill mid-write) was dropped.
@@ -279,11 +297,25 @@ fn parse_store_line(line: &[u8]) -> Option<Vec<(String, Vec<f64>)>> {
 impl ScoreStore {
     /// Opens (or creates) the store at `path` for `fingerprint`; `overwrite` discards it.
     pub fn open(path: &Path, fingerprint: &str, overwrite: bool) -> Result<Self, CacheError> {
+        Self::open_mode(path, fingerprint, overwrite, false)
+    }
+
+    /// [`ScoreStore::open`], or with `read_only` the stored scores alone: no file or folder
+    /// is created or changed.
+    pub fn open_mode(
+        path: &Path,
+        fingerprint: &str,
+        overwrite: bool,
+        read_only: bool,
+    ) -> Result<Self, CacheError> {
         let io = |source| CacheError::Io {
             path: path.to_path_buf(),
             source,
         };
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if let Some(parent) = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty() && !read_only)
+        {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
         let mut known = std::collections::HashMap::new();
@@ -292,11 +324,14 @@ impl ScoreStore {
         } else {
             (0, false)
         };
-        let file = open_append(
-            path,
-            keep,
-            &json!({"rewardbench_store": STORE_VERSION, "fingerprint": fingerprint}),
-        )?;
+        let file = match read_only {
+            true => None,
+            false => Some(open_append(
+                path,
+                keep,
+                &json!({"rewardbench_store": STORE_VERSION, "fingerprint": fingerprint}),
+            )?),
+        };
         Ok(Self {
             path: path.to_path_buf(),
             file,
@@ -319,11 +354,9 @@ impl ScoreStore {
 
     /// Appends one finished call's texts and scores, one write, flushed.
     pub fn record(&mut self, keys: &[String], scores: &[Vec<f64>]) -> Result<(), CacheError> {
-        append_line(
-            &mut self.file,
-            &self.path,
-            &json!({"keys": keys, "scores": scores}),
-        )?;
+        if let Some(f) = &mut self.file {
+            append_line(f, &self.path, &json!({"keys": keys, "scores": scores}))?;
+        }
         for (k, s) in keys.iter().zip(scores) {
             self.known.insert(k.clone(), s.clone());
         }

@@ -439,14 +439,21 @@ pub fn evaluate_dataset(
 
     let rt = backend::runtime(cfg.device.ort_lib.as_deref(), cfg.device.device.wants_gpu())?;
     let opts = super::session_options(cfg, None);
+    let loading = crate::run::progress::loading(&prepared.model.onnx, cfg.output.quiet);
     let mut policy_s = LmSession::open(
         rt,
         &prepared.model.onnx,
         &opts,
         cache_hints(&prepared.model),
     )?;
+    loading.done();
     let mut ref_s = match &reference {
-        Some(r) => Some(LmSession::open(rt, &r.onnx, &opts, cache_hints(r))?),
+        Some(r) => {
+            let loading = crate::run::progress::loading(&r.onnx, cfg.output.quiet);
+            let s = LmSession::open(rt, &r.onnx, &opts, cache_hints(r))?;
+            loading.done();
+            Some(s)
+        }
         None => None,
     };
     let device = backend::device_name(policy_s.device);
@@ -478,14 +485,14 @@ pub fn evaluate_dataset(
             device,
         )?;
         if let Some(p) = super::rm::store_path(cfg, &prepared.model) {
-            let s = ScoreStore::open(&p, &fp, cfg.output.overwrite)?;
+            let s = ScoreStore::open_mode(&p, &fp, cfg.output.overwrite, cfg.output.dry_run)?;
             for (i, r) in reduced.iter_mut().enumerate() {
                 if needed[i] {
                     *r = s.known.get(&keys[i]).cloned();
                 }
             }
             let have = reduced.iter().filter(|r| r.is_some()).count();
-            if have > 0 && !cfg.output.quiet {
+            if have > 0 && !cfg.output.quiet && !cfg.output.dry_run {
                 eprintln!(
                     "resuming: {have} of {} texts already scored in {}",
                     needed.iter().filter(|n| **n).count(),
@@ -510,7 +517,7 @@ pub fn evaluate_dataset(
                 .iter()
                 .map(|row| row.iter().map(|&i| prompt_lens[i]).collect())
                 .collect();
-            cache = Some(Cache::open(
+            cache = Some(Cache::open_mode(
                 &p,
                 &fingerprint::dpo(
                     &prepared.model,
@@ -524,12 +531,26 @@ pub fn evaluate_dataset(
                     &rt.version,
                 )?,
                 cfg.output.overwrite,
+                cfg.output.dry_run,
             )?);
         }
         plans.clone()
     };
     let ids: Vec<&Vec<i64>> = seqs.iter().map(|s| &s.ids).collect();
     let sizes: Vec<usize> = run_plans.iter().map(batch::Plan::len).collect();
+    let work = executor::Work {
+        stored: reduced.iter().filter(|r| r.is_some()).count(),
+        models: model_count,
+        device,
+        quiet: cfg.output.quiet,
+        dry_run: cfg.output.dry_run,
+        ..executor::Work::new(
+            run_plans
+                .iter()
+                .map(|p| call_work(seqs, p, prepared.model.token_cost()))
+                .collect(),
+        )
+    };
     let call_keys: Vec<Vec<String>> = run_plans
         .iter()
         .map(|p| p.members().map(|i| keys[i].clone()).collect())
@@ -544,7 +565,7 @@ pub fn evaluate_dataset(
         (None, None) => None,
     };
     let executed = executor::execute(
-        &sizes,
+        &work,
         call_store,
         |k| pad_rows(&ids, &run_plans[k], eos),
         |k, (ids, mask)| {
@@ -560,8 +581,6 @@ pub fn evaluate_dataset(
             }
             Ok::<_, DpoError>(out)
         },
-        "texts",
-        cfg.output.quiet,
         &mut crate::run::observer::Stderr,
     )?;
     for (p, out) in run_plans.iter().zip(executed.outputs) {
@@ -587,10 +606,24 @@ pub fn evaluate_dataset(
             wait_seconds: executed.wait_seconds,
             ort_seconds: executed.call_seconds,
             total_seconds: prepare_seconds + t_run.elapsed().as_secs_f64(),
+            plan: Some(executed.plan),
             ..stats
         },
         store_fingerprint,
     })
+}
+
+/// A DPO call's work, padded as [`pad_rows`] pads: every sequence a row, at least 2 wide.
+fn call_work(seqs: &[Encoded], plan: &batch::Plan, token_cost: f64) -> crate::run::plan::CallWork {
+    let lens: Vec<usize> = plan.members().map(|i| seqs[i].ids.len()).collect();
+    let width = lens.iter().copied().max().unwrap_or(2).max(2);
+    crate::run::plan::CallWork {
+        texts: lens.len(),
+        tokens: lens.iter().sum(),
+        padded: width * lens.len(),
+        shared: 0,
+        cost: crate::run::plan::cost(lens.len(), width, token_cost),
+    }
 }
 
 /// Each row's rewards from its sequences' reductions; a row with a sequence not reduced

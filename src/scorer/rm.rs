@@ -10,9 +10,10 @@ use crate::data::Prompt;
 use crate::data::{DataError, Dataset};
 use crate::model::{ModelError, ModelFiles};
 use crate::prompt::Rendered;
-use crate::run::execute::{self as executor, ExecuteError, Interrupted};
+use crate::run::execute::{self as executor, ExecuteError, Interrupted, Work};
 use crate::run::observer::{Observer, Stderr};
 use crate::run::parallel::parallel_map;
+use crate::run::plan::{CallWork, RunPlan};
 use crate::run::store::{Cache, CacheError, ScoreStore};
 use crate::scorer::pooling::{self, Pooling, Scope, Span, TokenRow};
 use crate::scorer::transform::{self, HeadError};
@@ -145,6 +146,8 @@ pub struct Stats {
     /// A pairwise model's kind and what its scores mean (the summary's `pairwise`,
     /// [`crate::scorer::pairwise::summary`]).
     pub pairwise: Option<serde_json::Value>,
+    /// The work the run planned after the store lookup (with `--dry_run`, its measurement).
+    pub plan: Option<RunPlan>,
 }
 
 /// A finished evaluation.
@@ -392,6 +395,7 @@ fn open(
         .map(|p| (p.rows.len(), p.width(&prepared.seqs).max(1)))
         .collect();
     let opts = super::session_options(cfg, backend::profile_for(&shapes));
+    let loading = crate::run::progress::loading(&prepared.model.onnx, cfg.output.quiet);
     let mut session =
         RewardSession::open_output(rt, &prepared.model.onnx, &opts, cfg.head.output.as_deref())?;
     if let Some(note) = &session.note {
@@ -412,6 +416,7 @@ fn open(
             .first()
             .map(|p| batch::inputs(&prepared.seqs, p, prepared.pad_id, caps.packed))
     })?;
+    loading.done();
     Ok(session)
 }
 
@@ -612,6 +617,7 @@ fn execute(
             .collect())
     };
     let mut outputs: Vec<Option<Vec<f64>>> = vec![None; seqs.len()];
+    let planned;
     let (reused_calls, wait, ort_time, fingerprint) = if keyed {
         let keys: Vec<String> = seqs.iter().map(seq_key).collect();
         let needed = match cfg.output.shard {
@@ -625,7 +631,12 @@ fn execute(
             backend::device_name(session.device),
         )?;
         let mut store = match store_path(cfg, &prepared.model) {
-            Some(p) if !save_tokens => Some(ScoreStore::open(&p, &fp, cfg.output.overwrite)?),
+            Some(p) if !save_tokens => Some(ScoreStore::open_mode(
+                &p,
+                &fp,
+                cfg.output.overwrite,
+                cfg.output.dry_run,
+            )?),
             _ => None,
         };
         let known = |i: usize| store.as_ref().and_then(|s| s.known.get(&keys[i]).cloned());
@@ -639,7 +650,7 @@ fn execute(
             .map(|i| needed[i] && outputs[i].is_none())
             .collect();
         let run_plans = replan(&prepared, cfg, &plans, &|i| todo[i]);
-        if let (Some(s), true, false) = (&store, have > 0, cfg.output.quiet) {
+        if let (Some(s), true, false) = (&store, have > 0, cfg.output.quiet || cfg.output.dry_run) {
             eprintln!(
                 "resuming: {have} of {} texts already scored in {}",
                 needed.iter().filter(|n| **n).count(),
@@ -650,20 +661,22 @@ fn execute(
             .iter()
             .map(|p| p.members().map(|i| keys[i].clone()).collect())
             .collect();
-        let sizes: Vec<usize> = run_plans.iter().map(batch::Plan::len).collect();
+        let work = Work {
+            stored: have,
+            ..work_of(cfg, &prepared, &run_plans, session.device)
+        };
         let mut calls = store.as_mut().map(|s| executor::KeyedCalls {
             store: s,
             keys: call_keys,
         });
         let executed = executor::execute(
-            &sizes,
+            &work,
             calls.as_mut().map(|c| c as &mut dyn executor::CallStore),
             |k| batch::inputs(seqs, &run_plans[k], pad_id, packed),
             |k, c| call(&mut session, &run_plans[k], &c),
-            "texts",
-            cfg.output.quiet,
             &mut crate::run::observer::Stderr,
         )?;
+        planned = executed.plan;
         for (p, out) in run_plans.iter().zip(executed.outputs) {
             for (i, sc) in p.members().zip(out) {
                 outputs[i] = Some(sc);
@@ -678,23 +691,22 @@ fn execute(
     } else {
         let cache_file = cache_path(cfg, &prepared.model).filter(|_| !save_tokens);
         let mut cache = match &cache_file {
-            Some(path) => Some(Cache::open(
+            Some(path) => Some(Cache::open_mode(
                 path,
                 &fingerprint::classifier(&prepared, &plans, cfg, &rt.version)?,
                 cfg.output.overwrite,
+                cfg.output.dry_run,
             )?),
             None => None,
         };
-        let sizes: Vec<usize> = plans.iter().map(batch::Plan::len).collect();
         let executed = executor::execute(
-            &sizes,
+            &work_of(cfg, &prepared, &plans, session.device),
             cache.as_mut().map(|c| c as &mut dyn executor::CallStore),
             |k| batch::inputs(seqs, &plans[k], pad_id, packed),
             |k, c| call(&mut session, &plans[k], &c),
-            "texts",
-            cfg.output.quiet,
             &mut crate::run::observer::Stderr,
         )?;
+        planned = executed.plan;
         for (p, out) in plans.iter().zip(executed.outputs) {
             for (i, sc) in p.members().zip(out) {
                 outputs[i] = Some(sc);
@@ -724,10 +736,11 @@ fn execute(
         total_seconds: prepared.prepare_seconds + started.elapsed().as_secs_f64(),
         reward_head: None,
         pairwise: None,
+        plan: Some(planned),
     };
     let mut ev = assemble(prepared, cfg, outputs, runtime, stats)?;
     ev.store_fingerprint = fingerprint;
-    if save_tokens {
+    if save_tokens && !cfg.output.dry_run {
         let onnx = &ev.prepared.model.onnx;
         for t in tokens.iter_mut().flatten() {
             for v in &mut t.values {
@@ -737,6 +750,27 @@ fn execute(
         crate::report::tokens::write(&ev, &tokens, &cfg.output.dir)?;
     }
     Ok(ev)
+}
+
+/// The executor's view of `plans` on `device`, as `cfg` reports progress.
+fn work_of(
+    cfg: &RunConfig,
+    prepared: &Prepared,
+    plans: &[batch::Plan],
+    device: backend::Device,
+) -> Work {
+    let (seqs, token_cost) = (&prepared.seqs, prepared.model.token_cost());
+    Work {
+        device: backend::device_name(device),
+        quiet: cfg.output.quiet,
+        dry_run: cfg.output.dry_run,
+        ..Work::new(
+            plans
+                .iter()
+                .map(|p| CallWork::of(seqs, p, token_cost))
+                .collect(),
+        )
+    }
 }
 
 /// How a per-token export is pooled in this run.

@@ -623,7 +623,9 @@ pub fn run(p: PairsPrepared, cfg: &RunConfig) -> Result<Scored, PairwiseError> {
         .map(|p| (p.rows.len(), p.width(seqs).max(1)))
         .collect();
     let opts = super::session_options(cfg, backend::profile_for(&shapes));
+    let loading = crate::run::progress::loading(&prepared.model.onnx, cfg.output.quiet);
     let mut session = PairwiseSession::open(rt, &prepared.model.onnx, &opts, contract(kind))?;
+    loading.done();
     if let Some(n) = session.note.take() {
         notes.push(n);
     }
@@ -641,7 +643,12 @@ pub fn run(p: PairsPrepared, cfg: &RunConfig) -> Result<Scored, PairwiseError> {
     )?;
     let keys: Vec<String> = seqs.iter().map(seq_key).collect();
     let mut store = match store_path(cfg, &prepared.model, kind) {
-        Some(p) => Some(ScoreStore::open(&p, &fp, cfg.output.overwrite)?),
+        Some(p) => Some(ScoreStore::open_mode(
+            &p,
+            &fp,
+            cfg.output.overwrite,
+            cfg.output.dry_run,
+        )?),
         None => None,
     };
     let mut outputs: Vec<Option<Vec<f64>>> = keys
@@ -649,7 +656,7 @@ pub fn run(p: PairsPrepared, cfg: &RunConfig) -> Result<Scored, PairwiseError> {
         .map(|k| store.as_ref().and_then(|s| s.known.get(k).cloned()))
         .collect();
     let have = outputs.iter().filter(|o| o.is_some()).count();
-    if let (Some(s), true, false) = (&store, have > 0, cfg.output.quiet) {
+    if let (Some(s), true, false) = (&store, have > 0, cfg.output.quiet || cfg.output.dry_run) {
         eprintln!(
             "resuming: {have} of {} inputs already scored in {}",
             seqs.len(),
@@ -662,7 +669,19 @@ pub fn run(p: PairsPrepared, cfg: &RunConfig) -> Result<Scored, PairwiseError> {
         .iter()
         .map(|p| p.members().map(|i| keys[i].clone()).collect())
         .collect();
-    let sizes: Vec<usize> = run_plans.iter().map(batch::Plan::len).collect();
+    let work = executor::Work {
+        stored: have,
+        unit: "inputs",
+        device,
+        quiet: cfg.output.quiet,
+        dry_run: cfg.output.dry_run,
+        ..executor::Work::new(
+            run_plans
+                .iter()
+                .map(|p| crate::run::plan::CallWork::of(seqs, p, prepared.model.token_cost()))
+                .collect(),
+        )
+    };
     let mut calls = store.as_mut().map(|s| executor::KeyedCalls {
         store: s,
         keys: call_keys,
@@ -670,15 +689,13 @@ pub fn run(p: PairsPrepared, cfg: &RunConfig) -> Result<Scored, PairwiseError> {
     let pad_id = prepared.pad_id;
     let letters = verdicts.letters;
     let executed = executor::execute(
-        &sizes,
+        &work,
         calls.as_mut().map(|c| c as &mut dyn executor::CallStore),
         |k| batch::inputs(seqs, &run_plans[k], pad_id, false),
         |_, c| {
             let out = session.run(&c)?;
             Ok::<_, BackendError>((0..out.rows).map(|r| reduce(&out, r, letters)).collect())
         },
-        "inputs",
-        cfg.output.quiet,
         &mut crate::run::observer::Stderr,
     )?;
     for (p, out) in run_plans.iter().zip(executed.outputs) {
@@ -702,9 +719,14 @@ pub fn run(p: PairsPrepared, cfg: &RunConfig) -> Result<Scored, PairwiseError> {
         ort_seconds: executed.call_seconds,
         total_seconds: prepared.prepare_seconds + started.elapsed().as_secs_f64(),
         pairwise: Some(summary(kind)),
+        plan: Some(executed.plan),
         ..Stats::default()
     };
-    let rows = score_rows(kind, &prepared, &outputs, &verdicts, &encoder)?;
+    // A dry run computed nothing: no rows to score.
+    let rows = match cfg.output.dry_run {
+        true => Vec::new(),
+        false => score_rows(kind, &prepared, &outputs, &verdicts, &encoder)?,
+    };
     Ok(Scored {
         ev: Evaluation {
             prepared,
