@@ -74,12 +74,37 @@ pub fn run(
     if let ScorerKind::Dpo(mode) = &cfg.model.scorer {
         return run_dpo(cfg, info, mode, obs);
     }
-    if let ScorerKind::Pairwise(kind) = cfg.model.scorer {
-        return run_pairwise(cfg, info, kind, obs);
+    let mut done = match cfg.model.scorer {
+        ScorerKind::Pairwise(kind) => run_pairwise(cfg, info, kind, obs)?,
+        _ => match data::load(&cfg.data.spec, cfg.data.prioritize_scoring)? {
+            Loaded::Instructions(set) => run_instructions(cfg, set, obs)?,
+            Loaded::Preference(dataset) => run_pairs(cfg, info, dataset, obs)?,
+        },
+    };
+    list_store(cfg, &mut done);
+    Ok(done)
+}
+
+/// Adds the score store the run keeps (for the next run to resume from) to its written
+/// files; a shard lists its own, a dry run writes none.
+fn list_store(cfg: &RunConfig, done: &mut Finished) {
+    if cfg.output.dry_run || cfg.output.shard.is_some() {
+        return;
     }
-    match data::load(&cfg.data.spec, cfg.data.prioritize_scoring)? {
-        Loaded::Instructions(set) => run_instructions(cfg, set, obs),
-        Loaded::Preference(dataset) => run_pairs(cfg, info, dataset, obs),
+    let Ok(model) = crate::model::ModelFiles::for_run(cfg) else {
+        return;
+    };
+    let stores = match cfg.model.scorer {
+        ScorerKind::Pairwise(kind) => vec![pairwise::store_path(cfg, &model, kind)],
+        _ => vec![
+            eval::store_path(cfg, &model),
+            crate::scorer::cache_path(cfg, &model),
+        ],
+    };
+    for p in stores.into_iter().flatten() {
+        if p.is_file() && !done.written.contains(&p) {
+            done.written.push(p);
+        }
     }
 }
 

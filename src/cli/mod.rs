@@ -104,149 +104,199 @@ pub struct Args {
 #[derive(Debug, Clone, clap::Args)]
 pub struct EvalArgs {
     /// Model folder: model.onnx (or onnx/model.onnx), tokenizer.json, tokenizer_config.json, config.json.
-    #[arg(long)]
+    #[arg(help_heading = "Model", long)]
     pub model: Option<PathBuf>,
     /// Tokenizer folder (default: the model folder).
-    #[arg(long)]
+    #[arg(help_heading = "Model", long)]
     pub tokenizer: Option<PathBuf>,
     /// Dataset: a hub id (org/name[@revision]), or a local .json / .jsonl / .parquet / .csv file or folder [default: allenai/reward-bench; v2: allenai/reward-bench-2].
-    #[arg(long)]
+    #[arg(help_heading = "Data and templates", long)]
     pub dataset: Option<String>,
     /// Read --dataset as a local JSON / JSONL file (local files are read either way).
-    #[arg(long = "load_json", alias = "load-json", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    #[arg(help_heading = "Data and templates", long = "load_json", alias = "load-json", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
     pub load_json: bool,
     /// Dataset split (hub datasets and local folders; default: all splits, concatenated; the core set: filtered; v2: test).
-    #[arg(long)]
+    #[arg(help_heading = "Data and templates", long)]
     pub split: Option<String>,
     /// fastchat conversation template, used only when the tokenizer has no chat template.
-    #[arg(long = "chat_template", alias = "chat-template")]
+    #[arg(
+        help_heading = "Data and templates",
+        long = "chat_template",
+        alias = "chat-template"
+    )]
     pub chat_template: Option<String>,
     /// Date that templates' `strftime_now` reports, YYYY-MM-DD (default: today), for reproducible runs.
-    #[arg(long)]
+    #[arg(help_heading = "Data and templates", long)]
     pub date: Option<rewardbench::template::Date>,
     /// Rows per model call (each call holds at most this many texts).
-    #[arg(long = "batch_size", alias = "batch-size", default_value_t = defaults().batch.batch_size as u32, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(help_heading = "Batching and device", long = "batch_size", alias = "batch-size", default_value_t = defaults().batch.batch_size as u32, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_size: u32,
     /// Output folder [default: results/{benchmark}/: eval-set, pref-sets, rb2 or the dataset's name; -debug with --debug].
-    #[arg(long = "output_dir", alias = "output-dir")]
+    #[arg(
+        help_heading = "Output, resume and shards",
+        long = "output_dir",
+        alias = "output-dir"
+    )]
     pub output_dir: Option<PathBuf>,
     /// Token limit: v1 applies it only with --force_truncation (as RewardBench); v2 truncates every text to it, as run_v2 [default: 512; v2: 2048].
-    #[arg(long = "max_length", alias = "max-length", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(help_heading = "Data and templates", long = "max_length", alias = "max-length", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_length: Option<u32>,
     /// Truncate texts longer than --max_length, keeping their last tokens.
-    #[arg(long = "force_truncation", alias = "force-truncation", num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().tokenize.force_truncation, value_parser = parse_bool, action = ArgAction::Set)]
+    #[arg(help_heading = "Data and templates", long = "force_truncation", alias = "force-truncation", num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().tokenize.force_truncation, value_parser = parse_bool, action = ArgAction::Set)]
     pub force_truncation: bool,
     /// Score only the first 10 rows.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().data.debug, value_parser = parse_bool, action = ArgAction::Set)]
+    #[arg(help_heading = "Data and templates", long, num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().data.debug, value_parser = parse_bool, action = ArgAction::Set)]
     pub debug: bool,
     /// Also write {name}_all.jsonl with the chosen/rejected score of every row.
-    #[arg(long = "save_all", alias = "save-all", num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().output.save_all, value_parser = parse_bool, action = ArgAction::Set)]
+    #[arg(help_heading = "Output, resume and shards", long = "save_all", alias = "save-all", num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().output.save_all, value_parser = parse_bool, action = ArgAction::Set)]
     pub save_all: bool,
     /// Reference model folder for DPO (implicit reward) evaluation; --model is then the policy.
-    #[arg(long = "ref_model", alias = "ref-model")]
+    #[arg(help_heading = "Model", long = "ref_model", alias = "ref-model")]
     pub ref_model: Option<String>,
     /// Reference-free DPO scoring of --model (without --ref_model): sum, avg or norm of the answer's log-probs.
-    #[arg(long = "ref_free_type", alias = "ref-free-type", value_enum)]
+    #[arg(
+        help_heading = "Model",
+        long = "ref_free_type",
+        alias = "ref-free-type",
+        value_enum
+    )]
     pub ref_free_type: Option<RefFreeArg>,
     /// Score --model as a pairwise preference model (export/export_pairwise.py; default: the kind its pairwise.json names).
-    #[arg(long, value_enum)]
+    #[arg(help_heading = "Model", long, value_enum)]
     pub pairwise: Option<pairwise::PairwiseArg>,
 
     // --- RewardBench flags with no effect on an ONNX export (precision and attention are fixed at export).
     /// Accepted for compatibility; no effect (an ONNX export has its precision fixed).
-    #[arg(long = "not_quantized", alias = "not-quantized", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    #[arg(help_heading = "RewardBench flags accepted with no effect (a note says why)", long = "not_quantized", alias = "not-quantized", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
     pub not_quantized: bool,
     /// Accepted for compatibility; no effect (an ONNX export has its precision fixed).
-    #[arg(long = "torch_dtype", alias = "torch-dtype")]
+    #[arg(
+        help_heading = "RewardBench flags accepted with no effect (a note says why)",
+        long = "torch_dtype",
+        alias = "torch-dtype"
+    )]
     pub torch_dtype: Option<String>,
     /// Accepted for compatibility; no effect (attention is part of the exported graph).
-    #[arg(long = "attn_implementation", alias = "attn-implementation")]
+    #[arg(
+        help_heading = "RewardBench flags accepted with no effect (a note says why)",
+        long = "attn_implementation",
+        alias = "attn-implementation"
+    )]
     pub attn_implementation: Option<String>,
     /// Accepted for compatibility; no effect (no Python code is run).
-    #[arg(long = "trust_remote_code", alias = "trust-remote-code", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    #[arg(help_heading = "RewardBench flags accepted with no effect (a note says why)", long = "trust_remote_code", alias = "trust-remote-code", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
     pub trust_remote_code: bool,
     /// Model and tokenizer revision on the hub (branch, tag or commit).
-    #[arg(long)]
+    #[arg(help_heading = "Model", long)]
     pub revision: Option<String>,
     /// Evaluate the prior preference sets (allenai/pref-test-sets) instead of --dataset.
-    #[arg(long = "pref_sets", alias = "pref-sets", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    #[arg(help_heading = "Data and templates", long = "pref_sets", alias = "pref-sets", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
     pub pref_sets: bool,
     /// Rows with `messages` are instruction data (scored, not ranked) even if they have chosen/rejected.
-    #[arg(long = "prioritize_scoring", alias = "prioritize-scoring", num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().data.prioritize_scoring, value_parser = parse_bool, action = ArgAction::Set)]
+    #[arg(help_heading = "Data and templates", long = "prioritize_scoring", alias = "prioritize-scoring", num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().data.prioritize_scoring, value_parser = parse_bool, action = ArgAction::Set)]
     pub prioritize_scoring: bool,
 
     // --- Publishing to the hub (after the results are written), then RewardBench's logging
     // flags that are accepted with a note.
     /// Upload the summary and per-example outputs as a hub dataset (see --hub_results_repo), with HF_TOKEN.
-    #[arg(long = "push_results_to_hub", alias = "push-results-to-hub", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    #[arg(help_heading = "Publishing to the hub", long = "push_results_to_hub", alias = "push-results-to-hub", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
     pub push_results_to_hub: bool,
     /// Add the scores to the model repo's card (model-index results; --model must be a hub id), with HF_TOKEN.
-    #[arg(long = "upload_model_metadata_to_hf", alias = "upload-model-metadata-to-hf", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    #[arg(help_heading = "Publishing to the hub", long = "upload_model_metadata_to_hf", alias = "upload-model-metadata-to-hf", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
     pub upload_model_metadata_to_hf: bool,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Publishing to the hub")]
     pub hub: publish::HubTarget,
     /// Accepted; no effect: results are always written to --output_dir.
-    #[arg(long = "do_not_save", alias = "do-not-save", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    #[arg(help_heading = "RewardBench flags accepted with no effect (a note says why)", long = "do_not_save", alias = "do-not-save", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
     pub do_not_save: bool,
     /// Accepted; no effect: W&B is not read (pass --model and --revision).
-    #[arg(long = "wandb_run", alias = "wandb-run")]
+    #[arg(
+        help_heading = "RewardBench flags accepted with no effect (a note says why)",
+        long = "wandb_run",
+        alias = "wandb-run"
+    )]
     pub wandb_run: Option<String>,
     /// Accepted; no effect: no /output/metrics.json is written.
-    #[arg(long = "disable_beaker_save", alias = "disable-beaker-save", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    #[arg(help_heading = "RewardBench flags accepted with no effect (a note says why)", long = "disable_beaker_save", alias = "disable-beaker-save", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
     pub disable_beaker_save: bool,
     /// Accepted; no effect (run_v2's 8-bit loading: an ONNX export's precision is fixed).
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    #[arg(help_heading = "RewardBench flags accepted with no effect (a note says why)", long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
     pub quantized: bool,
 
     // --- This evaluator's own flags.
     /// How texts are grouped into model calls.
-    #[arg(long, value_enum, default_value = "sorted")]
+    #[arg(
+        help_heading = "Batching and device",
+        long,
+        value_enum,
+        default_value = "sorted"
+    )]
     pub batching: BatchingArg,
     /// Cap on padded tokens per model call (rows x longest row; sorted batching). 0: no cap [default: 4096 on CPU, 16384 with --device cuda/tensorrt].
-    #[arg(long = "max_batch_tokens", alias = "max-batch-tokens")]
+    #[arg(
+        help_heading = "Batching and device",
+        long = "max_batch_tokens",
+        alias = "max-batch-tokens"
+    )]
     pub max_batch_tokens: Option<usize>,
     /// Packed exports (--attention gqa): compute a prompt once for its answers (sorted batching).
-    #[arg(long = "share_prefixes", alias = "share-prefixes", num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().batch.share_prefixes, value_parser = parse_bool, action = ArgAction::Set)]
+    #[arg(help_heading = "Batching and device", long = "share_prefixes", alias = "share-prefixes", num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().batch.share_prefixes, value_parser = parse_bool, action = ArgAction::Set)]
     pub share_prefixes: bool,
     /// Where the model runs: cpu, cuda, tensorrt, or auto (CUDA if available, else CPU, and says so).
-    #[arg(long, value_enum, default_value = "cpu")]
+    #[arg(
+        help_heading = "Batching and device",
+        long,
+        value_enum,
+        default_value = "cpu"
+    )]
     pub device: DeviceArg,
     /// GPU index for cuda / tensorrt.
-    #[arg(long = "device_id", alias = "device-id", default_value_t = defaults().device.device_id)]
+    #[arg(help_heading = "Batching and device", long = "device_id", alias = "device-id", default_value_t = defaults().device.device_id)]
     pub device_id: i32,
     /// TensorRT: build fp16 engines.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().device.fp16, value_parser = parse_bool, action = ArgAction::Set)]
+    #[arg(help_heading = "Batching and device", long, num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().device.fp16, value_parser = parse_bool, action = ArgAction::Set)]
     pub fp16: bool,
     /// TensorRT: engine and timing cache folder, kept between runs (default: ~/.cache/rewardbench/tensorrt).
-    #[arg(long = "trt_cache", alias = "trt-cache")]
+    #[arg(
+        help_heading = "Batching and device",
+        long = "trt_cache",
+        alias = "trt-cache"
+    )]
     pub trt_cache: Option<PathBuf>,
     /// ONNX Runtime intra-op threads (default: the cores available to this process).
-    #[arg(long, default_value_t = defaults().device.threads)]
+    #[arg(help_heading = "Batching and device", long, default_value_t = defaults().device.threads)]
     pub threads: usize,
     /// Path of libonnxruntime.so (default: ORT_DYLIB_PATH, then .ort/lib, then a pip-installed onnxruntime).
-    #[arg(long = "ort_lib", alias = "ort-lib")]
+    #[arg(
+        help_heading = "Batching and device",
+        long = "ort_lib",
+        alias = "ort-lib"
+    )]
     pub ort_lib: Option<PathBuf>,
     /// Keep a score store ({output_dir}/{name}.store.jsonl; with reference batching or DPO the call-keyed {name}.cache.jsonl): a re-run after a crash, kill or
     /// Ctrl-C computes only what is missing.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().output.cache, value_parser = parse_bool, action = ArgAction::Set)]
+    #[arg(help_heading = "Output, resume and shards", long, num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().output.cache, value_parser = parse_bool, action = ArgAction::Set)]
     pub cache: bool,
     /// Discard an existing resume cache and start afresh.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().output.overwrite, value_parser = parse_bool, action = ArgAction::Set)]
+    #[arg(help_heading = "Output, resume and shards", long, num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().output.overwrite, value_parser = parse_bool, action = ArgAction::Set)]
     pub overwrite: bool,
     /// No progress lines on stderr.
-    #[arg(long, short, num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().output.quiet, value_parser = parse_bool, action = ArgAction::Set)]
+    #[arg(help_heading = "Output, resume and shards", long, short, num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().output.quiet, value_parser = parse_bool, action = ArgAction::Set)]
     pub quiet: bool,
     /// Print the plan (texts, tokens, calls, padding, what the store holds) and a time estimate from a few measured calls; score nothing, write no file.
-    #[arg(long = "dry_run", alias = "dry-run", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    #[arg(help_heading = "Output, resume and shards", long = "dry_run", alias = "dry-run", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
     pub dry_run: bool,
     /// Score only shard I of N of the rows (0 <= I < N): its store and manifest go to
     /// {output_dir}/shards/; `rewardbench merge {output_dir}` writes the results once all N are done.
-    #[arg(long)]
+    #[arg(help_heading = "Output, resume and shards", long)]
     pub shard: Option<rewardbench::shard::Shard>,
-    #[command(flatten)]
+    #[command(
+        flatten,
+        next_help_heading = "Reward head (per-token exports, custom heads)"
+    )]
     pub head: head::HeadArgs,
     /// A model registry (TOML, the layout of the built-in models.toml): its entries replace the built-in ones of the same id.
-    #[arg(long = "model_config", alias = "model-config")]
+    #[arg(help_heading = "Model", long = "model_config", alias = "model-config")]
     pub model_config: Option<PathBuf>,
 }
 
@@ -274,6 +324,7 @@ pub struct V2Args {
     pub eval: EvalArgs,
     /// Round every score to this format before comparing (f16 / bf16 reproduce the tie rate of upstream's GPU runs).
     #[arg(
+        help_heading = "RewardBench 2",
         long = "score_dtype",
         alias = "score-dtype",
         value_enum,
@@ -282,6 +333,7 @@ pub struct V2Args {
     pub score_dtype: ScoreDtypeArg,
     /// Which end of a text longer than --max_length is cut.
     #[arg(
+        help_heading = "RewardBench 2",
         long = "truncation_side",
         alias = "truncation-side",
         value_enum,
@@ -470,5 +522,36 @@ mod tests {
         assert_eq!(a.dataset, None);
         assert!(Args::try_parse_from(["rewardbench", "--debug", "maybe"]).is_err());
         assert!(Args::try_parse_from(["rewardbench", "--batch_size", "0"]).is_err());
+    }
+
+    /// `--help` lists every evaluation flag under a heading, the no-op flags apart.
+    #[test]
+    fn help_is_grouped() {
+        use clap::CommandFactory;
+        let cmd = Args::command();
+        let loose: Vec<String> = cmd
+            .get_arguments()
+            .filter(|a| a.get_long().is_some_and(|l| l != "help" && l != "version"))
+            .filter(|a| a.get_help_heading().is_none())
+            .map(|a| a.get_id().to_string())
+            .collect();
+        assert!(loose.is_empty(), "flags without a heading: {loose:?}");
+        let heading = |flag: &str| {
+            cmd.get_arguments()
+                .find(|a| a.get_long() == Some(flag))
+                .and_then(|a| a.get_help_heading())
+                .unwrap_or_default()
+                .to_string()
+        };
+        for f in [
+            "wandb_run",
+            "not_quantized",
+            "trust_remote_code",
+            "quantized",
+        ] {
+            assert!(heading(f).contains("no effect"), "{f}: {}", heading(f));
+        }
+        assert_eq!(heading("hf_entity"), "Publishing to the hub");
+        assert_eq!(heading("pooling"), heading("score_column"));
     }
 }

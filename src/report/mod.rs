@@ -346,14 +346,34 @@ pub fn write(
     Ok(paths)
 }
 
-/// Writes `{name}_run.json`, unless the run computed nothing (every score came from the
-/// store) and the file exists: it keeps the throughput of the run that computed them.
+/// Throughput fields of `_run.json` that a fully resumed run takes from the earlier record.
+const THROUGHPUT_KEYS: &[&str] = &[
+    "pairs_per_second",
+    "prompts_per_second",
+    "texts_per_second",
+    "timings",
+];
+
+/// Writes `{name}_run.json`. When the run computed nothing (every score came from the store)
+/// and an earlier record exists, its throughput and timings are kept (they describe the run
+/// that computed the scores) and `throughput_from_earlier_run` says so.
 pub fn write_run_record(path: &Path, record: &Value, ev: &Evaluation) -> Result<(), ReportError> {
     let st = &ev.stats;
-    if st.model_calls > 0 && st.reused_calls >= st.model_calls && path.is_file() {
-        return Ok(());
+    let mut record = record.clone();
+    let resumed = st.model_calls > 0 && st.reused_calls >= st.model_calls;
+    let earlier = resumed
+        .then(|| std::fs::read_to_string(path).ok())
+        .flatten()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok());
+    if let (Some(Value::Object(old)), Some(new)) = (earlier, record.as_object_mut()) {
+        for k in THROUGHPUT_KEYS {
+            if let Some(v) = old.get(*k) {
+                new.insert((*k).to_string(), v.clone());
+            }
+        }
+        new.insert("throughput_from_earlier_run".into(), Value::Bool(true));
     }
-    let mut run = serde_json::to_string_pretty(record).unwrap_or_default();
+    let mut run = serde_json::to_string_pretty(&record).unwrap_or_default();
     run.push('\n');
     write_atomic(path, run.as_bytes())
 }

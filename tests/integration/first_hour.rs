@@ -1072,7 +1072,14 @@ fn same_named_checkpoints_keep_their_own_files() {
     }
     // Again, each as another spelling of its folder: answered from its own store, same names.
     let before = std::fs::read(out.join("b--ckpt_outputs.jsonl")).unwrap();
+    let first = json(&out.join("b--ckpt_run.json"));
     assert!(run("runs/b/ckpt").contains("named b--ckpt"));
+    // all from the store: _run.json keeps the throughput of the run that computed the scores
+    let again = json(&out.join("b--ckpt_run.json"));
+    assert_eq!(again["reused_calls"], again["model_calls"]);
+    assert_eq!(again["pairs_per_second"], first["pairs_per_second"]);
+    assert_eq!(again["timings"], first["timings"]);
+    assert_eq!(again["throughput_from_earlier_run"], true);
     assert!(!run("runs/a/ckpt/").contains("already holds"));
     assert_eq!(
         std::fs::read(out.join("b--ckpt_outputs.jsonl")).unwrap(),
