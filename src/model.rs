@@ -25,6 +25,10 @@ pub enum ModelError {
         path: PathBuf,
         source: Box<HubError>,
     },
+    #[error("{} references external data {}, which is missing: the graph's data files must sit beside it", graph.display(), file.display())]
+    MissingExternalData { graph: PathBuf, file: PathBuf },
+    #[error("{0}")]
+    ExternalData(#[from] crate::external_data::ExternalDataError),
     #[error("hub model {repo} has no ONNX export: looked for {} among its files ({found}); export one with export/export_rm.py", looked_for(*device))]
     HubNoOnnx {
         repo: String,
@@ -207,6 +211,24 @@ pub fn display_path(p: &Path) -> String {
     }
 }
 
+/// The external-data files `onnx` references, each checked to be there. A graph that is not
+/// valid protobuf references nothing here: ONNX Runtime reports it when loading.
+pub fn external_files(onnx: &Path) -> Result<Vec<PathBuf>, ModelError> {
+    use crate::external_data::{files, ExternalDataError};
+    let files = match files(onnx) {
+        Ok(f) => f,
+        Err(ExternalDataError::Malformed { .. }) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(missing) = files.iter().find(|f| !f.is_file()) {
+        return Err(ModelError::MissingExternalData {
+            graph: onnx.to_path_buf(),
+            file: missing.clone(),
+        });
+    }
+    Ok(files)
+}
+
 /// The files of one exported model.
 #[derive(Debug, Clone)]
 pub struct ModelFiles {
@@ -218,6 +240,8 @@ pub struct ModelFiles {
     pub config: Option<Value>,
     /// The result files' name, when not [`ModelFiles::name`]'s default.
     pub stem: Option<String>,
+    /// The external-data files the graph references (none for a single-file model).
+    pub external: Vec<PathBuf>,
 }
 
 impl ModelFiles {
@@ -240,6 +264,7 @@ impl ModelFiles {
                 device,
             })?;
         let onnx = dir.join(onnx);
+        let external = external_files(&onnx)?;
         let config_path = dir.join("config.json");
         let config = match std::fs::read_to_string(&config_path) {
             Ok(text) => Some(serde_json::from_str(&text).map_err(|e| ModelError::Config {
@@ -254,6 +279,7 @@ impl ModelFiles {
             note,
             config,
             stem: None,
+            external,
         })
     }
 
