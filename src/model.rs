@@ -27,6 +27,10 @@ pub enum ModelError {
     },
     #[error("{} references external data {}, which is missing: the graph's data files must sit beside it", graph.display(), file.display())]
     MissingExternalData { graph: PathBuf, file: PathBuf },
+    #[error(
+        "hub model {repo}: its graph references external data {file}, which the repo does not have"
+    )]
+    HubMissingExternalData { repo: String, file: String },
     #[error("{0}")]
     ExternalData(#[from] crate::external_data::ExternalDataError),
     #[error("hub model {repo} has no ONNX export: looked for {} among its files ({found}); export one with export/export_rm.py", looked_for(*device))]
@@ -148,6 +152,7 @@ pub fn resolve(
         .filter(|f| snap.files.iter().any(|x| x == *f))
         .map(|f| f.to_string())
         .collect();
+    let mut graph = None;
     if let Some(device) = onnx_for {
         let onnx = onnx_candidates(device)
             .iter()
@@ -173,6 +178,7 @@ pub fn resolve(
         let external = format!("{onnx}_data");
         let dotted = format!("{onnx}.data");
         wanted.push(onnx.to_string());
+        graph = Some(*onnx);
         wanted.extend(
             snap.files
                 .iter()
@@ -185,6 +191,29 @@ pub fn resolve(
         let local = hub.fetch(&snap, f).map_err(err)?;
         if let Some(d) = local.ancestors().nth(f.split('/').count()) {
             dir = d.to_path_buf();
+        }
+    }
+    // Every data file the downloaded graph references, beside it in the repo.
+    if let Some(onnx) = graph {
+        let refs = match crate::external_data::locations(&dir.join(onnx)) {
+            Ok(r) => r,
+            // not valid protobuf: ONNX Runtime reports it when loading
+            Err(crate::external_data::ExternalDataError::Malformed { .. }) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        let folder = onnx.rsplit_once('/').map(|(d, _)| format!("{d}/"));
+        for loc in refs {
+            let f = format!("{}{loc}", folder.as_deref().unwrap_or(""));
+            if wanted.contains(&f) {
+                continue;
+            }
+            if !snap.files.contains(&f) {
+                return Err(ModelError::HubMissingExternalData {
+                    repo: repo.to_string(),
+                    file: f,
+                });
+            }
+            hub.fetch(&snap, &f).map_err(err)?;
         }
     }
     Ok(dir)

@@ -279,7 +279,11 @@ mod tests {
         let mid = bytes.len() / 2;
         bytes[mid] ^= 1;
         std::fs::write(&data, bytes).unwrap();
-        assert_ne!(before, fingerprint(dir.path()), "changed weights, new fingerprint");
+        assert_ne!(
+            before,
+            fingerprint(dir.path()),
+            "changed weights, new fingerprint"
+        );
         std::fs::remove_file(&data).unwrap();
         let e = ModelFiles::locate(dir.path(), Device::Cpu).unwrap_err();
         assert!(
@@ -291,7 +295,11 @@ mod tests {
 
     #[test]
     fn a_single_file_model_references_no_data() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/models/tiny-llama-rm");
-        assert!(ModelFiles::locate(&dir, Device::Cpu).unwrap().external.is_empty());
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/models/tiny-llama-rm");
+        assert!(ModelFiles::locate(&dir, Device::Cpu)
+            .unwrap()
+            .external
+            .is_empty());
     }
 }

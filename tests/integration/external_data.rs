@@ -12,7 +12,14 @@ fn run(model: &Path, out: &Path) -> std::process::Output {
         .arg(model)
         .arg("--dataset")
         .arg(root().join("fixtures/data/llmbar.jsonl"))
-        .args(["--batch_size", "2", "--threads", "1", "--quiet", "--output_dir"])
+        .args([
+            "--batch_size",
+            "2",
+            "--threads",
+            "1",
+            "--quiet",
+            "--output_dir",
+        ])
         .arg(out)
         .env_remove("RUST_BACKTRACE")
         .output()
@@ -22,16 +29,26 @@ fn run(model: &Path, out: &Path) -> std::process::Output {
 #[test]
 fn an_external_data_model_scores_as_its_single_file_graph() {
     let out = tempfile::tempdir().unwrap();
-    let one = run(&root().join("fixtures/models/tiny-llama-rm"), &out.path().join("a"));
+    let one = run(
+        &root().join("fixtures/models/tiny-llama-rm"),
+        &out.path().join("a"),
+    );
     let ext = run(
         &root().join("fixtures/models/tiny-llama-rm-extdata"),
         &out.path().join("b"),
     );
-    assert!(one.status.success(), "{}", String::from_utf8_lossy(&one.stderr));
-    assert!(ext.status.success(), "{}", String::from_utf8_lossy(&ext.stderr));
+    assert!(
+        one.status.success(),
+        "{}",
+        String::from_utf8_lossy(&one.stderr)
+    );
+    assert!(
+        ext.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ext.stderr)
+    );
     let a = std::fs::read_to_string(out.path().join("a/tiny-llama-rm_scores.csv")).unwrap();
-    let b =
-        std::fs::read_to_string(out.path().join("b/tiny-llama-rm-extdata_scores.csv")).unwrap();
+    let b = std::fs::read_to_string(out.path().join("b/tiny-llama-rm-extdata_scores.csv")).unwrap();
     assert_eq!(a, b);
 }
 
