@@ -109,7 +109,10 @@ def add_logprob_head(onnx_path: str, weight: np.ndarray, bias, chunk_elems: int)
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    m = onnx.load(onnx_path)
+    import external_data
+
+    m = onnx.load(onnx_path, load_external_data=False)
+    base_dir = os.path.dirname(os.path.abspath(onnx_path))
     g = m.graph
     vocab, d = weight.shape
     rows = max(1, chunk_elems // vocab)
@@ -118,7 +121,7 @@ def add_logprob_head(onnx_path: str, weight: np.ndarray, bias, chunk_elems: int)
     w_name = None
     for init in g.initializer:
         if tuple(init.dims) == (vocab, d) and init.data_type == TensorProto.FLOAT:
-            if np.array_equal(numpy_helper.to_array(init), weight):
+            if np.array_equal(numpy_helper.to_array(init, base_dir), weight):
                 w_name = init.name
                 break
     if w_name is None:
@@ -186,8 +189,8 @@ def add_logprob_head(onnx_path: str, weight: np.ndarray, bias, chunk_elems: int)
     del g.output[:]
     g.output.append(helper.make_tensor_value_info("token_logprobs", TensorProto.FLOAT, ["batch", "sequence_minus_1"]))
     helper.set_model_props(m, {"rewardbench.form": "logprobs", "rewardbench.rows_per_chunk": str(rows)})
-    onnx.checker.check_model(m)
-    onnx.save(m, onnx_path)
+    external_data.save(m, onnx_path)
+    onnx.checker.check_model(onnx_path)
     return rows
 
 
@@ -249,7 +252,8 @@ def copy_support_files(hf_dir: str, out_dir: str) -> None:
 
 
 def export_and_verify(hf_dir: str, out_dir: str, form: str = "logprobs", opset: int = 17, tol: float = DEFAULT_TOL,
-                      chunk_elems: int = DEFAULT_CHUNK_ELEMS, verbose: bool = True, model=None) -> float:
+                      chunk_elems: int = DEFAULT_CHUNK_ELEMS, verbose: bool = True, model=None,
+                      external: str = "auto") -> float:
     os.makedirs(out_dir, exist_ok=True)
     model = model if model is not None else load_lm(hf_dir)
     onnx_path = os.path.join(out_dir, "model.onnx")
@@ -259,6 +263,9 @@ def export_and_verify(hf_dir: str, out_dir: str, form: str = "logprobs", opset: 
     n = shrink_causal_constants(onnx_path)
     if verbose and n:
         print(f"  replaced {n} constant causal mask(s) by Trilu nodes")
+    import external_data
+
+    external_data.finish(onnx_path, external, verbose)
     copy_support_files(hf_dir, out_dir)
     return verify(model, onnx_path, form, tol, verbose)
 
@@ -272,9 +279,12 @@ def main(argv=None) -> int:
     ap.add_argument("--tol", type=float, default=DEFAULT_TOL)
     ap.add_argument("--chunk_elems", type=int, default=DEFAULT_CHUNK_ELEMS,
                     help="logits computed per Loop iteration in the logprobs form (rows = this / vocab)")
+    ap.add_argument("--external_data", "--external-data", choices=("auto", "always", "never"), default="auto",
+                    help="auto (default): graph + model.onnx_data when the weights pass 1.8 GB (protobuf's 2 GB "
+                         "limit), else one file; always: graph + model.onnx_data; never: one file")
     a = ap.parse_args(argv)
     torch.manual_seed(0)
-    export_and_verify(a.model, a.out, a.form, a.opset, a.tol, a.chunk_elems)
+    export_and_verify(a.model, a.out, a.form, a.opset, a.tol, a.chunk_elems, external=a.external_data)
     return 0
 
 

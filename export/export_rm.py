@@ -45,6 +45,8 @@ import sys
 import numpy as np
 import torch
 
+import external_data
+
 TOKENIZER_FILES = (
     "tokenizer.json",
     "tokenizer_config.json",
@@ -218,13 +220,16 @@ def shrink_causal_constants(onnx_path: str, min_elems: int = 65536) -> int:
     import onnx
     from onnx import helper, numpy_helper, TensorProto
 
-    m = onnx.load(onnx_path)
+    import external_data
+
+    m = onnx.load(onnx_path, load_external_data=False)
+    base_dir = os.path.dirname(os.path.abspath(onnx_path))
     new_nodes, replaced = [], 0
     for node in m.graph.node:
         t = node.attribute[0].t if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value" else None
         if (t is not None and t.data_type == TensorProto.BOOL and len(t.dims) >= 2
                 and t.dims[-1] == t.dims[-2] and int(np.prod(t.dims)) >= min_elems):
-            arr = numpy_helper.to_array(t)
+            arr = numpy_helper.to_array(t, base_dir)
             n = arr.shape[-1]
             if np.array_equal(arr, np.broadcast_to(np.tril(np.ones((n, n), dtype=bool)), arr.shape)):
                 out = node.output[0]
@@ -243,8 +248,8 @@ def shrink_causal_constants(onnx_path: str, min_elems: int = 65536) -> int:
     if replaced:
         del m.graph.node[:]
         m.graph.node.extend(new_nodes)
-        onnx.checker.check_model(m)
-        onnx.save(m, onnx_path)
+        external_data.save(m, onnx_path)
+        onnx.checker.check_model(onnx_path)
     return replaced
 
 
@@ -418,7 +423,7 @@ def record_model_id(out_dir: str, model_id: str) -> None:
 
 
 def export_head(hf_dir: str, out_dir: str, head: str, opset: int = 17, tol: float = DEFAULT_TOL,
-                verbose: bool = True) -> float:
+                verbose: bool = True, external: str = "auto") -> float:
     """A custom head (export/heads.py), per token, checked against the model's own forward."""
     from transformers import AutoTokenizer
 
@@ -435,6 +440,7 @@ def export_head(hf_dir: str, out_dir: str, head: str, opset: int = 17, tol: floa
     n = shrink_causal_constants(onnx_path)
     if verbose and n:
         print(f"replaced {n} constant causal mask(s) by Trilu nodes")
+    external_data.finish(onnx_path, external, verbose)
     copy_support_files(hf_dir, out_dir, pad_id)
     return heads.verify(head, model, onnx_path, pad_id, tol, verbose)
 
@@ -469,7 +475,8 @@ def auto_attention(model, per_token: bool) -> tuple[str, str | None]:
 
 def export_and_verify(hf_dir: str, out_dir: str, opset: int = 17, tol: float = DEFAULT_TOL,
                       verbose: bool = True, attention: str = "eager", per_token: bool = False,
-                      head: str | None = None, model_id: str | None = None) -> float:
+                      head: str | None = None, model_id: str | None = None,
+                      external: str = "auto") -> float:
     """Exports and verifies. attention: "eager" or "gqa" (one graph, DIR/model.onnx) or "auto"
     (the fused, packed graph as DIR/model.onnx and the eager one as DIR/gpu/model.onnx where the
     fused export takes the model, else the eager graph alone). Returns the worst max |diff|."""
@@ -481,7 +488,7 @@ def export_and_verify(hf_dir: str, out_dir: str, opset: int = 17, tol: float = D
         if attention != "eager" or per_token:
             raise SystemExit("--head exports the head at every position with eager attention; "
                              "it takes neither --attention gqa nor --per_token")
-        worst = export_head(hf_dir, out_dir, head, opset, tol, verbose)
+        worst = export_head(hf_dir, out_dir, head, opset, tol, verbose, external)
         remove_gpu_graph(out_dir, verbose)
         if model_id:
             record_model_id(out_dir, model_id)
@@ -516,6 +523,7 @@ def export_and_verify(hf_dir: str, out_dir: str, opset: int = 17, tol: float = D
         n = shrink_causal_constants(onnx_path)
         if verbose and n:
             print(f"replaced {n} constant causal mask(s) by Trilu nodes")
+        external_data.finish(onnx_path, external, verbose)
         worst = max(worst, verify(model, onnx_path, pad_id, tol, verbose, per_token))
     return worst
 
@@ -543,10 +551,13 @@ def main(argv=None) -> int:
     ap.add_argument("--model_id", "--model-id", default=None,
                     help="the checkpoint's hub id, recorded as config.json's _name_or_path (the evaluator's "
                          "model registry matches it)")
+    ap.add_argument("--external_data", "--external-data", choices=external_data.MODES, default="auto",
+                    help="auto (default): graph + model.onnx_data when the weights pass 1.8 GB (protobuf's 2 GB "
+                         "limit), else one file; always: graph + model.onnx_data; never: one file (an error past the limit)")
     a = ap.parse_args(argv)
     torch.manual_seed(0)
     export_and_verify(a.model, a.out, a.opset, a.tol, attention=a.attention, per_token=a.per_token,
-                      head=a.head, model_id=a.model_id)
+                      head=a.head, model_id=a.model_id, external=a.external_data)
     return 0
 
 

@@ -216,7 +216,9 @@ def _last_layer_at(layer, h, pool):
 def drop_absent(onnx_path: str) -> None:
     import onnx
 
-    m = onnx.load(onnx_path)
+    import external_data
+
+    m = onnx.load(onnx_path, load_external_data=False)
     absent = {n.output[0] for n in m.graph.node if n.op_type == "AbsentInput"}
     keep = [n for n in m.graph.node if n.op_type != "AbsentInput"]
     for n in keep:
@@ -225,4 +227,4 @@ def drop_absent(onnx_path: str) -> None:
                 n.input[i] = ""
     del m.graph.node[:]
     m.graph.node.extend(keep)
-    onnx.save(m, onnx_path)
+    external_data.save(m, onnx_path)

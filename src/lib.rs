@@ -11,6 +11,7 @@ pub mod compare;
 pub mod config;
 pub mod data;
 pub mod digest;
+pub mod external_data;
 pub mod hub;
 pub mod judge;
 pub mod leaderboard;

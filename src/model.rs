@@ -25,6 +25,14 @@ pub enum ModelError {
         path: PathBuf,
         source: Box<HubError>,
     },
+    #[error("{} references external data {}, which is missing: the graph's data files must sit beside it", graph.display(), file.display())]
+    MissingExternalData { graph: PathBuf, file: PathBuf },
+    #[error(
+        "hub model {repo}: its graph references external data {file}, which the repo does not have"
+    )]
+    HubMissingExternalData { repo: String, file: String },
+    #[error("{0}")]
+    ExternalData(#[from] crate::external_data::ExternalDataError),
     #[error("hub model {repo} has no ONNX export: looked for {} among its files ({found}); export one with export/export_rm.py", looked_for(*device))]
     HubNoOnnx {
         repo: String,
@@ -144,6 +152,7 @@ pub fn resolve(
         .filter(|f| snap.files.iter().any(|x| x == *f))
         .map(|f| f.to_string())
         .collect();
+    let mut graph = None;
     if let Some(device) = onnx_for {
         let onnx = onnx_candidates(device)
             .iter()
@@ -169,6 +178,7 @@ pub fn resolve(
         let external = format!("{onnx}_data");
         let dotted = format!("{onnx}.data");
         wanted.push(onnx.to_string());
+        graph = Some(*onnx);
         wanted.extend(
             snap.files
                 .iter()
@@ -181,6 +191,29 @@ pub fn resolve(
         let local = hub.fetch(&snap, f).map_err(err)?;
         if let Some(d) = local.ancestors().nth(f.split('/').count()) {
             dir = d.to_path_buf();
+        }
+    }
+    // Every data file the downloaded graph references, beside it in the repo.
+    if let Some(onnx) = graph {
+        let refs = match crate::external_data::locations(&dir.join(onnx)) {
+            Ok(r) => r,
+            // not valid protobuf: ONNX Runtime reports it when loading
+            Err(crate::external_data::ExternalDataError::Malformed { .. }) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        let folder = onnx.rsplit_once('/').map(|(d, _)| format!("{d}/"));
+        for loc in refs {
+            let f = format!("{}{loc}", folder.as_deref().unwrap_or(""));
+            if wanted.contains(&f) {
+                continue;
+            }
+            if !snap.files.contains(&f) {
+                return Err(ModelError::HubMissingExternalData {
+                    repo: repo.to_string(),
+                    file: f,
+                });
+            }
+            hub.fetch(&snap, &f).map_err(err)?;
         }
     }
     Ok(dir)
@@ -207,6 +240,24 @@ pub fn display_path(p: &Path) -> String {
     }
 }
 
+/// The external-data files `onnx` references, each checked to be there. A graph that is not
+/// valid protobuf references nothing here: ONNX Runtime reports it when loading.
+pub fn external_files(onnx: &Path) -> Result<Vec<PathBuf>, ModelError> {
+    use crate::external_data::{files, ExternalDataError};
+    let files = match files(onnx) {
+        Ok(f) => f,
+        Err(ExternalDataError::Malformed { .. }) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(missing) = files.iter().find(|f| !f.is_file()) {
+        return Err(ModelError::MissingExternalData {
+            graph: onnx.to_path_buf(),
+            file: missing.clone(),
+        });
+    }
+    Ok(files)
+}
+
 /// The files of one exported model.
 #[derive(Debug, Clone)]
 pub struct ModelFiles {
@@ -218,6 +269,8 @@ pub struct ModelFiles {
     pub config: Option<Value>,
     /// The result files' name, when not [`ModelFiles::name`]'s default.
     pub stem: Option<String>,
+    /// The external-data files the graph references (none for a single-file model).
+    pub external: Vec<PathBuf>,
 }
 
 impl ModelFiles {
@@ -240,6 +293,7 @@ impl ModelFiles {
                 device,
             })?;
         let onnx = dir.join(onnx);
+        let external = external_files(&onnx)?;
         let config_path = dir.join("config.json");
         let config = match std::fs::read_to_string(&config_path) {
             Ok(text) => Some(serde_json::from_str(&text).map_err(|e| ModelError::Config {
@@ -254,6 +308,7 @@ impl ModelFiles {
             note,
             config,
             stem: None,
+            external,
         })
     }
 

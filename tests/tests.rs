@@ -17,6 +17,8 @@ mod cluster;
 mod datasets;
 #[path = "integration/dpo.rs"]
 mod dpo;
+#[path = "integration/external_data.rs"]
+mod external_data;
 #[path = "integration/fast_export.rs"]
 mod fast_export;
 #[path = "integration/first_hour.rs"]

@@ -12,11 +12,16 @@ use super::rm::Prepared;
 /// A model's graph, external data and config, each labelled with `prefix`.
 fn model_files(fp: &mut Fingerprint, prefix: &str, m: &ModelFiles) -> Result<(), CacheError> {
     fp.file(&format!("{prefix}model.onnx"), &m.onnx)?;
-    fp.file(
-        &format!("{prefix}model.onnx_data"),
-        &m.onnx.with_extension("onnx_data"),
-    )?;
+    let beside = m.onnx.with_extension("onnx_data");
+    fp.file(&format!("{prefix}model.onnx_data"), &beside)?;
     fp.file(&format!("{prefix}config.json"), &m.dir.join("config.json"))?;
+    // Other referenced data files (one per tensor, `model.onnx.data`, ...); none for a
+    // single-file model or one whose data is `model.onnx_data`, so those keep their
+    // fingerprints.
+    for f in m.external.iter().filter(|f| **f != beside) {
+        let name = f.strip_prefix(&m.dir).unwrap_or(f).to_string_lossy();
+        fp.file(&format!("{prefix}external {name}"), f)?;
+    }
     Ok(())
 }
 
@@ -226,4 +231,75 @@ pub(super) fn pairwise(
         .as_bytes(),
     );
     Ok(fp.hex())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Device;
+
+    fn fingerprint(dir: &std::path::Path) -> String {
+        let m = ModelFiles::locate(dir, Device::Cpu).unwrap();
+        let mut fp = Fingerprint::default();
+        model_files(&mut fp, "", &m).unwrap();
+        fp.hex()
+    }
+
+    /// The extdata fixture with its data file renamed to `tensors.weights` (same length as
+    /// `model.onnx_data`, so the graph's protobuf lengths stay right).
+    fn renamed_copy(to: &std::path::Path) {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/models/tiny-llama-rm-extdata");
+        let graph = std::fs::read(src.join("model.onnx")).unwrap();
+        let (from, into) = (b"model.onnx_data", b"tensors.weights");
+        let mut out = Vec::with_capacity(graph.len());
+        let mut i = 0;
+        while i < graph.len() {
+            if graph[i..].starts_with(from) {
+                out.extend_from_slice(into);
+                i += from.len();
+            } else {
+                out.push(graph[i]);
+                i += 1;
+            }
+        }
+        std::fs::write(to.join("model.onnx"), out).unwrap();
+        std::fs::copy(src.join("model.onnx_data"), to.join("tensors.weights")).unwrap();
+    }
+
+    #[test]
+    fn every_referenced_data_file_is_fingerprinted() {
+        let dir = tempfile::tempdir().unwrap();
+        renamed_copy(dir.path());
+        let m = ModelFiles::locate(dir.path(), Device::Cpu).unwrap();
+        assert_eq!(m.external, [dir.path().join("tensors.weights")]);
+        let before = fingerprint(dir.path());
+        let data = dir.path().join("tensors.weights");
+        let mut bytes = std::fs::read(&data).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 1;
+        std::fs::write(&data, bytes).unwrap();
+        assert_ne!(
+            before,
+            fingerprint(dir.path()),
+            "changed weights, new fingerprint"
+        );
+        std::fs::remove_file(&data).unwrap();
+        let e = ModelFiles::locate(dir.path(), Device::Cpu).unwrap_err();
+        assert!(
+            matches!(e, crate::model::ModelError::MissingExternalData { .. })
+                && e.to_string().contains("tensors.weights"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_single_file_model_references_no_data() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/models/tiny-llama-rm");
+        assert!(ModelFiles::locate(&dir, Device::Cpu)
+            .unwrap()
+            .external
+            .is_empty());
+    }
 }

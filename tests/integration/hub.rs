@@ -35,6 +35,12 @@ fn server() -> HubServer {
     two.push(("gpu/model.onnx", m.join("model.onnx")));
     two.push(("gpu/model.onnx_data", m.join("fixture.json")));
     srv.add_repo("models/acme/tiny-rm-two-graphs", &two);
+    let x = root().join("fixtures/models/tiny-llama-rm-extdata");
+    let mut ext: Vec<(&str, PathBuf)> = side.iter().map(|f| (*f, x.join(f))).collect();
+    ext.push(("model.onnx", x.join("model.onnx")));
+    srv.add_repo("models/acme/tiny-rm-graph-only", &ext);
+    ext.push(("model.onnx_data", x.join("model.onnx_data")));
+    srv.add_repo("models/acme/tiny-rm-extdata", &ext);
     srv.add_repo(
         "models/acme/no-onnx",
         &[("config.json", m.join("config.json"))],
@@ -261,4 +267,24 @@ fn missing_repos_files_and_server_errors_are_clear() {
 fn hub_at(endpoint: &str) -> Hub {
     let dir = std::env::temp_dir().join(format!("rb-hub-none-{}", std::process::id()));
     Hub::new(HubConfig::new(endpoint, &dir)).unwrap()
+}
+
+#[test]
+fn external_data_is_downloaded_beside_the_graph_and_a_missing_one_named() {
+    let srv = server();
+    let cache = tempfile::tempdir().unwrap();
+    let dir = resolve(&hub(&srv, cache.path()), "acme/tiny-rm-extdata").unwrap();
+    let x = root().join("fixtures/models/tiny-llama-rm-extdata");
+    assert_eq!(
+        std::fs::read(dir.join("model.onnx_data")).unwrap(),
+        std::fs::read(x.join("model.onnx_data")).unwrap()
+    );
+    let files = model::ModelFiles::locate(&dir, Device::Cpu).unwrap();
+    assert_eq!(files.external, [dir.join("model.onnx_data")]);
+    let e = resolve(&hub(&srv, cache.path()), "acme/tiny-rm-graph-only").unwrap_err();
+    assert!(
+        matches!(e, model::ModelError::HubMissingExternalData { .. })
+            && e.to_string().contains("model.onnx_data"),
+        "{e}"
+    );
 }

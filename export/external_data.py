@@ -1,0 +1,155 @@
+"""External data for exports past protobuf's 2 GB limit: `model.onnx` (the graph) plus
+`model.onnx_data` (every tensor of 1 KiB or more, back to back), as ONNX Runtime and the
+evaluator read them.
+
+Graph passes load with `onnx.load(path, load_external_data=False)` (weights that torch already
+wrote to files stay on disk) and write with `save(m, path)`; `finish(path, mode)` then writes
+the final layout. Tensors are copied to `model.onnx_data` one at a time, so this adds about one
+tensor to the exporter's memory, not a copy of the weights.
+"""
+
+import os
+
+LOCATION = "model.onnx_data"
+# Past this the graph is written with external data under --external_data auto (the protobuf
+# limit is 2 GiB; the graph's own structure needs some of it).
+AUTO_LIMIT = int(1.8e9)
+THRESHOLD = 1024
+ALIGN = 64
+MODES = ("auto", "always", "never")
+
+
+def tensors(m):
+    """Every TensorProto of the model that can hold weights: initializers, sparse
+    initializers' parts and node attributes (Constant values), subgraphs included."""
+    def graph(g):
+        yield from g.initializer
+        for s in g.sparse_initializer:
+            yield s.values
+            yield s.indices
+        for n in g.node:
+            yield from node(n)
+
+    def node(n):
+        for a in n.attribute:
+            if a.HasField("t"):
+                yield a.t
+            yield from a.tensors
+            if a.HasField("g"):
+                yield from graph(a.g)
+            for sub in a.graphs:
+                yield from graph(sub)
+
+    yield from graph(m.graph)
+    for f in m.functions:
+        for n in f.node:
+            yield from node(n)
+
+
+def _external(t):
+    from onnx import TensorProto
+
+    return t.data_location == TensorProto.EXTERNAL
+
+
+def _info(t):
+    return {e.key: e.value for e in t.external_data}
+
+
+def locations(m):
+    """The data files the graph references, in first-seen order."""
+    seen = []
+    for t in tensors(m):
+        if _external(t):
+            loc = _info(t).get("location")
+            if loc and loc not in seen:
+                seen.append(loc)
+    return seen
+
+
+def weight_bytes(m, base_dir):
+    """Bytes of the weights: inline tensors plus the external files the graph references."""
+    inline = sum(len(t.raw_data) for t in tensors(m) if not _external(t))
+    return inline + sum(os.path.getsize(os.path.join(base_dir, f)) for f in locations(m))
+
+
+def _read(t, base_dir):
+    info = _info(t)
+    with open(os.path.join(base_dir, info["location"]), "rb") as fh:
+        fh.seek(int(info.get("offset", 0)))
+        n = info.get("length")
+        return fh.read(int(n)) if n is not None else fh.read()
+
+
+def save(m, onnx_path, external=None):
+    """Writes `m` (loaded with load_external_data=False) to `onnx_path`. external: True for
+    graph + model.onnx_data, False for one file, None to keep what the graph has (external
+    when it references data files or its weights pass AUTO_LIMIT). Data files the written
+    graph no longer references are removed."""
+    import onnx
+    from onnx import TensorProto
+
+    base_dir = os.path.dirname(os.path.abspath(onnx_path))
+    before = locations(m)
+    if external is None:
+        external = bool(before) or weight_bytes(m, base_dir) > AUTO_LIMIT
+    if not external:
+        for t in tensors(m):
+            if _external(t):
+                t.raw_data = _read(t, base_dir)
+                t.data_location = TensorProto.DEFAULT
+                del t.external_data[:]
+        onnx.save(m, onnx_path)
+    else:
+        tmp = os.path.join(base_dir, LOCATION + ".tmp")
+        with open(tmp, "wb") as out:
+            for t in tensors(m):
+                if _external(t):
+                    data = _read(t, base_dir)
+                elif t.HasField("raw_data") and len(t.raw_data) >= THRESHOLD:
+                    data = t.raw_data
+                else:
+                    continue
+                offset = out.tell()
+                pad = -offset % ALIGN
+                out.write(b"\0" * pad)
+                out.write(data)
+                del data
+                t.ClearField("raw_data")
+                t.data_location = TensorProto.EXTERNAL
+                del t.external_data[:]
+                for k, v in (("location", LOCATION), ("offset", str(offset + pad)), ("length", str(out.tell() - offset - pad))):
+                    e = t.external_data.add()
+                    e.key, e.value = k, v
+        os.replace(tmp, os.path.join(base_dir, LOCATION))
+        onnx.save(m, onnx_path)
+    after = set(locations(m))
+    for f in before:
+        if f not in after and os.path.exists(os.path.join(base_dir, f)):
+            os.remove(os.path.join(base_dir, f))
+
+
+def finish(onnx_path, mode="auto", verbose=True):
+    """The export's final layout under --external_data MODE: auto (external data when the
+    weights pass AUTO_LIMIT or torch already had to write them to files), always, never (an
+    error when the model cannot be one file). Returns True when the data is external."""
+    import onnx
+
+    if mode not in MODES:
+        raise SystemExit(f"--external_data takes {', '.join(MODES)}, not {mode!r}")
+    m = onnx.load(onnx_path, load_external_data=False)
+    size = weight_bytes(m, os.path.dirname(os.path.abspath(onnx_path)))
+    need = size > AUTO_LIMIT
+    if mode == "never" and need:
+        raise SystemExit(f"{onnx_path}: {size / 1e9:.2f} GB of weights do not fit one ONNX file "
+                         "(protobuf's 2 GB limit); use --external_data auto")
+    external = mode == "always" or (mode == "auto" and need)
+    if external or locations(m):
+        save(m, onnx_path, external)
+    else:
+        # nothing to change: a single-file graph stays byte for byte as written
+        return False
+    if verbose and external:
+        print(f"  external data: {os.path.join(os.path.dirname(onnx_path), LOCATION)} "
+              f"({size / 1e6:.1f} MB of weights)")
+    return external
