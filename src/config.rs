@@ -252,6 +252,16 @@ pub const MAX_BATCH_TOKENS_CPU: usize = 4_096;
 /// Default cap on a GPU (`--device cuda` / `tensorrt`): larger calls keep it busy.
 pub const MAX_BATCH_TOKENS_GPU: usize = 16_384;
 
+/// Default memory for an eager-attention graph's score buffers per call on CPU, in MiB
+/// (`--max_attention_mb`): with the model's heads from `config.json` it caps rows x longest
+/// row squared per call ([`crate::scorer::call_limits`]). The tiny Llama fixture (4 heads)
+/// under the token cap stays below it; a 32-head model gets 1 row of 1024 tokens, 4 of 512.
+/// Measured on the fixture with 1670-token rows, batch 8, no token cap: 2.65 GB peak and
+/// 19.3 s without this cap, 0.53 GB and 12.7 s with 256 MiB (smaller calls are no slower).
+pub const MAX_ATTENTION_MB_CPU: usize = 1_024;
+/// The same on a GPU (`--device cuda` / `tensorrt`).
+pub const MAX_ATTENTION_MB_GPU: usize = 4_096;
+
 /// How texts are grouped into model calls.
 #[derive(Debug, Clone)]
 pub struct BatchConfig {
@@ -260,6 +270,8 @@ pub struct BatchConfig {
     pub batch_size: usize,
     /// Cap on padded tokens per call (rows x longest row); 0: no cap.
     pub max_batch_tokens: usize,
+    /// Cap on an eager-attention graph's score buffers per call, in MiB; 0: no cap.
+    pub max_attention_mb: usize,
     /// Packed exports: texts of one prompt share a row.
     pub share_prefixes: bool,
 }
@@ -270,6 +282,7 @@ impl Default for BatchConfig {
             batching: Batching::Sorted,
             batch_size: 8,
             max_batch_tokens: MAX_BATCH_TOKENS_CPU,
+            max_attention_mb: MAX_ATTENTION_MB_CPU,
             share_prefixes: true,
         }
     }

@@ -367,6 +367,17 @@ impl ModelFiles {
         2.0 * (2.0 * d * h + 2.0 * d * kv + 3.0 * d * ffn) / (4.0 * h) * ATTENTION_EFFICIENCY
     }
 
+    /// Attention heads per layer from `config.json` (`num_attention_heads`, GPT-2's `n_head`,
+    /// T5's `num_heads`), when present.
+    pub fn attention_heads(&self) -> Option<usize> {
+        let config = self.config.as_ref()?;
+        ["num_attention_heads", "n_head", "num_heads"]
+            .iter()
+            .find_map(|k| config.get(*k)?.as_u64())
+            .filter(|&h| h > 0)
+            .and_then(|h| usize::try_from(h).ok())
+    }
+
     /// The pad id the export's pooling was built with (`config.json` `pad_token_id`).
     pub fn pad_token_id(&self) -> Option<i64> {
         self.config.as_ref()?.get("pad_token_id")?.as_i64()

@@ -32,6 +32,20 @@ pub enum Side {
     Right,
 }
 
+/// Size limits of one model call; 0 in a field means no limit there. A single unit larger
+/// than a limit still gets a call of its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Units per call (`--batch_size`: rows, or DPO's pairs).
+    pub units: usize,
+    /// Padded tokens per call: padded rows x longest row (`--max_batch_tokens`).
+    pub tokens: usize,
+    /// Attention scores per head and call: padded rows x longest row squared. An
+    /// eager-attention graph holds several buffers of heads x that many floats at once, so
+    /// this caps its memory ([`crate::scorer::call_limits`]); packed exports never hold them.
+    pub scores: usize,
+}
+
 /// A planned model call. Each row of the call holds one sequence or, for a packed model
 /// (`--attention gqa` exports), several sequences that share their leading tokens: the shared
 /// prefix is computed once and each sequence's remaining tokens follow it.

@@ -1,23 +1,16 @@
 //! Planning: which rows go into which model call (sorted, in dataset order, RewardBench's
 //! exact batches, shared-prefix rows).
 
-use super::{row_len, Plan, Side};
+use super::{row_len, Limits, Plan, Side};
 use crate::tokenize::Encoded;
 
-/// Groups rows (each a list of sequences) of the given lengths into calls, longest first:
-/// each call holds at most `batch_size` rows and at most `max_tokens` padded tokens (rows x
-/// longest; a single longer row gets a call of its own; 0 means no token cap).
-pub fn plan_sorted(
-    rows: Vec<Vec<usize>>,
-    lengths: &[usize],
-    batch_size: usize,
-    max_tokens: usize,
-) -> Vec<Plan> {
+/// Groups rows (each a list of sequences) of the given lengths into calls, longest first,
+/// each call within `limits` (a single larger row gets a call of its own).
+pub fn plan_sorted(rows: Vec<Vec<usize>>, lengths: &[usize], limits: Limits) -> Vec<Plan> {
     plan_units(
         rows,
         lengths,
-        batch_size,
-        max_tokens,
+        limits,
         Order::LongestFirst,
         Fill::Greedy,
         |_| 1,
@@ -44,16 +37,16 @@ pub enum Fill {
 }
 
 /// Groups units (each a list of sequences that must share a call) of the given lengths into
-/// right-padded calls in `order`, filled as `fill` says: each call holds at most `batch_size`
-/// units and at most
-/// `max_tokens` padded tokens (padded rows x longest; a single larger unit gets a call of its
-/// own; 0 means no cap). `padded_rows(unit)` is the rows a unit takes: 1 for a packed row,
-/// its sequence count when each sequence is a row of its own (DPO's chosen and rejected).
+/// right-padded calls in `order`, filled as `fill` says: each call holds at most
+/// `limits.units` units, `limits.tokens` padded tokens (padded rows x longest) and
+/// `limits.scores` attention scores per head (padded rows x longest squared); a single larger
+/// unit gets a call of its own, and 0 means no limit. `padded_rows(unit)` is the rows a unit
+/// takes: 1 for a packed row, its sequence count when each sequence is a row of its own
+/// (DPO's chosen and rejected).
 pub fn plan_units(
     units: Vec<Vec<usize>>,
     lengths: &[usize],
-    batch_size: usize,
-    max_tokens: usize,
+    limits: Limits,
     order: Order,
     fill: Fill,
     padded_rows: impl Fn(&[usize]) -> usize,
@@ -62,11 +55,8 @@ pub fn plan_units(
     if order == Order::LongestFirst {
         sequence.sort_by(|&a, &b| lengths[b].cmp(&lengths[a]).then(a.cmp(&b)));
     }
-    let cap = if max_tokens == 0 {
-        usize::MAX
-    } else {
-        max_tokens
-    };
+    let cap = |limit: usize| if limit == 0 { usize::MAX } else { limit };
+    let (batch_size, tokens, scores) = (limits.units, cap(limits.tokens), cap(limits.scores));
     let mut slots: Vec<Option<Vec<usize>>> = units.into_iter().map(Some).collect();
     let mut plans: Vec<Plan> = Vec::new();
     let mut current: Vec<Vec<usize>> = Vec::new();
@@ -81,7 +71,8 @@ pub fn plan_units(
         if !current.is_empty()
             && (chunk_starts
                 || current.len() >= batch_size.max(1)
-                || (rows + n).saturating_mul(w) > cap)
+                || (rows + n).saturating_mul(w) > tokens
+                || (rows + n).saturating_mul(w).saturating_mul(w) > scores)
         {
             plans.push(Plan {
                 rows: std::mem::take(&mut current),
@@ -165,9 +156,17 @@ mod tests {
     use super::super::test_util::enc_ids;
     use super::*;
 
+    fn lim(units: usize, tokens: usize) -> Limits {
+        Limits {
+            units,
+            tokens,
+            scores: 0,
+        }
+    }
+
     fn planned(lengths: &[usize], batch_size: usize, max_tokens: usize) -> Vec<Vec<usize>> {
         let rows = (0..lengths.len()).map(|i| vec![i]).collect();
-        plan_sorted(rows, lengths, batch_size, max_tokens)
+        plan_sorted(rows, lengths, lim(batch_size, max_tokens))
             .into_iter()
             .map(|p| p.members().collect())
             .collect()
@@ -194,6 +193,39 @@ mod tests {
     }
 
     #[test]
+    fn score_cap_limits_rows_times_longest_squared() {
+        // Lengths 10, 10, 10, 4, 4, 4, 4; tokens alone would allow 3 x 10 and 4 x 4. Scores
+        // cap 250: 2 x 10^2 = 200 fits, 3 x 100 does not; 4 x 4^2 = 64 fits.
+        let lengths = [10, 10, 10, 4, 4, 4, 4];
+        let rows: Vec<Vec<usize>> = (0..lengths.len()).map(|i| vec![i]).collect();
+        let limits = Limits {
+            units: 8,
+            tokens: 30,
+            scores: 250,
+        };
+        let plans: Vec<Vec<usize>> = plan_sorted(rows.clone(), &lengths, limits)
+            .iter()
+            .map(|p| p.members().collect())
+            .collect();
+        assert_eq!(plans, vec![vec![0, 1], vec![2, 3], vec![4, 5, 6]]);
+        for p in &plans {
+            let w = p.iter().map(|&i| lengths[i]).max().unwrap();
+            assert!(p.len() * w * w <= 250 && p.len() * w <= 30);
+        }
+        // a single row past the cap still runs, alone
+        let one = plan_sorted(
+            rows,
+            &lengths,
+            Limits {
+                scores: 50,
+                ..limits
+            },
+        );
+        assert_eq!(one[0].rows, vec![vec![0]]);
+        assert_eq!(one.iter().map(Plan::len).sum::<usize>(), lengths.len());
+    }
+
+    #[test]
     fn units_of_several_rows_count_each_row_against_the_cap() {
         // Pairs as units (2 padded rows each), DPO's rule: 2 x pairs x longest <= cap.
         let units = vec![vec![0, 1], vec![2, 3], vec![4, 5]];
@@ -201,8 +233,7 @@ mod tests {
         let plans = plan_units(
             units.clone(),
             &lengths,
-            8,
-            24,
+            lim(8, 24),
             Order::AsGiven,
             Fill::Greedy,
             |u| u.len(),
@@ -213,8 +244,7 @@ mod tests {
         let sorted = plan_units(
             units,
             &[4, 10, 6],
-            2,
-            0,
+            lim(2, 0),
             Order::LongestFirst,
             Fill::Greedy,
             |u| u.len(),
@@ -233,8 +263,7 @@ mod tests {
             plan_units(
                 units.clone(),
                 &lengths,
-                2,
-                19,
+                lim(2, 19),
                 Order::LongestFirst,
                 fill,
                 |_| 1,

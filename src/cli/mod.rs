@@ -239,6 +239,13 @@ pub struct EvalArgs {
         alias = "max-batch-tokens"
     )]
     pub max_batch_tokens: Option<usize>,
+    /// Cap on an eager-attention graph's score buffers per call, in MiB (heads x rows x longest row squared x 16 bytes; heads from config.json; sorted batching). 0: no cap [default: 1024 on CPU, 4096 with --device cuda/tensorrt].
+    #[arg(
+        help_heading = "Batching and device",
+        long = "max_attention_mb",
+        alias = "max-attention-mb"
+    )]
+    pub max_attention_mb: Option<usize>,
     /// Packed exports (--attention gqa): compute a prompt once for its answers (sorted batching).
     #[arg(help_heading = "Batching and device", long = "share_prefixes", alias = "share-prefixes", num_args = 0..=1, default_missing_value = "true", default_value_t = defaults().batch.share_prefixes, value_parser = parse_bool, action = ArgAction::Set)]
     pub share_prefixes: bool,

@@ -401,6 +401,7 @@ fn resolve_for(
         args.ref_model.is_some() || args.ref_free_type.is_some(),
         args.shard.is_some(),
     )?;
+    let gpu = rewardbench::backend::Device::from(args.device).wants_gpu();
     let config = RunConfig {
         model: ModelConfig {
             dir: model_dir,
@@ -431,11 +432,15 @@ fn resolve_for(
                 BatchingArg::Reference => Batching::Reference,
             },
             batch_size: args.batch_size as usize,
-            max_batch_tokens: args.max_batch_tokens.unwrap_or_else(|| {
-                match rewardbench::backend::Device::from(args.device).wants_gpu() {
-                    true => rewardbench::config::MAX_BATCH_TOKENS_GPU,
-                    false => rewardbench::config::MAX_BATCH_TOKENS_CPU,
-                }
+            max_batch_tokens: args.max_batch_tokens.unwrap_or(if gpu {
+                rewardbench::config::MAX_BATCH_TOKENS_GPU
+            } else {
+                rewardbench::config::MAX_BATCH_TOKENS_CPU
+            }),
+            max_attention_mb: args.max_attention_mb.unwrap_or(if gpu {
+                rewardbench::config::MAX_ATTENTION_MB_GPU
+            } else {
+                rewardbench::config::MAX_ATTENTION_MB_CPU
             }),
             share_prefixes: args.share_prefixes,
         },

@@ -261,8 +261,14 @@ pub fn seq_key(ids: &[i64], prompt_len: usize) -> String {
 }
 
 /// The calls for `units` (each a row's sequence indices), longest first under sorted
-/// batching, in chunks of `--batch_size` rows each split further by the token cap.
-fn plan_calls(units: Vec<Vec<usize>>, seqs: &[Encoded], cfg: &RunConfig) -> Vec<batch::Plan> {
+/// batching, in chunks of `--batch_size` rows each split further by the token and attention
+/// caps of `limits`.
+fn plan_calls(
+    units: Vec<Vec<usize>>,
+    seqs: &[Encoded],
+    cfg: &RunConfig,
+    limits: batch::Limits,
+) -> Vec<batch::Plan> {
     let longest: Vec<usize> = units
         .iter()
         .map(|u| u.iter().map(|&i| seqs[i].ids.len()).max().unwrap_or(0))
@@ -274,8 +280,7 @@ fn plan_calls(units: Vec<Vec<usize>>, seqs: &[Encoded], cfg: &RunConfig) -> Vec<
     batch::plan_units(
         units,
         &longest,
-        cfg.batch.batch_size,
-        cfg.batch.max_batch_tokens,
+        limits,
         order,
         // RewardBench's batches of `batch_size` pairs, each split further by the token cap.
         batch::Fill::Chunks,
@@ -383,7 +388,13 @@ pub fn evaluate_dataset(
         .zip(&prompt_lens)
         .map(|(s, &p)| seq_key(&s.ids, p))
         .collect();
-    let plans = plan_calls(prepared.seq_of.clone(), seqs, cfg);
+    // Causal-LM exports all run eager attention.
+    let limits = {
+        let mut models = vec![&prepared.model];
+        models.extend(reference.as_ref());
+        super::call_limits(cfg, &models, true)
+    };
+    let plans = plan_calls(prepared.seq_of.clone(), seqs, cfg, limits);
     // Padded as pad_rows pads: every sequence a row, at least 2 wide.
     let (mut pad_tokens, mut computed_tokens) = (0, 0);
     for p in &plans {
@@ -508,7 +519,7 @@ pub fn evaluate_dataset(
             .filter(|row| row.iter().all(|&i| needed[i] && reduced[i].is_none()))
             .cloned()
             .collect();
-        plan_calls(todo, seqs, cfg)
+        plan_calls(todo, seqs, cfg, limits)
     } else {
         if let Some(p) = super::cache_path(cfg, &prepared.model) {
             let all: Vec<&Vec<i64>> = seqs.iter().map(|s| &s.ids).collect();

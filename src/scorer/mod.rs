@@ -158,6 +158,30 @@ pub fn session_options(
     }
 }
 
+/// Bytes an eager-attention graph holds per attention score of one head at its peak: about
+/// eight float32 buffers of heads x rows x length squared. Measured on the tiny Llama fixture
+/// (4 heads), rows of about 1670 tokens: each row past the first added 357 MB at 4 rows and
+/// 303 MB at 8 (28-35 bytes per score).
+const BYTES_PER_SCORE: usize = 32;
+
+/// The limits of one model call: `--batch_size`, `--max_batch_tokens` and, for graphs with
+/// eager attention (`eager`: every export but the packed one), `--max_attention_mb` over the
+/// most attention heads of `models` (no score cap when no `config.json` names them).
+pub fn call_limits(cfg: &RunConfig, models: &[&ModelFiles], eager: bool) -> crate::batch::Limits {
+    let heads = models.iter().filter_map(|m| m.attention_heads()).max();
+    let scores = match (eager, heads, cfg.batch.max_attention_mb) {
+        (true, Some(h), mb) if mb > 0 => {
+            (mb.saturating_mul(1 << 20) / h.saturating_mul(BYTES_PER_SCORE)).max(1)
+        }
+        _ => 0,
+    };
+    crate::batch::Limits {
+        units: cfg.batch.batch_size,
+        tokens: cfg.batch.max_batch_tokens,
+        scores,
+    }
+}
+
 /// Errors setting up the template and tokenizer.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {

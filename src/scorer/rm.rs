@@ -340,12 +340,8 @@ pub fn plan(prepared: &Prepared, cfg: &RunConfig, packed: bool) -> Vec<batch::Pl
                 (0..seqs.len()).map(|i| vec![i]).collect()
             };
             let lengths: Vec<usize> = rows.iter().map(|r| batch::row_len(seqs, r)).collect();
-            batch::plan_sorted(
-                rows,
-                &lengths,
-                cfg.batch.batch_size,
-                cfg.batch.max_batch_tokens,
-            )
+            let limits = super::call_limits(cfg, &[&prepared.model], !packed);
+            batch::plan_sorted(rows, &lengths, limits)
         }
         Batching::Reference => batch::plan_reference(&prepared.seq_of, cfg.batch.batch_size),
     }
@@ -530,11 +526,13 @@ pub fn run_name(cfg: &RunConfig, model: &ModelFiles) -> String {
     format!("{}{kind}", model.name())
 }
 
-/// The rows of `plans` whose sequences `keep` selects, batched again as sorted batching does.
+/// The rows of `plans` whose sequences `keep` selects, batched again as sorted batching does
+/// (`packed`: the session's graph is the packed export).
 fn replan(
     prepared: &Prepared,
     cfg: &RunConfig,
     plans: &[batch::Plan],
+    packed: bool,
     keep: &dyn Fn(usize) -> bool,
 ) -> Vec<batch::Plan> {
     let rows: Vec<Vec<usize>> = plans
@@ -547,12 +545,8 @@ fn replan(
         .iter()
         .map(|r| batch::row_len(&prepared.seqs, r))
         .collect();
-    batch::plan_sorted(
-        rows,
-        &lengths,
-        cfg.batch.batch_size,
-        cfg.batch.max_batch_tokens,
-    )
+    let limits = super::call_limits(cfg, &[&prepared.model], !packed);
+    batch::plan_sorted(rows, &lengths, limits)
 }
 
 /// Where a run's scores came from, for the summary.
@@ -649,7 +643,7 @@ fn execute(
         let todo: Vec<bool> = (0..seqs.len())
             .map(|i| needed[i] && outputs[i].is_none())
             .collect();
-        let run_plans = replan(&prepared, cfg, &plans, &|i| todo[i]);
+        let run_plans = replan(&prepared, cfg, &plans, session.caps().packed, &|i| todo[i]);
         if let (Some(s), true, false) = (&store, have > 0, cfg.output.quiet || cfg.output.dry_run) {
             eprintln!(
                 "resuming: {have} of {} texts already scored in {}",

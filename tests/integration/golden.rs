@@ -179,12 +179,13 @@ fn close(a: &str, b: &str) -> bool {
 }
 
 fn run_case(name: &str, flags: &[&str], out: &Path) -> Vec<(String, String)> {
-    // The files were recorded with the former default token cap (16384; now 4096 on CPU):
-    // model_calls and padding in the summaries depend on it, the scores do not.
+    // The files were recorded with the former default token cap (16384; now 4096 on CPU) and
+    // no attention cap (now 1024 MiB on CPU): model_calls and padding in the summaries depend
+    // on them, the scores do not.
     let cap: &[&str] = if flags.contains(&"--max_batch_tokens") {
-        &[]
+        &["--max_attention_mb", "0"]
     } else {
-        &["--max_batch_tokens", "16384"]
+        &["--max_batch_tokens", "16384", "--max_attention_mb", "0"]
     };
     let o = Command::new(env!("CARGO_BIN_EXE_rewardbench"))
         .current_dir(root())

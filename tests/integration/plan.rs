@@ -174,3 +174,65 @@ fn dpo_and_v2_dry_runs_write_nothing() {
     assert!(planned(&stdout(&o)).texts > 0);
     assert!(!out.exists());
 }
+
+/// Score columns of a `_scores.csv`.
+fn score_columns(csv: &Path) -> Vec<(f64, f64)> {
+    std::fs::read_to_string(csv)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let n = f.len();
+            (f[n - 3].parse().unwrap(), f[n - 2].parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn the_attention_cap_splits_calls_of_many_headed_models_and_keeps_their_scores() {
+    // The eager fixture's graph with a config.json claiming 512 heads: the planner's
+    // attention cap (1024 MiB / (512 heads x 32 bytes) = 65536 scores per call: one row past
+    // 181 tokens) must split calls the token cap alone would not.
+    let dir = tempfile::tempdir().unwrap();
+    let wide = dir.path().join("wide-rm");
+    std::fs::create_dir(&wide).unwrap();
+    for entry in std::fs::read_dir(llama()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, wide.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(wide.join("config.json")).unwrap()).unwrap();
+    config["num_attention_heads"] = 512.into();
+    std::fs::write(wide.join("config.json"), config.to_string()).unwrap();
+
+    let out = dir.path().join("results");
+    let base = planned(&stdout(&run(&llama(), &out, &["--dry_run"])));
+    let capped = planned(&stdout(&run(&wide, &out, &["--dry_run"])));
+    assert_eq!((capped.texts, capped.tokens), (base.texts, base.tokens));
+    assert!(
+        capped.calls > base.calls,
+        "512 heads: {capped:?}, 4 heads: {base:?}"
+    );
+    let off = planned(&stdout(&run(
+        &wide,
+        &out,
+        &["--dry_run", "--max_attention_mb", "0"],
+    )));
+    assert_eq!(off.calls, base.calls);
+
+    // Smaller calls, the same scores (sorted batching is batch-invariant).
+    run(&llama(), &out, &[]);
+    run(&wide, &out, &[]);
+    let a = score_columns(&out.join("tiny-llama-rm_scores.csv"));
+    let b = score_columns(&out.join("wide-rm_scores.csv"));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert!(
+            (x.0 - y.0).abs() < 1e-5 && (x.1 - y.1).abs() < 1e-5,
+            "{x:?} vs {y:?}"
+        );
+    }
+}

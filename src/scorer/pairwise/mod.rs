@@ -604,18 +604,14 @@ pub fn run(p: PairsPrepared, cfg: &RunConfig) -> Result<Scored, PairwiseError> {
     let rt = backend::runtime(cfg.device.ort_lib.as_deref(), cfg.device.device.wants_gpu())?;
     let seqs = &prepared.seqs;
     let lengths: Vec<usize> = seqs.iter().map(|s| s.ids.len()).collect();
+    let limits = super::call_limits(cfg, &[&prepared.model], true);
     let plan = |keep: &dyn Fn(usize) -> bool| {
         let rows: Vec<Vec<usize>> = (0..seqs.len())
             .filter(|&i| keep(i))
             .map(|i| vec![i])
             .collect();
         let lens: Vec<usize> = rows.iter().map(|r| lengths[r[0]]).collect();
-        batch::plan_sorted(
-            rows,
-            &lens,
-            cfg.batch.batch_size,
-            cfg.batch.max_batch_tokens,
-        )
+        batch::plan_sorted(rows, &lens, limits)
     };
     let plans = plan(&|_| true);
     let shapes: Vec<(usize, usize)> = plans
