@@ -67,12 +67,20 @@ def resolve_pad_id(tokenizer) -> int:
     return int(tokenizer.eos_token_id)
 
 
-def load_model(hf_dir: str):
+DTYPES = {"float32": torch.float32, "float16": torch.float16}
+# A float16 graph against PyTorch in float16: both round every op to 10-bit mantissas, in
+# different orders (measured ~3e-3 on the tiny Llama fixture's scores, which are ~1).
+FP16_TOL = 2e-2
+
+
+def load_model(hf_dir: str, dtype: str = "float32"):
+    """The checkpoint as RewardBench loads it; `dtype` float16 loads the weights in half
+    precision directly (each tensor cast as it is read: no float32 copy of the model)."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(hf_dir)
     model = AutoModelForSequenceClassification.from_pretrained(
-        hf_dir, torch_dtype=torch.float32, attn_implementation="eager"
+        hf_dir, torch_dtype=DTYPES[dtype], attn_implementation="eager"
     )
     model.config.use_cache = False
     pad_id = resolve_pad_id(tokenizer)
@@ -100,8 +108,10 @@ class _KwargsWrapper(torch.nn.Module):
         self.model = model
 
     def forward(self, input_ids, attention_mask):
-        return self.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False,
-                          return_dict=True).logits
+        logits = self.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False,
+                            return_dict=True).logits
+        # a half-precision graph still returns float32 scores (the evaluator's contract)
+        return logits if logits.dtype == torch.float32 else logits.float()
 
 
 PER_TOKEN_OUTPUT = "token_logits"
@@ -476,10 +486,27 @@ def auto_attention(model, per_token: bool) -> tuple[str, str | None]:
 def export_and_verify(hf_dir: str, out_dir: str, opset: int = 17, tol: float = DEFAULT_TOL,
                       verbose: bool = True, attention: str = "eager", per_token: bool = False,
                       head: str | None = None, model_id: str | None = None,
-                      external: str = "auto") -> float:
+                      external: str = "auto", dtype: str = "float32") -> float:
     """Exports and verifies. attention: "eager" or "gqa" (one graph, DIR/model.onnx) or "auto"
     (the fused, packed graph as DIR/model.onnx and the eager one as DIR/gpu/model.onnx where the
-    fused export takes the model, else the eager graph alone). Returns the worst max |diff|."""
+    fused export takes the model, else the eager graph alone). dtype "float16": the eager graph
+    alone, in half precision, verified against PyTorch in half precision. Returns the worst
+    max |diff|."""
+    if dtype == "bfloat16":
+        raise SystemExit(
+            "--dtype bfloat16 is not written: ONNX Runtime's CPU provider has no bfloat16 kernels for "
+            "most of the graph's ops, so the export could not be verified here, and its CUDA provider "
+            "covers bfloat16 only in part; export --dtype float16 (for --device cuda) or float32")
+    if dtype == "float16":
+        if head is not None or per_token or attention == "gqa":
+            raise SystemExit("--dtype float16 writes the plain eager graph only: it takes neither --head, "
+                             "--per_token nor --attention gqa (the fused CPU graph is float32)")
+        if attention == "auto" and verbose:
+            print("--attention auto with --dtype float16: writing the eager graph only (half precision is "
+                  "for GPUs; on CPU the float32 fused graph is faster)")
+        attention = "eager"
+        if tol == DEFAULT_TOL:
+            tol = FP16_TOL
     if head is not None:
         if attention == "auto":
             if verbose:
@@ -494,7 +521,7 @@ def export_and_verify(hf_dir: str, out_dir: str, opset: int = 17, tol: float = D
             record_model_id(out_dir, model_id)
         return worst
     os.makedirs(out_dir, exist_ok=True)
-    model, _tok, pad_id = load_model(hf_dir)
+    model, _tok, pad_id = load_model(hf_dir, dtype)
     graphs = [("model.onnx", attention)]
     if attention == "auto":
         chosen, why = auto_attention(model, per_token)
@@ -551,13 +578,18 @@ def main(argv=None) -> int:
     ap.add_argument("--model_id", "--model-id", default=None,
                     help="the checkpoint's hub id, recorded as config.json's _name_or_path (the evaluator's "
                          "model registry matches it)")
+    ap.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default="float32",
+                    help="float32 (default); float16: weights and compute in half precision, loaded from the "
+                         "checkpoint directly, the eager graph only, float32 scores out, checked against "
+                         "PyTorch in float16 (tolerance 2e-2 unless --tol); for --device cuda (slower than "
+                         "float32 on CPUs without AVX-512 FP16); bfloat16: refused with the reason")
     ap.add_argument("--external_data", "--external-data", choices=external_data.MODES, default="auto",
                     help="auto (default): graph + model.onnx_data when the weights pass 1.8 GB (protobuf's 2 GB "
                          "limit), else one file; always: graph + model.onnx_data; never: one file (an error past the limit)")
     a = ap.parse_args(argv)
     torch.manual_seed(0)
     export_and_verify(a.model, a.out, a.opset, a.tol, attention=a.attention, per_token=a.per_token,
-                      head=a.head, model_id=a.model_id, external=a.external_data)
+                      head=a.head, model_id=a.model_id, external=a.external_data, dtype=a.dtype)
     return 0
 
 

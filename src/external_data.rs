@@ -1,8 +1,10 @@
 //! The external-data files an ONNX graph references (`model.onnx_data`, or one file per
-//! tensor): a streaming walk over the protobuf that reads only the fields on the way to
-//! `TensorProto.external_data` and seeks past the rest (weights included), so a large
-//! single-file graph costs little more than its headers.
+//! tensor) and the element types its weights are stored in: a streaming walk over the
+//! protobuf that reads only the fields on the way to `TensorProto.external_data` and seeks
+//! past the rest (weights included), so a large single-file graph costs little more than its
+//! headers.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -61,6 +63,8 @@ struct Walker {
     len: u64,
     /// Referenced locations, in first-seen order, without repeats.
     found: Vec<String>,
+    /// Bytes of tensor data (raw or external) per `TensorProto.data_type`.
+    bytes: BTreeMap<u64, u64>,
 }
 
 impl Walker {
@@ -98,15 +102,18 @@ impl Walker {
             return Err("nested too deeply".into());
         }
         let (mut location, mut external) = (None, false);
+        let (mut data_type, mut size) = (0u64, 0u64);
         while self.pos < end {
             let tag = self.varint()?;
             let (field, wire) = (tag >> 3, tag & 7);
             match wire {
                 0 => {
                     let v = self.varint()?;
-                    // TensorProto.data_location: 1 is EXTERNAL
+                    // TensorProto.data_location: 1 is EXTERNAL; data_type
                     if matches!(kind, Msg::Tensor) && field == 14 {
                         external = v == 1;
+                    } else if matches!(kind, Msg::Tensor) && field == 2 {
+                        data_type = v;
                     }
                 }
                 1 => self.skip(8)?,
@@ -117,9 +124,14 @@ impl Walker {
                         return Err("field runs past its message".into());
                     }
                     if matches!(kind, Msg::Tensor) && field == 13 {
-                        if let Some(l) = self.entry(n)? {
-                            location = Some(l);
+                        match self.entry(n)? {
+                            Some((k, v)) if k == "location" => location = Some(v),
+                            Some((k, v)) if k == "length" => size = v.parse().unwrap_or(0),
+                            _ => {}
                         }
+                    } else if matches!(kind, Msg::Tensor) && field == 9 {
+                        size = n; // raw_data
+                        self.skip(n)?;
                     } else if let Some(c) = child(kind, field) {
                         self.message(c, self.pos + n, depth + 1)?;
                     } else {
@@ -132,6 +144,9 @@ impl Walker {
         if self.pos != end {
             return Err("field runs past its message".into());
         }
+        if matches!(kind, Msg::Tensor) && size > 0 {
+            *self.bytes.entry(data_type).or_default() += size;
+        }
         if let (true, Some(l)) = (external, location) {
             if !self.found.contains(&l) {
                 self.found.push(l);
@@ -140,8 +155,8 @@ impl Walker {
         Ok(())
     }
 
-    /// A `StringStringEntryProto` of `n` bytes: its value when its key is `location`.
-    fn entry(&mut self, n: u64) -> Result<Option<String>, String> {
+    /// A `StringStringEntryProto` of `n` bytes: its key and value.
+    fn entry(&mut self, n: u64) -> Result<Option<(String, String)>, String> {
         if n > MAX_ENTRY {
             return Err("external_data entry too long".into());
         }
@@ -169,7 +184,7 @@ impl Walker {
                 _ => {}
             }
         }
-        Ok(value.filter(|_| key.as_deref() == Some("location")))
+        Ok(key.zip(value))
     }
 }
 
@@ -184,9 +199,38 @@ fn slice_varint(b: &[u8]) -> Result<(u64, usize), String> {
     Err("bad varint in external_data entry".into())
 }
 
+/// What the walk finds in a graph.
+#[derive(Debug, Default)]
+pub struct Tensors {
+    /// The `location`s of external tensors (relative to the graph's folder), first seen first.
+    pub locations: Vec<String>,
+    /// Bytes of tensor data per ONNX element type (`TensorProto.data_type`: 1 float32, 10
+    /// float16, 16 bfloat16, ...), raw or external.
+    pub bytes_by_type: BTreeMap<u64, u64>,
+}
+
+impl Tensors {
+    /// "float16" or "bfloat16" when most of the weights' bytes are of that type.
+    pub fn half_precision(&self) -> Option<&'static str> {
+        let total: u64 = self.bytes_by_type.values().sum();
+        let (&t, &b) = self.bytes_by_type.iter().max_by_key(|(_, b)| **b)?;
+        let name = match t {
+            10 => "float16",
+            16 => "bfloat16",
+            _ => return None,
+        };
+        (b * 2 > total).then_some(name)
+    }
+}
+
 /// The `location`s of `onnx`'s external tensors as written in the graph (relative to its
 /// folder), in first-seen order; empty for a single-file model.
 pub fn locations(onnx: &Path) -> Result<Vec<String>, ExternalDataError> {
+    Ok(tensors(onnx)?.locations)
+}
+
+/// The graph's external-data locations and its tensors' bytes per element type.
+pub fn tensors(onnx: &Path) -> Result<Tensors, ExternalDataError> {
     let io = |source| ExternalDataError::Io {
         path: onnx.to_path_buf(),
         source,
@@ -198,13 +242,17 @@ pub fn locations(onnx: &Path) -> Result<Vec<String>, ExternalDataError> {
         pos: 0,
         len,
         found: Vec::new(),
+        bytes: BTreeMap::new(),
     };
     w.message(Msg::Model, len, 0)
         .map_err(|problem| ExternalDataError::Malformed {
             path: onnx.to_path_buf(),
             problem,
         })?;
-    Ok(w.found)
+    Ok(Tensors {
+        locations: w.found,
+        bytes_by_type: w.bytes,
+    })
 }
 
 /// The external-data files `onnx` references, as paths beside it.
@@ -276,6 +324,41 @@ mod tests {
         varint(8, &mut model);
         field(7, &graph, &mut model);
         assert_eq!(walk(&model).unwrap(), ["model.onnx_data", "const.bin"]);
+    }
+
+    #[test]
+    fn weights_are_tallied_by_element_type() {
+        let typed = |data_type: u64, raw: usize| {
+            let mut t = Vec::new();
+            varint(2 << 3, &mut t);
+            varint(data_type, &mut t);
+            field(9, &vec![0u8; raw], &mut t);
+            t
+        };
+        let model = |ts: &[Vec<u8>]| {
+            let mut graph = Vec::new();
+            for t in ts {
+                field(5, t, &mut graph);
+            }
+            let mut model = Vec::new();
+            field(7, &graph, &mut model);
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("model.onnx");
+            std::fs::write(&p, model).unwrap();
+            tensors(&p).unwrap()
+        };
+        let half = model(&[typed(10, 300), typed(1, 100), typed(7, 8)]);
+        assert_eq!(half.bytes_by_type.get(&10), Some(&300));
+        assert_eq!(half.half_precision(), Some("float16"));
+        assert_eq!(
+            model(&[typed(16, 500), typed(1, 100)]).half_precision(),
+            Some("bfloat16")
+        );
+        // float32 weights with a few float16 constants: not a half-precision model
+        assert_eq!(
+            model(&[typed(10, 300), typed(1, 400)]).half_precision(),
+            None
+        );
     }
 
     #[test]

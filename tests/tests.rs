@@ -25,6 +25,8 @@ mod fast_export;
 mod first_hour;
 #[path = "integration/golden.rs"]
 mod golden;
+#[path = "integration/half.rs"]
+mod half;
 #[path = "integration/heads.rs"]
 mod heads;
 #[path = "integration/hub.rs"]

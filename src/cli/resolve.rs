@@ -333,6 +333,9 @@ fn resolve_for(
     if let Some(note) = &files.note {
         obs.note(note);
     }
+    if let Some(note) = files.precision_note(device) {
+        obs.note(&note);
+    }
     // So is a model the registry refuses (as named by its config.json); DPO models have no
     // registry entries (upstream's DPO_MODEL_CONFIG is another table).
     let profile = if dpo {

@@ -1,0 +1,92 @@
+//! Half-precision exports (`export_rm.py --dtype float16`): scored against PyTorch in float16,
+//! and a CPU without float16 arithmetic says so.
+
+use serde_json::Value;
+
+use crate::util::{llama, rewardbench, root, stderr};
+
+fn csv_scores(path: &std::path::Path) -> Vec<(f64, f64)> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (c, r) = (col("score_chosen"), col("score_rejected"));
+    lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[c].parse().unwrap(), f[r].parse().unwrap())
+        })
+        .collect()
+}
+
+fn cpu_has_fp16() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512fp16")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        true
+    }
+}
+
+#[test]
+fn a_float16_export_matches_pytorch_in_float16_and_cpu_runs_say_it_is_slow() {
+    let model = root().join("fixtures/models/tiny-llama-rm-fp16");
+    let data = root().join("fixtures/data/llmbar.jsonl");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r");
+    let args = |m: &std::path::Path| {
+        vec![
+            "--model".to_string(),
+            m.display().to_string(),
+            "--dataset".into(),
+            data.display().to_string(),
+            "--batch_size".into(),
+            "4".into(),
+            "--output_dir".into(),
+            out.display().to_string(),
+        ]
+    };
+    let run = |m: &std::path::Path| {
+        let a = args(m);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let o = rewardbench(&a);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stderr(&o)
+    };
+    let said = run(&model);
+    let reference: Value = serde_json::from_str(
+        &std::fs::read_to_string(model.join("reference/llmbar.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(reference["torch_dtype"], "float16");
+    let floats = |k: &str| -> Vec<f64> {
+        reference[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect()
+    };
+    let (chosen, rejected) = (floats("chosen"), floats("rejected"));
+    let got = csv_scores(&out.join("tiny-llama-rm-fp16_scores.csv"));
+    assert_eq!(got.len(), chosen.len());
+    // float16 on both sides, rounded in different orders (the exporter's check: 2e-2)
+    let worst = got
+        .iter()
+        .zip(chosen.iter().zip(&rejected))
+        .map(|((c, r), (tc, tr))| (c - tc).abs().max((r - tr).abs()))
+        .fold(0.0, f64::max);
+    assert!(worst <= 2e-2, "float16 ONNX vs float16 PyTorch: {worst}");
+    if cpu_has_fp16() {
+        eprintln!("this CPU has AVX-512 FP16: no slow-half-precision note is expected");
+    } else {
+        assert!(
+            said.contains("holds float16 weights: this CPU has no float16 arithmetic"),
+            "{said}"
+        );
+    }
+    // the float32 graph gets no such note
+    assert!(!run(&llama()).contains("float16 weights"));
+}
