@@ -40,7 +40,8 @@ def unsupported(model) -> str | None:
     """Why the fused export cannot take this model, or None when it can."""
     mt = getattr(model.config, "model_type", None)
     if mt not in SUPPORTED_MODEL_TYPES:
-        return f"--attention gqa supports model_type {SUPPORTED_MODEL_TYPES}, not {mt!r}"
+        return (f"--attention gqa supports model_type {SUPPORTED_MODEL_TYPES} (and 'gpt2', "
+                f"export/fused_gpt2.py), not {mt!r}")
     head_dim = model.model.layers[0].self_attn.head_dim
     if head_dim % 16:
         return (f"--attention gqa: ONNX Runtime's CPU GroupQueryAttention needs a head size that is "

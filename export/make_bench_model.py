@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate the benchmark model for `make bench` (deterministic, offline, no hub).
 
-    export/.venv/bin/python export/make_bench_model.py [--out bench-models/llama-30m-rm] [--force]
+    export/.venv/bin/python export/make_bench_model.py [--arch llama|gpt2] [--out bench-models/llama-30m-rm] [--force]
 
 Writes a medium Llama-style reward model with random weights (fixed seed) into OUT: a Hugging Face
 checkpoint (config.json, model.safetensors, tokenizer files) and two verified ONNX exports (via
@@ -12,6 +12,11 @@ ffn 1376, 4096 positions, ~28M parameters; byte-level BPE tokenizer (8192 tokens
 /usr/share/common-licenses plus the LLMBar text; zephyr-like chat template that starts with
 {{ bos_token }} (as fixtures/models/tiny-llama-rm), so every text carries the double BOS that
 RewardBench masks. The weights mean nothing; the model exists to measure speed on real lengths.
+
+`--arch gpt2` writes the same layout for a GPT-2 reward model of about the same size
+(bench-models/gpt2-30m-rm: d=512, 8 layers, 8 heads, ffn 2048, 4096 positions, ~31M
+parameters; fused export from export/fused_gpt2.py), for the fused-vs-eager GPT-2 measurement
+in export/README.md.
 
 Idempotent: does nothing when OUT already holds model.onnx and bench-model.json (use --force).
 """
@@ -107,6 +112,35 @@ def build_model(vocab: int, tok):
     return model
 
 
+def build_gpt2(vocab: int, tok):
+    """A GPT-2 reward model of about the same size (`--arch gpt2`): d=512, 8 layers, 8 heads
+    (head size 64), ffn 2048, 4096 learned positions, ~31M parameters."""
+    from transformers import GPT2Config, GPT2ForSequenceClassification
+
+    cfg = GPT2Config(
+        vocab_size=vocab,
+        n_positions=MAX_POSITIONS,
+        n_embd=512,
+        n_layer=8,
+        n_head=8,
+        n_inner=None,  # 4 * n_embd
+        initializer_range=0.02,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        use_cache=False,
+        num_labels=1,
+        torch_dtype="float32",
+    )
+    torch.manual_seed(SEED)
+    model = GPT2ForSequenceClassification(cfg)
+    model.eval()
+    return model
+
+
+ARCHS = {"llama": build_model, "gpt2": build_gpt2}
+
+
 def is_complete(out: str) -> bool:
     files = ("model.onnx", "model.safetensors", os.path.join("eager", "model.onnx"), MARKER)
     if not all(os.path.exists(os.path.join(out, f)) for f in files):
@@ -117,11 +151,15 @@ def is_complete(out: str) -> bool:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default=DEFAULT_OUT, help="output folder (default: bench-models/llama-30m-rm)")
+    ap.add_argument("--arch", choices=sorted(ARCHS), default="llama",
+                    help="llama (default, what `make bench` measures) or gpt2 (the fused GPT-2 export's "
+                         "measurement, default folder bench-models/gpt2-30m-rm)")
+    ap.add_argument("--out", default=None, help="output folder (default: bench-models/llama-30m-rm)")
     ap.add_argument("--llmbar", default=DEFAULT_LLMBAR, help="LLMBar jsonl, tokenizer training text")
     ap.add_argument("--force", action="store_true", help="rebuild even if the folder is complete")
     a = ap.parse_args(argv)
-    out = os.path.abspath(a.out)
+    out = os.path.abspath(a.out or (DEFAULT_OUT if a.arch == "llama" else
+                                    os.path.join(ROOT, "bench-models", "gpt2-30m-rm")))
     if is_complete(out) and not a.force:
         print(f"bench model present: {out} (use --force to rebuild)")
         return 0
@@ -135,9 +173,9 @@ def main(argv=None) -> int:
     raw = train_tokenizer(a.llmbar)
     tok = hf_tokenizer(raw)
     save_tokenizer(tok, tmp)
-    model = build_model(raw.get_vocab_size(), tok)
+    model = ARCHS[a.arch](raw.get_vocab_size(), tok)
     n_params = int(sum(p.numel() for p in model.parameters()))
-    print(f"Llama reward model: {n_params / 1e6:.1f}M parameters, vocab {raw.get_vocab_size()}")
+    print(f"{type(model).__name__}: {n_params / 1e6:.1f}M parameters, vocab {raw.get_vocab_size()}")
     model.save_pretrained(tmp, safe_serialization=True)
     max_diff = export_rm.export_and_verify(tmp, tmp, attention="gqa")
     eager_diff = export_rm.export_and_verify(tmp, os.path.join(tmp, "eager"), attention="eager")

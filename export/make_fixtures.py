@@ -6,8 +6,9 @@
 1. trains a byte-level BPE tokenizer on /usr/share/common-licenses,
 2. builds three tiny random reward models (Llama with GQA, GPT-2, Mistral with a 256-token
    sliding window) and saves HF checkpoints,
-3. exports each to model.onnx with export_rm.export_and_verify (tiny-llama-rm and
-   tiny-mistral-rm also to gqa/ with fused attention, --attention gqa),
+3. exports each to model.onnx with export_rm.export_and_verify (all three also to gqa/ with
+   fused attention, --attention gqa; `--gqa_only [NAME ...]` rewrites only those from the
+   committed checkpoints),
 4. writes the data files in fixtures/data/,
 5. writes PyTorch reference scores (reference.py) to fixtures/models/<name>/reference/.
 """
@@ -182,7 +183,7 @@ def build_mistral(vocab, seed):
 # gqa: also exported with --attention gqa into <name>/gqa (tests/integration/parity.rs runs both exports)
 MODELS = [
     dict(name="tiny-llama-rm", build=build_llama, template=LLAMA_TEMPLATE, pad=True, seed=1234, gqa=True),
-    dict(name="tiny-gpt2-rm", build=build_gpt2, template=GPT2_TEMPLATE, pad=False, seed=4321, gqa=False),
+    dict(name="tiny-gpt2-rm", build=build_gpt2, template=GPT2_TEMPLATE, pad=False, seed=4321, gqa=True),
     dict(name="tiny-mistral-rm", build=build_mistral, template=LLAMA_TEMPLATE, pad=True, seed=2468, gqa=True),
 ]
 
@@ -310,13 +311,28 @@ def versions():
             "python": sys.version.split()[0]}
 
 
+def export_gqa(out):
+    """<name>/gqa: the committed checkpoint in `out` with fused attention (--attention gqa;
+    fused_attention.py for Llama/Mistral, fused_gpt2.py for GPT-2)."""
+    return export_rm.export_and_verify(out, os.path.join(out, "gqa"), opset=17, attention="gqa")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--root", default=os.path.dirname(HERE), help="project root (default: parent of export/)")
+    ap.add_argument("--gqa_only", nargs="*", metavar="NAME", default=None,
+                    help="only rewrite <name>/gqa of the named fixture models (all with gqa=True when "
+                         "none is named) from their committed checkpoints; nothing else changes")
     a = ap.parse_args(argv)
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     fx = os.path.join(a.root, "fixtures")
+    if a.gqa_only is not None:
+        for spec in MODELS:
+            if spec["gqa"] and (not a.gqa_only or spec["name"] in a.gqa_only):
+                print(f"== {spec['name']}/gqa")
+                export_gqa(os.path.join(fx, "models", spec["name"]))
+        return 0
     data_dir = os.path.join(fx, "data")
     os.makedirs(data_dir, exist_ok=True)
 
@@ -362,7 +378,7 @@ def main(argv=None):
         print(f"== {name}: {type(model).__name__}, {sum(p.numel() for p in model.parameters())} params")
         max_diff = export_rm.export_and_verify(out, out, opset=17)
         if spec["gqa"]:  # the same checkpoint with fused attention (tests/integration/parity.rs)
-            export_rm.export_and_verify(out, os.path.join(out, "gqa"), opset=17, attention="gqa")
+            export_gqa(out)
 
         rm, rtok = reference.load_rm(out)
         ref_dir = os.path.join(out, "reference")

@@ -356,11 +356,13 @@ impl ModelFiles {
     }
 
     /// One token's work outside attention (projections and MLP), in units of one query-key
-    /// pair of attention, from `config.json` (Llama-style names): per layer a token costs
-    /// `2 (2 d h + 2 d kv + 3 d ffn)` flops and a pair `4 h` (`h` = heads x head size, `kv`
-    /// = key/value heads x head size), and attention reaches about half the matrix
-    /// multiplications' flop rate (measured on the bench model with ONNX Runtime 1.31 on CPU:
-    /// 1380, this formula gives 1420). 1000 when the config does not say.
+    /// pair of attention, from `config.json`: per layer a token costs
+    /// `2 (2 d h + 2 d kv + m d ffn)` flops and a pair `4 h` (`h` = heads x head size, `kv`
+    /// = key/value heads x head size, `m` = 3 matrices in a gated MLP, 2 in GPT-2's), and
+    /// attention reaches about half the matrix multiplications' flop rate (measured on the
+    /// bench model with ONNX Runtime 1.31 on CPU: 1380, this formula gives 1420). Llama-style
+    /// names (`hidden_size`, `num_attention_heads`, `intermediate_size`) or GPT-2's (`n_embd`,
+    /// `n_head`, `n_inner`, null meaning 4 d). 1000 when the config does not say.
     pub fn token_cost(&self) -> f64 {
         const ATTENTION_EFFICIENCY: f64 = 0.5;
         let get = |k: &str| {
@@ -370,17 +372,31 @@ impl ModelFiles {
                 .and_then(Value::as_u64)
                 .map(|v| v as f64)
         };
-        let (Some(d), Some(heads)) = (get("hidden_size"), get("num_attention_heads")) else {
+        let gpt2 = get("hidden_size").is_none() && get("n_embd").is_some();
+        let (d, heads) = if gpt2 {
+            (get("n_embd"), get("n_head"))
+        } else {
+            (get("hidden_size"), get("num_attention_heads"))
+        };
+        let (Some(d), Some(heads)) = (d, heads) else {
             return 1000.0;
         };
         if heads <= 0.0 {
             return 1000.0;
         }
-        let head = get("head_dim").unwrap_or(d / heads);
+        let (head, kv_heads, ffn, mlp_mats) = if gpt2 {
+            (d / heads, heads, get("n_inner").unwrap_or(4.0 * d), 2.0)
+        } else {
+            (
+                get("head_dim").unwrap_or(d / heads),
+                get("num_key_value_heads").unwrap_or(heads),
+                get("intermediate_size").unwrap_or(4.0 * d),
+                3.0,
+            )
+        };
         let h = heads * head;
-        let kv = get("num_key_value_heads").unwrap_or(heads) * head;
-        let ffn = get("intermediate_size").unwrap_or(4.0 * d);
-        2.0 * (2.0 * d * h + 2.0 * d * kv + 3.0 * d * ffn) / (4.0 * h) * ATTENTION_EFFICIENCY
+        let kv = kv_heads * head;
+        2.0 * (2.0 * d * h + 2.0 * d * kv + mlp_mats * d * ffn) / (4.0 * h) * ATTENTION_EFFICIENCY
     }
 
     /// "float16" or "bfloat16" when most of the graph's weights are stored so (a graph that
@@ -488,6 +504,42 @@ mod tests {
             (GPU_ONNX, None)
         );
         assert!(choose_onnx(Device::Cuda, &has(&[])).is_none());
+    }
+
+    fn with_config(config: Value) -> ModelFiles {
+        ModelFiles {
+            dir: PathBuf::from("m"),
+            onnx: PathBuf::from("m/model.onnx"),
+            note: None,
+            config: Some(config),
+            stem: None,
+            external: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn token_cost_and_positions_read_gpt2_config_names() {
+        // GPT-2 small: d 768, 12 heads, n_inner null (4 d), 1024 positions
+        let gpt2 = with_config(serde_json::json!({
+            "model_type": "gpt2", "n_embd": 768, "n_head": 12, "n_inner": null,
+            "n_positions": 1024, "n_layer": 12
+        }));
+        // 2 (2 d^2 + 2 d^2 + 2 d 4d) / (4 d) / 2 = 3 d
+        assert_eq!(gpt2.token_cost(), 3.0 * 768.0);
+        assert_eq!(gpt2.max_positions(), Some(1024));
+        let inner = with_config(serde_json::json!({"n_embd": 48, "n_head": 4, "n_inner": 96}));
+        // 2 (4 d^2 + 2 d 96) / (4 d) / 2 = d + 48
+        assert_eq!(inner.token_cost(), 48.0 + 48.0);
+        assert_eq!(inner.max_positions(), None);
+        // the Llama names are unchanged: 2 (2 d h + 2 d kv + 3 d ffn) / (4 h) / 2
+        let llama = with_config(serde_json::json!({
+            "hidden_size": 512, "num_attention_heads": 8, "num_key_value_heads": 4,
+            "intermediate_size": 1376, "max_position_embeddings": 4096
+        }));
+        let want = (2.0 * 512.0 * 512.0 + 2.0 * 512.0 * 256.0 + 3.0 * 512.0 * 1376.0) / 2048.0;
+        assert!((llama.token_cost() - want).abs() < 1e-9);
+        assert_eq!(llama.max_positions(), Some(4096));
+        assert_eq!(with_config(serde_json::json!({})).token_cost(), 1000.0);
     }
 
     #[test]

@@ -115,7 +115,8 @@ impl RewardSession {
             return Err(BackendError::Provider {
                 device: "tensorrt",
                 message: format!(
-                    "{} is a packed export (--attention gqa): TensorRT has no GroupQueryAttention; \
+                    "{} is a packed export (--attention gqa): TensorRT has no GroupQueryAttention \
+                     or com.microsoft Attention (GPT-2's); \
                      export the model with --attention eager for GPUs",
                     path.display()
                 ),

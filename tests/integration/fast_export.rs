@@ -1,6 +1,6 @@
 //! `export_rm.py --attention auto`: the fused, packed graph as `model.onnx` (for CPU) and the
-//! eager graph as `gpu/model.onnx` (for GPU providers), and the evaluator's choice by
-//! `--device`. The committed tiny Llama's `model.onnx` and `gqa/model.onnx` are byte for byte
+//! eager graph as `gpu/model.onnx` (for GPU providers), for Llama and for GPT-2
+//! (export/fused_gpt2.py), and the evaluator's choice by `--device`. The committed tiny Llama's `model.onnx` and `gqa/model.onnx` are byte for byte
 //! what an auto export of its checkpoint writes as `gpu/model.onnx` and `model.onnx`, so the
 //! choice is checked without torch; the export itself runs only where `export/.venv` exists
 //! (it says so loudly where it does not).
@@ -41,6 +41,17 @@ fn two_graphs(dir: &Path) -> PathBuf {
 /// Every row's scores against PyTorch's (`{fixture}/reference/{stem}.jsonl`); the worst
 /// difference.
 fn check_pytorch(model: &Path, fixture: &Path, stem: &str) -> f64 {
+    check_pytorch_shared(model, fixture, stem, 8).0
+}
+
+/// [`check_pytorch`] at `batch_size`, sorted batching; also the prompt tokens computed once
+/// for their answers (shared-prefix rows of a packed export).
+fn check_pytorch_shared(
+    model: &Path,
+    fixture: &Path,
+    stem: &str,
+    batch_size: usize,
+) -> (f64, usize) {
     let data = root().join(format!("fixtures/data/{stem}.jsonl"));
     let refs: Vec<Value> = std::fs::read_to_string(fixture.join(format!("reference/{stem}.jsonl")))
         .unwrap()
@@ -49,6 +60,7 @@ fn check_pytorch(model: &Path, fixture: &Path, stem: &str) -> f64 {
         .collect();
     let mut cfg = RunConfig::local(model, &data);
     cfg.device.threads = 1;
+    cfg.batch.batch_size = batch_size;
     let ev = eval::evaluate(&cfg).unwrap();
     assert_eq!(ev.rows.len(), refs.len());
     let mut worst = 0.0f64;
@@ -66,7 +78,25 @@ fn check_pytorch(model: &Path, fixture: &Path, stem: &str) -> f64 {
             worst = worst.max(d);
         }
     }
-    worst
+    (worst, ev.stats.shared_tokens)
+}
+
+/// The tiny GPT-2's fused, packed export (`gqa/`, export/fused_gpt2.py: com.microsoft
+/// Attention, learned positions indexed by `position_ids`) against PyTorch on every fixture
+/// file, its answers sharing their prompt's row: scores within 1e-4 of PyTorch scoring each
+/// text alone.
+#[test]
+fn packed_gpt2_matches_pytorch_with_shared_prefixes() {
+    let gpt2 = root().join("fixtures/models/tiny-gpt2-rm");
+    let packed = gpt2.join("gqa");
+    assert!(packed.join("model.onnx").is_file());
+    for stem in ["llmbar", "edge_cases", "pref_shape", "conversation_shape"] {
+        for bs in [1, 8] {
+            let (worst, shared) = check_pytorch_shared(&packed, &gpt2, stem, bs);
+            eprintln!("tiny-gpt2-rm/gqa on {stem} (batch {bs}): max |ours - PyTorch| {worst:.2e}, {shared} prompt tokens shared");
+            assert!(shared > 0, "{stem} batch {bs}: no prefix was shared");
+        }
+    }
 }
 
 #[test]
@@ -188,14 +218,33 @@ fn auto_export_writes_both_graphs_and_both_match_pytorch() {
     let eager = check_pytorch(&gpu, &llama(), "pref_shape");
     eprintln!("auto export vs PyTorch: model.onnx {cpu:.2e}, gpu/model.onnx {eager:.2e}");
 
-    // GPT-2: no fused export, so one eager graph and a note.
+    // GPT-2: the fused, packed graph (export/fused_gpt2.py) and the eager one, as for Llama;
+    // the fused one is the committed gqa/ export, byte for byte.
     let gpt2 = root().join("fixtures/models/tiny-gpt2-rm");
     let out = tmp.path().join("gpt2");
     let said = export(&py, &gpt2, &out);
     assert!(
-        said.contains("--attention auto: writing the eager graph only"),
+        said.contains("--attention auto: writing the fused, packed graph"),
         "{said}"
     );
-    assert!(out.join("model.onnx").is_file() && !out.join("gpu").exists());
-    check_pytorch(&out, &gpt2, "pref_shape");
+    assert!(out.join("model.onnx").is_file() && out.join("gpu/model.onnx").is_file());
+    assert!(
+        std::fs::read(out.join("model.onnx")).unwrap()
+            == std::fs::read(gpt2.join("gqa/model.onnx")).unwrap(),
+        "the auto export's model.onnx differs from fixtures/models/tiny-gpt2-rm/gqa/model.onnx \
+         (make_fixtures.py --gqa_only tiny-gpt2-rm rewrites it)"
+    );
+    let (cpu, shared) = check_pytorch_shared(&out, &gpt2, "pref_shape", 8);
+    assert!(
+        shared > 0,
+        "the GPT-2 auto export's model.onnx is not packed"
+    );
+    let gpu = tmp.path().join("gpt2-gpu-view");
+    std::fs::create_dir_all(&gpu).unwrap();
+    for f in SIDE {
+        std::fs::copy(out.join(f), gpu.join(f)).unwrap();
+    }
+    std::fs::copy(out.join("gpu/model.onnx"), gpu.join("model.onnx")).unwrap();
+    let eager = check_pytorch(&gpu, &gpt2, "pref_shape");
+    eprintln!("GPT-2 auto export vs PyTorch: model.onnx {cpu:.2e}, gpu/model.onnx {eager:.2e}");
 }
