@@ -10,7 +10,8 @@ ORT_LIB     := $(ORT_DIR)/lib/libonnxruntime.so
 BIN         := $(or $(CARGO_TARGET_DIR),target)/release/rewardbench
 EXPORT_VENV ?= export/.venv
 
-.PHONY: fuzz all setup setup-gpu build demo test test-cluster lint fmt clean fixtures export-venv crosscheck
+.PHONY: fuzz all setup setup-gpu build demo test test-cluster lint fmt clean fixtures export-venv crosscheck \
+  optimum-venv optimum-fixtures
 
 all: build
 
@@ -79,6 +80,18 @@ $(EXPORT_VENV)/.installed: export/requirements.txt
 	$(PYTHON) -m venv $(EXPORT_VENV)
 	$(EXPORT_VENV)/bin/pip install --quiet -r export/requirements.txt
 	touch $@
+
+## optimum-venv: Hugging Face Optimum (export/requirements-optimum.txt) added to export/.venv, the
+## pins of export/requirements.txt as constraints (nothing else changes); for optimum-cli and the
+## Optimum tests (tests/integration/optimum.rs)
+optimum-venv: $(EXPORT_VENV)/.optimum
+$(EXPORT_VENV)/.optimum: $(EXPORT_VENV)/.installed export/requirements-optimum.txt
+	$(EXPORT_VENV)/bin/pip install --quiet -r export/requirements-optimum.txt -c export/requirements.txt
+	touch $@
+
+## optimum-fixtures: regenerate fixtures/models/*-optimum (the tiny checkpoints exported by optimum-cli)
+optimum-fixtures: optimum-venv
+	$(EXPORT_VENV)/bin/python export/make_optimum_fixtures.py
 
 ## fixtures: regenerate fixtures/ (tiny models, ONNX exports, PyTorch reference scores)
 fixtures: export-venv

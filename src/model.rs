@@ -45,15 +45,37 @@ pub enum ModelError {
 /// `model.onnx`, for GPU providers.
 pub const GPU_ONNX: &str = "gpu/model.onnx";
 
+/// The graphs of Optimum's legacy decoder export (`optimum-cli export onnx --task
+/// text-generation-with-past --legacy`, which writes no `model.onnx`), at the root or in `onnx/`
+/// (a hub repo's layout), in the order taken: the decoder without past, then the merged decoder
+/// (fed `use_cache_branch` false and an empty past, so its no-past branch runs). Its
+/// `decoder_with_past_model.onnx` is a generation step and is never taken.
+pub const OPTIMUM_LEGACY: [&str; 4] = [
+    "decoder_model.onnx",
+    "onnx/decoder_model.onnx",
+    "decoder_model_merged.onnx",
+    "onnx/decoder_model_merged.onnx",
+];
+
 /// The ONNX files a run on `device` looks for in a model folder, in order: on CPU `model.onnx`
-/// (with `--attention auto`, the fused graph, ONNX Runtime's fast CPU path), else Optimum's
-/// `onnx/model.onnx`; on a GPU device (`cuda`, `tensorrt`, and `auto`, which asks for CUDA)
-/// `gpu/model.onnx` first, the eager graph every provider runs.
+/// (with `--attention auto`, the fused graph, ONNX Runtime's fast CPU path; also what
+/// `optimum-cli export onnx` writes), else `onnx/model.onnx` (Optimum's layout on the hub),
+/// else [`OPTIMUM_LEGACY`]; on a GPU device (`cuda`, `tensorrt`, and `auto`, which asks for
+/// CUDA) `gpu/model.onnx` first, the eager graph every provider runs.
 pub fn onnx_candidates(device: Device) -> &'static [&'static str] {
+    const CPU: [&str; 6] = [
+        "model.onnx",
+        "onnx/model.onnx",
+        OPTIMUM_LEGACY[0],
+        OPTIMUM_LEGACY[1],
+        OPTIMUM_LEGACY[2],
+        OPTIMUM_LEGACY[3],
+    ];
+    const GPU: [&str; 7] = [GPU_ONNX, CPU[0], CPU[1], CPU[2], CPU[3], CPU[4], CPU[5]];
     if device.wants_gpu() {
-        &[GPU_ONNX, "model.onnx", "onnx/model.onnx"]
+        &GPU
     } else {
-        &["model.onnx", "onnx/model.onnx"]
+        &CPU
     }
 }
 
@@ -67,8 +89,9 @@ pub fn choose_onnx(
         .iter()
         .copied()
         .find(|f| present(f))?;
-    let cpu = ["model.onnx", "onnx/model.onnx"]
-        .into_iter()
+    let cpu = onnx_candidates(Device::Cpu)
+        .iter()
+        .copied()
         .find(|f| present(f));
     let note = match cpu {
         Some(cpu) if present(GPU_ONNX) => Some(if chosen == GPU_ONNX {
@@ -85,11 +108,16 @@ pub fn choose_onnx(
 }
 
 fn looked_for(device: Device) -> String {
-    let c = onnx_candidates(device);
-    match c.split_last() {
+    let c: Vec<&str> = onnx_candidates(device)
+        .iter()
+        .copied()
+        .filter(|f| !OPTIMUM_LEGACY.contains(f))
+        .collect();
+    let main = match c.split_last() {
         Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
         _ => c.join(""),
-    }
+    };
+    format!("{main}, then Optimum's legacy decoder_model.onnx and decoder_model_merged.onnx, at the root or in onnx/")
 }
 
 /// The folder of a file, for messages (`.` for a bare file name).
@@ -117,7 +145,7 @@ const SIDE_FILES: &[&str] = &[
 /// (`org/name`) is downloaded into the hub cache (at `revision`) and its snapshot folder
 /// returned. With `onnx_for` a device, the ONNX file for it is fetched too, the first of
 /// [`onnx_candidates`] the repo has (`gpu/model.onnx` for a GPU device, then `model.onnx` at
-/// the root, then Optimum's `onnx/model.onnx`), with its external-data files
+/// the root, then Optimum's `onnx/model.onnx`, then its legacy decoders), with its external-data files
 /// (`model.onnx_data`, ...).
 pub fn resolve(
     spec: &Path,
@@ -291,7 +319,8 @@ pub struct ModelFiles {
 
 impl ModelFiles {
     /// Finds the ONNX file for `device` in `dir` ([`onnx_candidates`]): `model.onnx` at the
-    /// root or in `onnx/` (Optimum's layout); for a GPU device `gpu/model.onnx` first.
+    /// root or in `onnx/` (Optimum's layout on the hub), then Optimum's legacy decoders
+    /// ([`OPTIMUM_LEGACY`]); for a GPU device `gpu/model.onnx` first.
     pub fn locate(dir: &Path, device: Device) -> Result<Self, ModelError> {
         if dir.is_file() {
             return Err(ModelError::File {
@@ -550,13 +579,49 @@ mod tests {
         };
         assert!(e
             .to_string()
-            .contains("looked for gpu/model.onnx, model.onnx and onnx/model.onnx"));
+            .contains("looked for gpu/model.onnx, model.onnx and onnx/model.onnx, then"));
         let e = ModelError::NoOnnx {
             path: PathBuf::from("m"),
             device: Device::Cpu,
         };
-        assert!(e
-            .to_string()
-            .contains("looked for model.onnx and onnx/model.onnx (export"));
+        assert!(e.to_string().contains(
+            "looked for model.onnx and onnx/model.onnx, then Optimum's legacy decoder_model.onnx \
+             and decoder_model_merged.onnx, at the root or in onnx/ (export"
+        ));
+    }
+
+    #[test]
+    fn optimum_legacy_decoders_are_taken_after_model_onnx() {
+        // `--legacy` writes three graphs and no model.onnx: the decoder without past first.
+        let legacy = [
+            "decoder_model.onnx",
+            "decoder_with_past_model.onnx",
+            "decoder_model_merged.onnx",
+        ];
+        for d in [Device::Cpu, Device::Cuda] {
+            assert_eq!(
+                choose_onnx(d, &has(&legacy)).unwrap(),
+                ("decoder_model.onnx", None)
+            );
+        }
+        // a hub repo that keeps only the merged decoder, in onnx/
+        let merged = ["onnx/decoder_model_merged.onnx"];
+        assert_eq!(
+            choose_onnx(Device::Cpu, &has(&merged)).unwrap().0,
+            "onnx/decoder_model_merged.onnx"
+        );
+        // a generation step alone is not a graph to score
+        assert!(choose_onnx(Device::Cpu, &has(&["decoder_with_past_model.onnx"])).is_none());
+        // model.onnx wins over legacy files beside it
+        let both = ["decoder_model_merged.onnx", "model.onnx"];
+        assert_eq!(
+            choose_onnx(Device::Cpu, &has(&both)).unwrap().0,
+            "model.onnx"
+        );
+        // beside a GPU graph, the note names the legacy graph as the CPU one
+        let gpu = ["decoder_model.onnx", GPU_ONNX];
+        let (f, note) = choose_onnx(Device::Cpu, &has(&gpu)).unwrap();
+        assert_eq!(f, "decoder_model.onnx");
+        assert!(note.unwrap().contains("using decoder_model.onnx"));
     }
 }

@@ -35,6 +35,8 @@ mod hub;
 mod judge_client;
 #[path = "integration/judges.rs"]
 mod judges;
+#[path = "integration/optimum.rs"]
+mod optimum;
 #[path = "integration/pairwise.rs"]
 mod pairwise;
 #[path = "integration/parity.rs"]

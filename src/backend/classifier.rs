@@ -106,7 +106,31 @@ impl RewardSession {
                 },
             }
         }
+        let has = |name: &str| session.outputs().iter().any(|o| o.name() == name);
+        if !has("logits") && !has(PER_TOKEN_OUTPUT) && output.is_none() && has("last_hidden_state")
+        {
+            return Err(wrong(
+                "its output `last_hidden_state` is hidden states, not a score (an Optimum \
+                 `--task feature-extraction` export?); export the reward model with \
+                 `optimum-cli export onnx --task text-classification` or export/export_rm.py",
+            ));
+        }
         if let Some(extra) = names.iter().find(|n| !wanted.contains(n)) {
+            let decoder = *extra == "position_ids"
+                || *extra == "use_cache_branch"
+                || extra.starts_with("past_key_values");
+            let lm_logits = session.outputs().iter().any(|o| {
+                o.name() == "logits"
+                    && matches!(o.dtype(), ValueType::Tensor { shape, .. } if shape.len() == 3)
+            });
+            if decoder && lm_logits {
+                return Err(wrong(&format!(
+                    "its input `{extra}` and output `logits [batch, seq, vocab]` are a causal \
+                     language model's (an Optimum `--task text-generation` export?): DPO models \
+                     take --ref_model (or --ref_free_type); a reward model is exported with \
+                     `--task text-classification`"
+                )));
+            }
             return Err(wrong(&format!(
                 "it needs an input `{extra}` this evaluator does not feed"
             )));
@@ -122,7 +146,6 @@ impl RewardSession {
                 ),
             });
         }
-        let has = |name: &str| session.outputs().iter().any(|o| o.name() == name);
         let name = match output {
             Some(o) if packed && o != "logits" => {
                 return Err(wrong(&format!(
