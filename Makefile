@@ -126,6 +126,13 @@ fuzz:
 bench-dpo: setup build export-venv
 	$(EXPORT_VENV)/bin/python export/make_dpo_fixtures.py --bench bench-models/dpo --vocab 32000 8000
 
+## bench-large: a random ~620M-parameter Llama reward model (git-ignored bench-models/llama-600m-rm, ~10 GB
+## with both exports), exported with external data and scored on 20 LLMBar pairs vs PyTorch: export time and
+## peak RSS, evaluation peak RSS, time to the first score, pairs/s (bench/large.py; ~30 min on 2 cores)
+.PHONY: bench-large
+bench-large: setup build export-venv
+	$(EXPORT_VENV)/bin/python bench/large.py --bin $(BIN)
+
 ## bench-quant: fp16 and dynamic-int8 variants of the bench model (export/quantize.py; git-ignored
 ## bench-models/llama-30m-rm-fp16, -int8): accuracy change vs fp32 on the 500 bench pairs
 .PHONY: bench-quant
