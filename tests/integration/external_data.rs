@@ -70,3 +70,99 @@ fn a_missing_data_file_is_named() {
         "{err}"
     );
 }
+
+/// Runs an exporter of export/ with the export venv's Python; None (and a loud line) without it.
+fn export_with_venv(script: &str, model: &Path, out: &Path, extra: &[&str]) -> Option<()> {
+    let py = root().join("export/.venv/bin/python");
+    if !py.is_file() {
+        eprintln!(
+            "SKIPPED external_data::{script}: {} is missing (`make export-venv` makes it); the exporter's external-data path was NOT run",
+            py.display()
+        );
+        return None;
+    }
+    let o = Command::new(&py)
+        .arg(root().join("export").join(script))
+        .arg("--model")
+        .arg(model)
+        .arg("--out")
+        .arg(out)
+        .args(["--external_data", "always"])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    Some(())
+}
+
+fn scores(csv: &Path) -> Vec<f64> {
+    std::fs::read_to_string(csv)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .flat_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let n = f.len();
+            [f[n - 3].parse().unwrap(), f[n - 2].parse().unwrap()]
+        })
+        .collect()
+}
+
+fn assert_close(a: &[f64], b: &[f64], tol: f64) {
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        assert!((x - y).abs() <= tol + 1e-6 * x.abs(), "{x} vs {y}");
+    }
+}
+
+#[test]
+fn the_exporters_write_external_data_that_scores_as_the_single_file_export() {
+    // export_rm.py and export_lm.py with --external_data always: graph + model.onnx_data,
+    // checked against PyTorch by the exporter, then scored here as the committed graphs.
+    let dir = tempfile::tempdir().unwrap();
+    let rm = dir.path().join("rm");
+    let fixture = root().join("fixtures/models/tiny-llama-rm");
+    if export_with_venv("export_rm.py", &fixture, &rm, &["--attention", "eager"]).is_none() {
+        return;
+    }
+    assert!(rm.join("model.onnx_data").is_file());
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    assert!(run(&fixture, &a).status.success());
+    let o = run(&rm, &b);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_close(
+        &scores(&a.join("tiny-llama-rm_scores.csv")),
+        &scores(&b.join("rm_scores.csv")),
+        1e-5,
+    );
+
+    let lm = dir.path().join("policy");
+    let policy = root().join("fixtures/models/tiny-llama-policy");
+    export_with_venv("export_lm.py", &policy, &lm, &[]).unwrap();
+    assert!(lm.join("model.onnx_data").is_file());
+    let dpo = |model: &Path, out: &Path| {
+        let o = Command::new(env!("CARGO_BIN_EXE_rewardbench"))
+            .arg("--model")
+            .arg(model)
+            .args(["--ref_free_type", "sum", "--dataset"])
+            .arg(root().join("fixtures/data/pref_shape.jsonl"))
+            .args(["--quiet", "--output_dir"])
+            .arg(out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let (c, d) = (dir.path().join("c"), dir.path().join("d"));
+    dpo(&policy, &c);
+    dpo(&lm, &d);
+    assert_close(
+        &scores(&c.join("tiny-llama-policy_scores.csv")),
+        &scores(&d.join("policy_scores.csv")),
+        1e-4,
+    );
+}
