@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::util::root;
+use crate::util::{csv_scores, root};
 
 fn run(model: &Path, out: &Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_rewardbench"))
@@ -100,16 +100,11 @@ fn export_with_venv(script: &str, model: &Path, out: &Path, extra: &[&str]) -> O
     Some(())
 }
 
+/// Chosen then rejected score of each row of a `_scores.csv`.
 fn scores(csv: &Path) -> Vec<f64> {
-    std::fs::read_to_string(csv)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .flat_map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            let n = f.len();
-            [f[n - 3].parse().unwrap(), f[n - 2].parse().unwrap()]
-        })
+    csv_scores(csv)
+        .into_iter()
+        .flat_map(|(c, r)| [c, r])
         .collect()
 }
 

@@ -3,21 +3,7 @@
 
 use serde_json::Value;
 
-use crate::util::{llama, rewardbench, root, stderr};
-
-fn csv_scores(path: &std::path::Path) -> Vec<(f64, f64)> {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
-    let (c, r) = (col("score_chosen"), col("score_rejected"));
-    lines
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            (f[c].parse().unwrap(), f[r].parse().unwrap())
-        })
-        .collect()
-}
+use crate::util::{csv_scores, llama, rewardbench, root, stderr};
 
 fn cpu_has_fp16() -> bool {
     #[cfg(target_arch = "x86_64")]

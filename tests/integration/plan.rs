@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::util::{llama, rewardbench, root, stderr};
+use crate::util::{csv_scores, llama, rewardbench, root, stderr};
 
 /// The numbers of a plan line: texts to score, texts from the store, tokens, calls, padded.
 #[derive(Debug, PartialEq, Eq)]
@@ -175,20 +175,6 @@ fn dpo_and_v2_dry_runs_write_nothing() {
     assert!(!out.exists());
 }
 
-/// Score columns of a `_scores.csv`.
-fn score_columns(csv: &Path) -> Vec<(f64, f64)> {
-    std::fs::read_to_string(csv)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            let n = f.len();
-            (f[n - 3].parse().unwrap(), f[n - 2].parse().unwrap())
-        })
-        .collect()
-}
-
 #[test]
 fn the_attention_cap_splits_calls_of_many_headed_models_and_keeps_their_scores() {
     // The eager fixture's graph with a config.json claiming 512 heads: the planner's
@@ -226,8 +212,8 @@ fn the_attention_cap_splits_calls_of_many_headed_models_and_keeps_their_scores()
     // Smaller calls, the same scores (sorted batching is batch-invariant).
     run(&llama(), &out, &[]);
     run(&wide, &out, &[]);
-    let a = score_columns(&out.join("tiny-llama-rm_scores.csv"));
-    let b = score_columns(&out.join("wide-rm_scores.csv"));
+    let a = csv_scores(&out.join("tiny-llama-rm_scores.csv"));
+    let b = csv_scores(&out.join("wide-rm_scores.csv"));
     assert_eq!(a.len(), b.len());
     for (x, y) in a.iter().zip(&b) {
         assert!(

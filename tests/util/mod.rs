@@ -1,6 +1,6 @@
 //! Helpers shared by the integration suites.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
@@ -45,5 +45,20 @@ pub fn ints(v: &Value) -> Vec<i64> {
         .unwrap()
         .iter()
         .map(|x| x.as_i64().unwrap())
+        .collect()
+}
+
+/// `(score_chosen, score_rejected)` of each row of a `_scores.csv`, found by column name.
+pub fn csv_scores(path: &Path) -> Vec<(f64, f64)> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).expect(name);
+    let (c, r) = (col("score_chosen"), col("score_rejected"));
+    lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[c].parse().unwrap(), f[r].parse().unwrap())
+        })
         .collect()
 }
