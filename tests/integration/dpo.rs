@@ -101,6 +101,17 @@ fn scale(rec: &Value, m: &str, side: &str) -> f64 {
 
 /// Compares an evaluation with reference rows in mode `m`; returns the largest difference.
 fn compare(ev: &Evaluation, rows: &[Value], m: &str, what: &str) -> f64 {
+    compare_within(ev, rows, m, what, ABS_TOL)
+}
+
+/// [`compare`] with an absolute tolerance of `abs_tol` (plus the float32 term of the sums).
+pub(crate) fn compare_within(
+    ev: &Evaluation,
+    rows: &[Value],
+    m: &str,
+    what: &str,
+    abs_tol: f64,
+) -> f64 {
     assert_eq!(ev.rows.len(), rows.len(), "{what}: row count");
     let mut worst = 0.0f64;
     for (i, (got, rec)) in ev.rows.iter().zip(rows).enumerate() {
@@ -122,7 +133,7 @@ fn compare(ev: &Evaluation, rows: &[Value], m: &str, what: &str) -> f64 {
             (1, "rejected", got.score_rejected()[0]),
         ] {
             let d = (f64::from(v) - f(&want[k])).abs();
-            let tol = ABS_TOL + REL_TOL * scale(rec, m, side);
+            let tol = abs_tol + REL_TOL * scale(rec, m, side);
             assert!(
                 d <= tol,
                 "{what} row {i} {side}: reward {v} vs PyTorch {} (|diff| {d:.3e} > {tol:.3e})",

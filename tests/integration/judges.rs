@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 
+use crate::util::jsonl;
 use crate::util::judge_server::{JudgeServer, Reply, Request};
 
 const KEY: &str = "sk-test-SECRET-9f8e7d";
@@ -73,14 +74,6 @@ fn gen(srv: &JudgeServer, out: &Path, data: &Path, extra: &[&str]) -> Output {
         .env_remove("RUST_BACKTRACE")
         .output()
         .unwrap()
-}
-
-fn jsonl(p: &Path) -> Vec<Value> {
-    std::fs::read_to_string(p)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 fn json_file(p: &Path) -> Value {

@@ -28,11 +28,11 @@ use rewardbench::eval::{self, Evaluation};
 use rewardbench::model::ModelFiles;
 use serde_json::Value;
 
-use crate::util::{ints, rewardbench, root, stderr};
+use crate::util::{jsonl, rewardbench, root, stderr};
 
 const RM_TOL: f64 = 1e-4;
+/// DPO rewards: 1e-4 plus dpo.rs's float32 term (1e-6 x the log-prob sums).
 const DPO_ABS_TOL: f64 = 1e-4;
-const DPO_REL_TOL: f64 = 1e-6;
 /// The reward model's reference files (rb2 is RewardBench 2's, scored by rb2.rs).
 const RM_STEMS: [&str; 4] = ["conversation_shape", "edge_cases", "llmbar", "pref_shape"];
 /// Files the tokenizer and config come in, beside the graph.
@@ -49,14 +49,6 @@ fn models() -> PathBuf {
 
 fn data(stem: &str) -> PathBuf {
     root().join("fixtures/data").join(format!("{stem}.jsonl"))
-}
-
-fn jsonl(p: &Path) -> Vec<Value> {
-    std::fs::read_to_string(p)
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 fn f(v: &Value) -> f64 {
@@ -143,48 +135,7 @@ fn check_dpo(policy: &Path, reference: &Path, mode: &str, stem: &str) -> f64 {
     );
     let ev =
         dpo::evaluate(&config(policy, &data(stem)), &m).unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert_eq!(ev.rows.len(), rows.len(), "{what}: row count");
-    let mut worst = 0.0f64;
-    for (i, (got, rec)) in ev.rows.iter().zip(&rows).enumerate() {
-        let seqs = &ev.prepared.seqs;
-        let (c, r) = (ev.prepared.seq_of[i][0], ev.prepared.seq_of[i][1]);
-        assert_eq!(
-            seqs[c].ids,
-            ints(&rec["input_ids_chosen"]),
-            "{what} row {i}"
-        );
-        assert_eq!(
-            seqs[r].ids,
-            ints(&rec["input_ids_rejected"]),
-            "{what} row {i}"
-        );
-        let want = rec["rewards"][mode].as_array().unwrap();
-        for (k, side, v) in [
-            (0, "chosen", got.score_chosen()[0]),
-            (1, "rejected", got.score_rejected()[0]),
-        ] {
-            let p = f(&rec["policy"][format!("sum_{side}")]).abs();
-            let scale = match mode {
-                "ref" => p + f(&rec["ref"][format!("sum_{side}")]).abs(),
-                "sum" => p,
-                _ => 0.0,
-            };
-            let tol = DPO_ABS_TOL + DPO_REL_TOL * scale;
-            let d = (f64::from(v) - f(&want[k])).abs();
-            assert!(
-                d <= tol,
-                "{what} row {i} {side}: {v} vs PyTorch {} (|diff| {d:.3e} > {tol:.3e})",
-                want[k]
-            );
-            worst = worst.max(d);
-        }
-        assert_eq!(
-            u8::from(got.correct),
-            want[2].as_u64().unwrap() as u8,
-            "{what} row {i}: verdict"
-        );
-    }
-    worst
+    crate::dpo::compare_within(&ev, &rows, mode, &what, DPO_ABS_TOL)
 }
 
 /// A copy of `src`'s tokenizer and config with `graphs` (name in src, name in the copy).

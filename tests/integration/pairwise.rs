@@ -16,7 +16,7 @@ use rewardbench::config::{PairwiseKind, RunConfig, ScorerKind};
 use rewardbench::scorer::pairwise;
 use serde_json::Value;
 
-use crate::util::{ints, rewardbench, root, stderr};
+use crate::util::{ints, jsonl, rewardbench, root, stderr};
 
 const TOL: f64 = 1e-4;
 
@@ -269,14 +269,6 @@ fn better_pairrm_template_renders_as_jinja2() {
             c["rendered"].as_str().unwrap()
         );
     }
-}
-
-fn jsonl(p: &Path) -> Vec<Value> {
-    std::fs::read_to_string(p)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 /// The CLI finds the kind in the export's pairwise.json, writes the usual reports with the

@@ -20,7 +20,7 @@ use rewardbench::scorer::pooling::Pooling;
 use rewardbench::scorer::transform::ScoreTransform;
 use serde_json::Value;
 
-use crate::util::{ints, rewardbench, root, stderr};
+use crate::util::{ints, jsonl, rewardbench, root, stderr};
 
 const TOL: f64 = 1e-4;
 
@@ -145,14 +145,6 @@ fn run_err(args: &[&str]) -> String {
     let e = stderr(&o);
     assert!(!e.contains("panicked"), "{e}");
     e
-}
-
-fn jsonl(p: &Path) -> Vec<Value> {
-    std::fs::read_to_string(p)
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 fn json_file(p: &Path) -> Value {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::util::{llama, rewardbench, root, stderr};
+use crate::util::{jsonl, llama, rewardbench, root, stderr};
 
 const SUBSETS: [&str; 5] = ["Factuality", "Precise IF", "Math", "Safety", "Focus"];
 
@@ -49,14 +49,6 @@ fn json_file(p: &Path) -> Value {
         &std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
     )
     .unwrap()
-}
-
-fn jsonl(p: &Path) -> Vec<Value> {
-    std::fs::read_to_string(p)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 fn run(args: &[&str]) -> std::process::Output {

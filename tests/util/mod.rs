@@ -62,3 +62,12 @@ pub fn csv_scores(path: &Path) -> Vec<(f64, f64)> {
         })
         .collect()
 }
+
+/// The JSON values of a JSON-lines file, one per line.
+pub fn jsonl(p: &Path) -> Vec<Value> {
+    std::fs::read_to_string(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+        .collect()
+}
