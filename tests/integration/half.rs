@@ -76,3 +76,62 @@ fn a_float16_export_matches_pytorch_in_float16_and_cpu_runs_say_it_is_slow() {
     // the float32 graph gets no such note
     assert!(!run(&llama()).contains("float16 weights"));
 }
+
+#[test]
+fn export_lm_writes_a_float16_policy_whose_rewards_follow_the_float32_ones() {
+    // Venv-gated: export_lm.py --dtype float16 (checked against PyTorch in float16 by the
+    // exporter), then DPO rewards against the committed float32 export's.
+    let py = root().join("export/.venv/bin/python");
+    if !py.is_file() {
+        eprintln!(
+            "SKIPPED half::export_lm_writes_a_float16_policy...: {} is missing (`make export-venv`); export_lm.py --dtype float16 was NOT run",
+            py.display()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let policy = root().join("fixtures/models/tiny-llama-policy");
+    let half = dir.path().join("policy-fp16");
+    let o = std::process::Command::new(&py)
+        .arg(root().join("export/export_lm.py"))
+        .arg("--model")
+        .arg(&policy)
+        .arg("--out")
+        .arg(&half)
+        .args(["--dtype", "float16"])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        stderr(&o)
+    );
+    let data = root().join("fixtures/data/pref_shape.jsonl");
+    let run = |m: &std::path::Path, out: &str| {
+        let out = dir.path().join(out);
+        let o = rewardbench(&[
+            "--model",
+            m.to_str().unwrap(),
+            "--ref_free_type",
+            "sum",
+            "--dataset",
+            data.to_str().unwrap(),
+            "--output_dir",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let name = m.file_name().unwrap().to_str().unwrap();
+        csv_scores(&out.join(format!("{name}_scores.csv")))
+    };
+    let (a, b) = (run(&policy, "a"), run(&half, "b"));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        // summed log-probabilities (about -100 here) in float16: measured within 6.1e-3
+        assert!(
+            (x.0 - y.0).abs() < 5e-2 && (x.1 - y.1).abs() < 5e-2,
+            "{x:?} vs {y:?}"
+        );
+        assert_eq!(x.0 > x.1, y.0 > y.1, "verdict changed: {x:?} vs {y:?}");
+    }
+}
