@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::util::{csv_scores, root};
+use crate::util::{csv_scores, root, run_exporter};
 
 fn run(model: &Path, out: &Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_rewardbench"))
@@ -71,33 +71,17 @@ fn a_missing_data_file_is_named() {
     );
 }
 
-/// Runs an exporter of export/ with the export venv's Python; None (and a loud line) without it.
+/// An exporter of export/ with `--external_data always`; None (loudly) without the venv.
 fn export_with_venv(script: &str, model: &Path, out: &Path, extra: &[&str]) -> Option<()> {
-    let py = root().join("export/.venv/bin/python");
-    if !py.is_file() {
-        eprintln!(
-            "SKIPPED external_data::{script}: {} is missing (`make export-venv` makes it); the exporter's external-data path was NOT run",
-            py.display()
-        );
-        return None;
-    }
-    let o = Command::new(&py)
-        .arg(root().join("export").join(script))
-        .arg("--model")
-        .arg(model)
-        .arg("--out")
-        .arg(out)
-        .args(["--external_data", "always"])
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    Some(())
+    let mut args = vec!["--external_data", "always"];
+    args.extend_from_slice(extra);
+    run_exporter(
+        &format!("external_data::{script}"),
+        script,
+        model,
+        out,
+        &args,
+    )
 }
 
 /// Chosen then rejected score of each row of a `_scores.csv`.

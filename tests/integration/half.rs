@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::util::{csv_scores, llama, rewardbench, root, stderr};
+use crate::util::{csv_scores, llama, rewardbench, root, run_exporter, stderr};
 
 fn cpu_has_fp16() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -81,32 +81,21 @@ fn a_float16_export_matches_pytorch_in_float16_and_cpu_runs_say_it_is_slow() {
 fn export_lm_writes_a_float16_policy_whose_rewards_follow_the_float32_ones() {
     // Venv-gated: export_lm.py --dtype float16 (checked against PyTorch in float16 by the
     // exporter), then DPO rewards against the committed float32 export's.
-    let py = root().join("export/.venv/bin/python");
-    if !py.is_file() {
-        eprintln!(
-            "SKIPPED half::export_lm_writes_a_float16_policy...: {} is missing (`make export-venv`); export_lm.py --dtype float16 was NOT run",
-            py.display()
-        );
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let policy = root().join("fixtures/models/tiny-llama-policy");
     let half = dir.path().join("policy-fp16");
-    let o = std::process::Command::new(&py)
-        .arg(root().join("export/export_lm.py"))
-        .arg("--model")
-        .arg(&policy)
-        .arg("--out")
-        .arg(&half)
-        .args(["--dtype", "float16"])
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        stderr(&o)
-    );
+    let test = "half::export_lm_writes_a_float16_policy_whose_rewards_follow_the_float32_ones";
+    if run_exporter(
+        test,
+        "export_lm.py",
+        &policy,
+        &half,
+        &["--dtype", "float16"],
+    )
+    .is_none()
+    {
+        return;
+    }
     let data = root().join("fixtures/data/pref_shape.jsonl");
     let run = |m: &std::path::Path, out: &str| {
         let out = dir.path().join(out);

@@ -71,3 +71,38 @@ pub fn jsonl(p: &Path) -> Vec<Value> {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
         .collect()
 }
+
+/// Runs `export/SCRIPT --model MODEL --out OUT EXTRA...` with the export venv's Python and
+/// asserts it succeeded; None (and a loud SKIPPED line naming `test`) without the venv.
+pub fn run_exporter(
+    test: &str,
+    script: &str,
+    model: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> Option<()> {
+    let py = root().join("export/.venv/bin/python");
+    if !py.is_file() {
+        eprintln!(
+            "SKIPPED {test}: {} is missing (`make export-venv` makes it); export/{script} was NOT run",
+            py.display()
+        );
+        return None;
+    }
+    let o = Command::new(&py)
+        .arg(root().join("export").join(script))
+        .arg("--model")
+        .arg(model)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .expect("python runs");
+    assert!(
+        o.status.success(),
+        "export/{script}: {}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        stderr(&o)
+    );
+    Some(())
+}
