@@ -255,12 +255,6 @@ pub fn tensors(onnx: &Path) -> Result<Tensors, ExternalDataError> {
     })
 }
 
-/// The external-data files `onnx` references, as paths beside it.
-pub fn files(onnx: &Path) -> Result<Vec<PathBuf>, ExternalDataError> {
-    let dir = onnx.parent().unwrap_or(Path::new(""));
-    Ok(locations(onnx)?.iter().map(|l| dir.join(l)).collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -269,7 +269,7 @@ pub fn display_path(p: &Path) -> String {
 }
 
 /// Whether this CPU computes in half precision natively (AVX-512 FP16 or AArch64 FP16).
-fn cpu_has_half_arithmetic() -> bool {
+pub fn cpu_has_half_arithmetic() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx512fp16")
@@ -284,22 +284,25 @@ fn cpu_has_half_arithmetic() -> bool {
     }
 }
 
-/// The external-data files `onnx` references, each checked to be there. A graph that is not
+/// One walk over `onnx`: the external-data files it references, each checked to be there,
+/// and the half-precision type most of its weights are stored in, if any. A graph that is not
 /// valid protobuf references nothing here: ONNX Runtime reports it when loading.
-pub fn external_files(onnx: &Path) -> Result<Vec<PathBuf>, ModelError> {
-    use crate::external_data::{files, ExternalDataError};
-    let files = match files(onnx) {
-        Ok(f) => f,
-        Err(ExternalDataError::Malformed { .. }) => return Ok(Vec::new()),
+fn graph_tensors(onnx: &Path) -> Result<(Vec<PathBuf>, Option<&'static str>), ModelError> {
+    use crate::external_data::{tensors, ExternalDataError};
+    let t = match tensors(onnx) {
+        Ok(t) => t,
+        Err(ExternalDataError::Malformed { .. }) => return Ok((Vec::new(), None)),
         Err(e) => return Err(e.into()),
     };
+    let dir = onnx.parent().unwrap_or(Path::new(""));
+    let files: Vec<PathBuf> = t.locations.iter().map(|l| dir.join(l)).collect();
     if let Some(missing) = files.iter().find(|f| !f.is_file()) {
         return Err(ModelError::MissingExternalData {
             graph: onnx.to_path_buf(),
             file: missing.clone(),
         });
     }
-    Ok(files)
+    Ok((files, t.half_precision()))
 }
 
 /// The files of one exported model.
@@ -315,6 +318,8 @@ pub struct ModelFiles {
     pub stem: Option<String>,
     /// The external-data files the graph references (none for a single-file model).
     pub external: Vec<PathBuf>,
+    /// "float16" or "bfloat16" when most of the graph's weights are stored so.
+    pub half: Option<&'static str>,
 }
 
 impl ModelFiles {
@@ -338,7 +343,7 @@ impl ModelFiles {
                 device,
             })?;
         let onnx = dir.join(onnx);
-        let external = external_files(&onnx)?;
+        let (external, half) = graph_tensors(&onnx)?;
         let config_path = dir.join("config.json");
         let config = match std::fs::read_to_string(&config_path) {
             Ok(text) => Some(serde_json::from_str(&text).map_err(|e| ModelError::Config {
@@ -354,6 +359,7 @@ impl ModelFiles {
             config,
             stem: None,
             external,
+            half,
         })
     }
 
@@ -428,14 +434,6 @@ impl ModelFiles {
         2.0 * (2.0 * d * h + 2.0 * d * kv + mlp_mats * d * ffn) / (4.0 * h) * ATTENTION_EFFICIENCY
     }
 
-    /// "float16" or "bfloat16" when most of the graph's weights are stored so (a graph that
-    /// cannot be read says nothing: ONNX Runtime reports it when loading).
-    pub fn half_precision(&self) -> Option<&'static str> {
-        crate::external_data::tensors(&self.onnx)
-            .ok()?
-            .half_precision()
-    }
-
     /// A note for a half-precision graph run on a CPU without half-precision arithmetic
     /// (x86-64 without AVX-512 FP16, AArch64 without FP16): ONNX Runtime is then no faster
     /// than with float32, often slower, and the scores are float16's.
@@ -443,7 +441,7 @@ impl ModelFiles {
         if device.wants_gpu() || cpu_has_half_arithmetic() {
             return None;
         }
-        let half = self.half_precision()?;
+        let half = self.half?;
         Some(format!(
             "{} holds {half} weights: this CPU has no {half} arithmetic, so ONNX Runtime runs it \
              no faster than float32 and often slower (measured 18.5 vs 18.7 pairs/s for float16 on \
@@ -543,6 +541,7 @@ mod tests {
             config: Some(config),
             stem: None,
             external: Vec::new(),
+            half: None,
         }
     }
 

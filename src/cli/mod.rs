@@ -239,7 +239,7 @@ pub struct EvalArgs {
         alias = "max-batch-tokens"
     )]
     pub max_batch_tokens: Option<usize>,
-    /// Cap on an eager-attention graph's score buffers per call, in MiB (heads x rows x longest row squared x 16 bytes; heads from config.json; sorted batching). 0: no cap [default: 1024 on CPU, 4096 with --device cuda/tensorrt].
+    /// Cap on an eager-attention graph's score buffers per call, in MiB (heads x rows x longest row squared x 32 bytes; heads from config.json; sorted batching). 0: no cap [default: 1024 on CPU, 4096 with --device cuda/tensorrt].
     #[arg(
         help_heading = "Batching and device",
         long = "max_attention_mb",

@@ -404,7 +404,7 @@ fn resolve_for(
         args.ref_model.is_some() || args.ref_free_type.is_some(),
         args.shard.is_some(),
     )?;
-    let gpu = rewardbench::backend::Device::from(args.device).wants_gpu();
+    let gpu = device.wants_gpu();
     let config = RunConfig {
         model: ModelConfig {
             dir: model_dir,

@@ -5,17 +5,6 @@ use serde_json::Value;
 
 use crate::util::{csv_scores, llama, rewardbench, root, run_exporter, stderr};
 
-fn cpu_has_fp16() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512fp16")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        true
-    }
-}
-
 #[test]
 fn a_float16_export_matches_pytorch_in_float16_and_cpu_runs_say_it_is_slow() {
     let model = root().join("fixtures/models/tiny-llama-rm-fp16");
@@ -65,7 +54,7 @@ fn a_float16_export_matches_pytorch_in_float16_and_cpu_runs_say_it_is_slow() {
         .map(|((c, r), (tc, tr))| (c - tc).abs().max((r - tr).abs()))
         .fold(0.0, f64::max);
     assert!(worst <= 2e-2, "float16 ONNX vs float16 PyTorch: {worst}");
-    if cpu_has_fp16() {
+    if rewardbench::model::cpu_has_half_arithmetic() {
         eprintln!("this CPU has AVX-512 FP16: no slow-half-precision note is expected");
     } else {
         assert!(
