@@ -20,6 +20,7 @@ when max |diff| > --tol (1e-4).
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 
@@ -29,6 +30,7 @@ sys.path.insert(0, HERE)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+import weights  # noqa: E402
 from export_rm import TOKENIZER_FILES, _pad_batch, compare_cases, max_positions, shrink_causal_constants  # noqa: E402
 
 TRACE_LEN = 24
@@ -84,7 +86,8 @@ class _Hidden(torch.nn.Module):
 
 
 def lm_head(model):
-    """The output projection (weight [vocab, d], optional bias); refuses heads that do more."""
+    """The output projection (weight [vocab, d], optional bias) as PyTorch tensors; refuses heads
+    that do more."""
     head = model.get_output_embeddings()
     if not isinstance(head, torch.nn.Linear):
         raise SystemExit(f"{type(model).__name__}: the LM head is {type(head).__name__}, not a Linear layer; "
@@ -92,9 +95,7 @@ def lm_head(model):
     for k in ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale"):
         if getattr(model.config, k, None) not in (None, 1, 1.0):
             raise SystemExit(f"{type(model).__name__}: config.{k} post-processes the logits; export with --form logits")
-    w = head.weight.detach().float().numpy()
-    b = None if head.bias is None else head.bias.detach().float().numpy()
-    return w, b
+    return head.weight.detach(), None if head.bias is None else head.bias.detach()
 
 
 def _trace(module, model, onnx_path, output, out_axes, opset):
@@ -102,45 +103,31 @@ def _trace(module, model, onnx_path, output, out_axes, opset):
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(3, vocab, (2, TRACE_LEN), generator=g, dtype=torch.int64)
     mask = torch.ones_like(ids)
-    with torch.no_grad():
-        torch.onnx.export(
-            module.eval(), (ids, mask), onnx_path,
-            input_names=["input_ids", "attention_mask"], output_names=[output],
-            dynamic_axes={"input_ids": {0: "batch", 1: "sequence"},
-                          "attention_mask": {0: "batch", 1: "sequence"}, output: out_axes},
-            opset_version=opset, do_constant_folding=True, dynamo=False,
-        )
+    weights.trace(module, (ids, mask), onnx_path, input_names=["input_ids", "attention_mask"],
+                  output_names=[output], opset_version=opset,
+                  dynamic_axes={"input_ids": {0: "batch", 1: "sequence"},
+                                "attention_mask": {0: "batch", 1: "sequence"}, output: out_axes})
 
 
-def add_logprob_head(onnx_path: str, weight: np.ndarray, bias, chunk_elems: int) -> int:
+def add_logprob_head(onnx_path: str, w_name: str, b_name, vocab: int, d: int, chunk_elems: int) -> int:
     """Replace the graph output `hidden_states` by `token_logprobs` [batch, seq-1], computed by a
-    Loop over chunks of `rows` flattened positions: Gemm with the LM head -> LogSoftmax ->
-    GatherElements at the next token. Returns the rows per chunk."""
+    Loop over chunks of `rows` flattened positions: Gemm with the LM head (the float32 weights
+    named `w_name`, [vocab, d], and `b_name` [vocab] or None, graph inputs until
+    weights.attach writes them) -> LogSoftmax -> GatherElements at the next token. Returns the
+    rows per chunk."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     import external_data
 
     m = onnx.load(onnx_path, load_external_data=False)
-    base_dir = os.path.dirname(os.path.abspath(onnx_path))
     g = m.graph
-    vocab, d = weight.shape
     rows = max(1, chunk_elems // vocab)
-
-    # Reuse the embedding table when the head is tied to it (GPT-2): no second copy in the file.
-    w_name = None
-    for init in g.initializer:
-        if tuple(init.dims) == (vocab, d) and init.data_type == TensorProto.FLOAT:
-            if np.array_equal(numpy_helper.to_array(init, base_dir), weight):
-                w_name = init.name
-                break
-    if w_name is None:
-        w_name = "lm_head.weight"
-        g.initializer.append(numpy_helper.from_array(weight.astype(np.float32), w_name))
-    gemm_in = ["lp_hc", w_name]
-    if bias is not None:
-        g.initializer.append(numpy_helper.from_array(bias.astype(np.float32), "lm_head.bias"))
-        gemm_in.append("lm_head.bias")
+    present = {i.name for i in g.input}
+    for name, shape in ((w_name, [vocab, d]), (b_name, [vocab])):
+        if name is not None and name not in present:
+            g.input.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, shape))
+    gemm_in = ["lp_hc", w_name] + ([b_name] if b_name is not None else [])
 
     def const(name, values, dtype=np.int64):
         return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.array(values, dtype=dtype), name))
@@ -204,17 +191,36 @@ def add_logprob_head(onnx_path: str, weight: np.ndarray, bias, chunk_elems: int)
     return rows
 
 
-def export_onnx(model, onnx_path: str, form: str, opset: int = 17, chunk_elems: int = DEFAULT_CHUNK_ELEMS) -> None:
+def export_onnx(model, onnx_path: str, form: str, opset: int = 17, chunk_elems: int = DEFAULT_CHUNK_ELEMS,
+                external: str = "auto", verbose: bool = True) -> bool:
+    """Writes the graph (export/weights.py: structure, graph passes, then the weights one tensor
+    at a time). Returns True when the data is external."""
     if form == "logits":
-        _trace(_Logits(model), model, onnx_path, "logits", {0: "batch", 1: "sequence"}, opset)
+        module = _Logits(model)
+        _trace(module, model, onnx_path, "logits", {0: "batch", 1: "sequence"}, opset)
+        tensors = weights.tensors_of(module)
     else:
+        module = _Hidden(model)
+        _trace(module, model, onnx_path, "hidden_states", {0: "batch", 1: "sequence"}, opset)
+        tensors = weights.tensors_of(module)
         weight, bias = lm_head(model)
-        _trace(_Hidden(model), model, onnx_path, "hidden_states", {0: "batch", 1: "sequence"}, opset)
-        rows = add_logprob_head(onnx_path, weight, bias, chunk_elems)
-        print(f"  LM head: Loop over chunks of {rows} positions ({rows * weight.shape[0]} logits per chunk)")
-    import onnx
-
-    onnx.checker.check_model(onnx_path)
+        # the head runs in float32; a float32 head tied to the embedding table is written once
+        w_name = weights.tied_name(module, weight) if weight.dtype == torch.float32 else None
+        if w_name is None:
+            w_name = "lm_head.weight"
+            tensors[w_name] = weight.float()
+        b_name = None
+        if bias is not None:
+            b_name = "lm_head.bias"
+            tensors[b_name] = bias.float()
+        vocab, d = weight.shape
+        rows = add_logprob_head(onnx_path, w_name, b_name, vocab, d, chunk_elems)
+        if verbose:
+            print(f"  LM head: Loop over chunks of {rows} positions ({rows * vocab} logits per chunk)")
+    n = shrink_causal_constants(onnx_path)
+    if verbose and n:
+        print(f"  replaced {n} constant causal mask(s) by Trilu nodes")
+    return weights.attach(onnx_path, tensors, external, verbose=verbose)
 
 
 @torch.no_grad()
@@ -224,40 +230,55 @@ def torch_token_logprobs(model, ids: np.ndarray, mask: np.ndarray) -> np.ndarray
     return torch.gather(lp, 2, torch.from_numpy(ids[:, 1:]).unsqueeze(2)).squeeze(2).numpy()
 
 
-def verify(model, onnx_path: str, form: str, tol: float = DEFAULT_TOL, verbose: bool = True,
-           real_only: bool = False) -> float:
-    """ONNX Runtime against PyTorch on padded batches; `real_only` compares only the positions of
-    real tokens (a float16 model's fully masked padding rows are rounding noise on both sides;
-    the evaluator never reads them)."""
-    import onnxruntime as ort
-
-    sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+def references(model, form: str) -> dict:
+    """PyTorch's outputs on the check's inputs (right- and left-padded batches of lengths
+    3/40/300, unpadded rows of 1000 tokens, or the model's positions, and of 57), computed once
+    so the model can be freed before ONNX Runtime loads the export."""
     vocab = model.config.vocab_size
     long_len = min(1000, max_positions(model.config))
     rng = np.random.default_rng(1234)
     eos = model.config.eos_token_id if isinstance(model.config.eos_token_id, int) else 0
-    seqs = [rng.integers(0, vocab, size=n, dtype=np.int64) for n in (3, 40, 300, long_len)]
+    # the long row goes alone: padded beside others its attention buffers would outweigh the weights
+    seqs = [rng.integers(0, vocab, size=n, dtype=np.int64) for n in (3, 40, 300)]
     cases = []
     for side in ("right", "left"):
         ids, mask = _pad_batch(seqs, eos, side)
-        cases.append((f"{side}-padded lengths 3/40/300/{long_len}", ids, mask))
-    one = rng.integers(0, vocab, size=(1, 57), dtype=np.int64)
-    cases.append(("unpadded single row length 57", one, np.ones_like(one)))
-    def run(ids, mask):
+        cases.append((f"{side}-padded lengths 3/40/300", ids, mask))
+    for n in (long_len, 57):
+        one = rng.integers(0, vocab, size=(1, n), dtype=np.int64)
+        cases.append((f"unpadded single row length {n}", one, np.ones_like(one)))
+
+    def ref(ids, mask):
         if form == "logits":
             with torch.no_grad():
-                ref = model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits.float().numpy()
+                return model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits.float().numpy()
+        return torch_token_logprobs(model, ids, mask)
+
+    return {"cases": cases, "outputs": {name: ref(ids, mask) for name, ids, mask in cases}}
+
+
+def verify(refs: dict, onnx_path: str, form: str, tol: float = DEFAULT_TOL, verbose: bool = True,
+           real_only: bool = False) -> float:
+    """ONNX Runtime against `references(...)`; `real_only` compares only the positions of real
+    tokens (a float16 model's fully masked padding rows are rounding noise on both sides; the
+    evaluator never reads them)."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+
+    def run(ids, mask, name):
+        ref = refs["outputs"][name]
+        if form == "logits":
             got = sess.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
             keep = mask[:, :, None]
         else:
-            ref = torch_token_logprobs(model, ids, mask)
             got = sess.run(["token_logprobs"], {"input_ids": ids, "attention_mask": mask})[0]
             keep = mask[:, :-1] * mask[:, 1:]  # position t predicts token t+1
         if real_only:
             ref, got = ref * keep, got * keep.astype(got.dtype)
         return ref.astype(np.float32), got
 
-    return compare_cases(cases, run, onnx_path, tol, verbose, f" ({form})")
+    return compare_cases(refs["cases"], run, onnx_path, tol, verbose, f" ({form})")
 
 
 def copy_support_files(hf_dir: str, out_dir: str) -> None:
@@ -286,15 +307,13 @@ def export_and_verify(hf_dir: str, out_dir: str, form: str = "logprobs", opset: 
     onnx_path = os.path.join(out_dir, "model.onnx")
     if verbose:
         print(f"exporting {hf_dir} ({type(model).__name__}, form {form}) -> {onnx_path}")
-    export_onnx(model, onnx_path, form, opset, chunk_elems)
-    n = shrink_causal_constants(onnx_path)
-    if verbose and n:
-        print(f"  replaced {n} constant causal mask(s) by Trilu nodes")
-    import external_data
-
-    external_data.finish(onnx_path, external, verbose)
+    export_onnx(model, onnx_path, form, opset, chunk_elems, external, verbose)
     copy_support_files(hf_dir, out_dir)
-    return verify(model, onnx_path, form, tol, verbose, real_only=dtype == "float16")
+    refs = references(model, form)
+    # PyTorch's weights go before ONNX Runtime loads its own copy (unless the caller holds them)
+    del model
+    gc.collect()
+    return verify(refs, onnx_path, form, tol, verbose, real_only=dtype == "float16")
 
 
 def main(argv=None) -> int:

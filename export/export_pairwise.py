@@ -290,7 +290,7 @@ def verify(kind: str, model, onnx_path: str, tol: float = DEFAULT_TOL, verbose: 
         cases.append((f"unpadded single row length {len(s)}", one, np.ones_like(one)))
     output = OUTPUT[kind]
 
-    def run(ids, mask):
+    def run(ids, mask, _name):
         # PyTorch row by row, unpadded (as upstream calls these models), against one padded ONNX call
         ref = np.concatenate([
             torch_outputs(kind, model, ids[i:i + 1, : int(mask[i].sum())], mask[i:i + 1, : int(mask[i].sum())])

@@ -37,6 +37,7 @@ The check compares every position (padding included) with PyTorch's head output.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import shutil
@@ -46,6 +47,7 @@ import numpy as np
 import torch
 
 import external_data
+import weights
 
 TOKENIZER_FILES = (
     "tokenizer.json",
@@ -159,7 +161,10 @@ def torch_token_logits(model, ids, mask):
 
 
 def export_onnx(model, onnx_path: str, opset: int = 17, attention: str = "eager",
-                per_token: bool = False) -> None:
+                per_token: bool = False, external: str = "auto", verbose: bool = True) -> bool:
+    """Writes the graph (export/weights.py: the structure traced without weights, the graph
+    passes, then the weights one tensor at a time, external data under `external`'s rule).
+    Returns True when the data is external."""
     vocab = model.config.vocab_size
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(3, vocab, (2, TRACE_LEN), generator=g, dtype=torch.int64)
@@ -199,19 +204,8 @@ def export_onnx(model, onnx_path: str, opset: int = 17, attention: str = "eager"
             "logits": {0: "batch"},
         }
     try:
-        with torch.no_grad():
-            torch.onnx.export(
-                wrapper.eval(),
-                args,
-                onnx_path,
-                input_names=names,
-                output_names=[output],
-                dynamic_axes=axes,
-                opset_version=opset,
-                do_constant_folding=True,
-                dynamo=False,
-                custom_opsets={"com.microsoft": 1} if gqa else None,
-            )
+        weights.trace(wrapper, args, onnx_path, input_names=names, output_names=[output], dynamic_axes=axes,
+                      opset_version=opset, custom_opsets={"com.microsoft": 1} if gqa else None)
     finally:
         if gqa:
             wrapper.restore()  # the eager model stays the reference for verify()
@@ -219,9 +213,10 @@ def export_onnx(model, onnx_path: str, opset: int = 17, attention: str = "eager"
         import fused_attention
 
         fused_attention.drop_absent(onnx_path)
-    import onnx
-
-    onnx.checker.check_model(onnx_path)
+    n = shrink_causal_constants(onnx_path)
+    if verbose and n:
+        print(f"replaced {n} constant causal mask(s) by Trilu nodes")
+    return weights.attach(onnx_path, weights.tensors_of(wrapper), external, names, verbose)
 
 
 def packed_wrapper(model, gpt2_op: str | None = None):
@@ -290,14 +285,13 @@ def _pad_batch(seqs, pad_id, side):
     return ids, mask
 
 
-def verify(model, onnx_path: str, pad_id: int, tol: float = DEFAULT_TOL, verbose: bool = True,
-           per_token: bool = False) -> float:
-    import onnxruntime as ort
-
-    sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
-    vocab = model.config.vocab_size
-    maxpos = max_positions(model.config)
-    long_len = min(1000, maxpos)
+def check_inputs(config, pad_id: int):
+    """The verification's inputs, the same at every call: padded batches of very different
+    lengths (left, right, a masked leading BOS), unpadded rows (one of 1000 tokens or the
+    model's positions) and packed groups (texts sharing
+    a prefix, export/packing.py). Returns (cases [(name, ids, mask)], groups [[(ids, mask)]])."""
+    vocab = config.vocab_size
+    long_len = min(1000, max_positions(config))
     assert long_len > TRACE_LEN
     rng = np.random.default_rng(1234)
 
@@ -306,12 +300,16 @@ def verify(model, onnx_path: str, pad_id: int, tol: float = DEFAULT_TOL, verbose
         s[s == pad_id] = (pad_id + 1) % vocab
         return s
 
-    seqs = [rand_seq(n) for n in (3, 40, 300, long_len)]
-    bos = getattr(model.config, "bos_token_id", None)
+    # the long row goes alone: in a padded batch its attention buffers (rows x heads x length^2)
+    # would outweigh a real-size model's weights in the check's memory
+    seqs = [rand_seq(n) for n in (3, 40, 300)]
+    bos = getattr(config, "bos_token_id", None)
     cases = []
     for side in ("left", "right"):
         ids, mask = _pad_batch(seqs, pad_id, side)
-        cases.append((f"{side}-padded lengths 3/40/300/{long_len}", ids, mask))
+        cases.append((f"{side}-padded lengths 3/40/300", ids, mask))
+    long = rand_seq(long_len)[None, :]
+    cases.append((f"unpadded single row length {long_len}", long, np.ones_like(long)))
     # double-BOS style masking: a masked (non-pad) token at the first attended position
     if bos is not None and bos != pad_id:
         dseqs = [np.concatenate([[bos, bos], rand_seq(n)]) for n in (5, 70)]
@@ -321,50 +319,6 @@ def verify(model, onnx_path: str, pad_id: int, tol: float = DEFAULT_TOL, verbose
         cases.append(("left-padded with masked leading BOS", ids, mask))
     one = rand_seq(57)[None, :]
     cases.append(("unpadded single row length 57", one, np.ones_like(one)))
-
-    import packing
-
-    def torch_scores(ids, mask):
-        with torch.no_grad():
-            return model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits.float().numpy()
-
-    def run(ids, mask):
-        return torch_scores(ids, mask), packing.run_plain(sess, ids, mask, pad_id)
-
-    if per_token:
-        return verify_per_token(model, sess, cases, torch_scores, pad_id, onnx_path, tol, verbose)
-    worst = compare_cases(cases, run, onnx_path, tol, verbose)
-    if packing.is_packed(sess):
-        worst = max(worst, verify_packed(sess, torch_scores, rand_seq, bos, pad_id, long_len, onnx_path, tol, verbose))
-    return worst
-
-
-def verify_per_token(model, sess, cases, torch_scores, pad_id, onnx_path, tol, verbose) -> float:
-    """Every position (padding included) against PyTorch's head output; and the PyTorch model's
-    own pooled logits equal the per-token output read at the last token whose id is not the pad
-    id (transformers >= 4.49's rule, the evaluator's default for a per-token export)."""
-    import packing
-
-    def run(ids, mask):
-        got = sess.run([PER_TOKEN_OUTPUT], {"input_ids": ids, "attention_mask": mask})[0]
-        return torch_token_logits(model, ids, mask), got
-
-    worst = compare_cases(cases, run, onnx_path, tol, verbose, " (every position)")
-    for name, ids, mask in cases:
-        tokens = torch_token_logits(model, ids, mask)
-        at = [packing.last_non_pad(row, pad_id) or 0 for row in ids]
-        pooled = tokens[np.arange(len(ids)), at]
-        d = float(np.max(np.abs(pooled - torch_scores(ids, mask))))
-        if not d <= 1e-6:
-            raise SystemExit(f"VERIFICATION FAILED: {name}: the head output at the last non-pad token "
-                             f"differs from the model's pooled logits by {d:.3e}; the `score` hook does "
-                             "not see what the model pools")
-    return worst
-
-
-def verify_packed(sess, torch_scores, rand_seq, bos, pad_id, long_len, onnx_path, tol, verbose) -> float:
-    """Packed rows (texts sharing a prefix, export/packing.py) against PyTorch on each text alone."""
-    import packing
 
     def text(*parts):
         ids = np.concatenate([np.asarray(p, dtype=np.int64) for p in parts])
@@ -382,14 +336,84 @@ def verify_packed(sess, torch_scores, rand_seq, bos, pad_id, long_len, onnx_path
         a, b = text([bos, bos], p1, rand_seq(7)), text([bos, bos], p1, rand_seq(2))
         a[1][0] = b[1][0] = 0
         groups.append([a, b])
-    feed = packing.pack(groups, pad_id)
+    return cases, groups
 
-    def run(_ids, _mask):
+
+def references(model, pad_id: int, per_token: bool = False, packed: bool = False) -> dict:
+    """PyTorch's outputs on check_inputs, computed once so the model can be freed before ONNX
+    Runtime loads the export (one copy of the weights at a time). `per_token`: the head at every
+    position, and the model's pooled logits must equal it at the last token whose id is not the
+    pad id (transformers >= 4.49's rule, the evaluator's default for a per-token export).
+    `packed`: each packed text's score alone."""
+    import packing
+
+    cases, groups = check_inputs(model.config, pad_id)
+
+    def scores(ids, mask):
+        with torch.no_grad():
+            return model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits.float().numpy()
+
+    refs = {"pad_id": pad_id, "cases": cases, "scores": [scores(ids, mask) for _, ids, mask in cases]}
+    if per_token:
+        refs["tokens"] = []
+        for (name, ids, mask), pooled_ref in zip(cases, refs["scores"]):
+            tokens = torch_token_logits(model, ids, mask)
+            at = [packing.last_non_pad(row, pad_id) or 0 for row in ids]
+            d = float(np.max(np.abs(tokens[np.arange(len(ids)), at] - pooled_ref)))
+            if not d <= 1e-6:
+                raise SystemExit(f"VERIFICATION FAILED: {name}: the head output at the last non-pad token "
+                                 f"differs from the model's pooled logits by {d:.3e}; the `score` hook does "
+                                 "not see what the model pools")
+            refs["tokens"].append(tokens)
+    if packed:
+        refs["groups"] = groups
+        refs["packed"] = [[scores(ids[None], mask[None])[0] for ids, mask in texts] for texts in groups]
+    return refs
+
+
+def verify(refs: dict, onnx_path: str, tol: float = DEFAULT_TOL, verbose: bool = True,
+           per_token: bool = False) -> float:
+    """ONNX Runtime on `onnx_path` against `references(...)`: the plain contract on every case
+    (`per_token`: every position, padding included), and packed rows when the graph takes them.
+    Exits non-zero past `tol`; returns the worst max |diff|."""
+    import onnxruntime as ort
+
+    import packing
+
+    if verbose:
+        print(f"checking {onnx_path} against PyTorch")
+    sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    cases, pad_id = refs["cases"], refs["pad_id"]
+    if per_token:
+        tokens = dict(zip((c[0] for c in cases), refs["tokens"]))
+
+        def run_tokens(ids, mask, name):
+            got = sess.run([PER_TOKEN_OUTPUT], {"input_ids": ids, "attention_mask": mask})[0]
+            return tokens[name], got
+
+        return compare_cases(cases, run_tokens, onnx_path, tol, verbose, " (every position)")
+    scores = dict(zip((c[0] for c in cases), refs["scores"]))
+    worst = compare_cases(cases, lambda ids, mask, name: (scores[name], packing.run_plain(sess, ids, mask, pad_id)),
+                          onnx_path, tol, verbose)
+    if packing.is_packed(sess):
+        if "packed" not in refs:
+            raise SystemExit(f"{onnx_path}: a packed graph, but no packed references were computed")
+        worst = max(worst, verify_packed(sess, refs, onnx_path, tol, verbose))
+    return worst
+
+
+def verify_packed(sess, refs, onnx_path, tol, verbose) -> float:
+    """Packed rows (texts sharing a prefix, export/packing.py) against PyTorch on each text alone."""
+    import packing
+
+    groups = refs["groups"]
+    feed = packing.pack(groups, refs["pad_id"])
+
+    def run(_ids, _mask, _name):
         got = sess.run(["logits"], feed)[0]
         ref = np.zeros_like(got)
         for r, texts in enumerate(groups):
-            for j, (ids, mask) in enumerate(texts):
-                ref[r, j] = torch_scores(ids[None], mask[None])[0]
+            ref[r, :len(texts)] = refs["packed"][r]
             ref[r, len(texts):] = got[r, len(texts):]  # k padding: not a score
         return ref, got
 
@@ -397,11 +421,11 @@ def verify_packed(sess, torch_scores, rand_seq, bos, pad_id, long_len, onnx_path
 
 
 def compare_cases(cases, run, onnx_path: str, tol: float, verbose: bool, what: str = "") -> float:
-    """For each (name, ids, mask) case, `run(ids, mask)` gives (PyTorch, ONNX Runtime) outputs;
+    """For each (name, ids, mask) case, `run(ids, mask, name)` gives (PyTorch, ONNX Runtime) outputs;
     prints each max |diff| and exits non-zero if any output differs in shape/dtype or by > tol."""
     worst = 0.0
     for name, ids, mask in cases:
-        ref, got = run(ids, mask)
+        ref, got = run(ids, mask, name)
         if got.shape != ref.shape or got.dtype != np.float32:
             raise SystemExit(f"ONNX output shape/dtype mismatch on {name}: {got.shape} {got.dtype} vs {ref.shape}")
         d = float(np.max(np.abs(got - ref)))
@@ -459,11 +483,7 @@ def export_head(hf_dir: str, out_dir: str, head: str, opset: int = 17, tol: floa
     onnx_path = os.path.join(out_dir, "model.onnx")
     if verbose:
         print(f"exporting {hf_dir} ({type(model).__name__}, --head {head}, pad_token_id={pad_id}) -> {onnx_path}")
-    heads.export(head, model, onnx_path, opset)
-    n = shrink_causal_constants(onnx_path)
-    if verbose and n:
-        print(f"replaced {n} constant causal mask(s) by Trilu nodes")
-    external_data.finish(onnx_path, external, verbose)
+    heads.export(head, model, onnx_path, opset, external, verbose)
     copy_support_files(hf_dir, out_dir, pad_id)
     return heads.verify(head, model, onnx_path, pad_id, tol, verbose)
 
@@ -565,12 +585,13 @@ def export_and_verify(hf_dir: str, out_dir: str, opset: int = 17, tol: float = D
         if verbose:
             print(f"exporting {hf_dir} ({type(model).__name__}, pad_token_id={pad_id}, "
                   f"attention={kind}{', per token' if per_token else ''}) -> {onnx_path}")
-        export_onnx(model, onnx_path, opset, kind, per_token)
-        n = shrink_causal_constants(onnx_path)
-        if verbose and n:
-            print(f"replaced {n} constant causal mask(s) by Trilu nodes")
-        external_data.finish(onnx_path, external, verbose)
-        worst = max(worst, verify(model, onnx_path, pad_id, tol, verbose, per_token))
+        export_onnx(model, onnx_path, opset, kind, per_token, external, verbose)
+    refs = references(model, pad_id, per_token, packed=any(kind == "gqa" for _, kind in graphs))
+    # PyTorch's weights go before ONNX Runtime loads its own copy
+    del model
+    gc.collect()
+    for rel, _kind in graphs:
+        worst = max(worst, verify(refs, os.path.join(out_dir, rel), tol, verbose, per_token))
     return worst
 
 

@@ -1,11 +1,11 @@
 """External data for exports past protobuf's 2 GB limit: `model.onnx` (the graph) plus
-`model.onnx_data` (every tensor of 1 KiB or more, back to back), as ONNX Runtime and the
-evaluator read them.
+`model.onnx_data` (every tensor of 1 KiB or more, back to back, 64-byte aligned), as ONNX
+Runtime and the evaluator read them.
 
-Graph passes load with `onnx.load(path, load_external_data=False)` (weights that torch already
-wrote to files stay on disk) and write with `save(m, path)`; `finish(path, mode)` then writes
-the final layout. Tensors are copied to `model.onnx_data` one at a time, so this adds about one
-tensor to the exporter's memory, not a copy of the weights.
+The exporters write the layout directly (export/weights.py's `attach`, one tensor at a time);
+graph passes over a written file load it with `onnx.load(path, load_external_data=False)`
+(weights in data files stay on disk) and write it back with `save(m, path)`, which copies
+tensors one at a time too: about one tensor of memory, not a copy of the weights.
 """
 
 import os
@@ -127,29 +127,3 @@ def save(m, onnx_path, external=None):
     for f in before:
         if f not in after and os.path.exists(os.path.join(base_dir, f)):
             os.remove(os.path.join(base_dir, f))
-
-
-def finish(onnx_path, mode="auto", verbose=True):
-    """The export's final layout under --external_data MODE: auto (external data when the
-    weights pass AUTO_LIMIT or torch already had to write them to files), always, never (an
-    error when the model cannot be one file). Returns True when the data is external."""
-    import onnx
-
-    if mode not in MODES:
-        raise SystemExit(f"--external_data takes {', '.join(MODES)}, not {mode!r}")
-    m = onnx.load(onnx_path, load_external_data=False)
-    size = weight_bytes(m, os.path.dirname(os.path.abspath(onnx_path)))
-    need = size > AUTO_LIMIT
-    if mode == "never" and need:
-        raise SystemExit(f"{onnx_path}: {size / 1e9:.2f} GB of weights do not fit one ONNX file "
-                         "(protobuf's 2 GB limit); use --external_data auto")
-    external = mode == "always" or (mode == "auto" and need)
-    if external or locations(m):
-        save(m, onnx_path, external)
-    else:
-        # nothing to change: a single-file graph stays byte for byte as written
-        return False
-    if verbose and external:
-        print(f"  external data: {os.path.join(os.path.dirname(onnx_path), LOCATION)} "
-              f"({size / 1e6:.1f} MB of weights)")
-    return external

@@ -326,7 +326,13 @@ def torch_outputs(head, model, ids, mask):
     return [o.float().numpy() for o in out]
 
 
-def export(head, model, onnx_path, opset=17):
+def export(head, model, onnx_path, opset=17, external="auto", verbose=True):
+    """The head's graph (export/weights.py: structure, the causal-mask pass, then the weights
+    one tensor at a time, external data under `external`'s rule). Returns True when the data is
+    external."""
+    import export_rm
+    import weights
+
     vocab = model.config.vocab_size
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(3, vocab, (2, 24), generator=g, dtype=torch.int64)
@@ -340,15 +346,13 @@ def export(head, model, onnx_path, opset=17):
     names = OUTPUTS[head]
     axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}}
     axes.update({n: {0: "batch", 1: "sequence"} for n in names})
-    with torch.no_grad():
-        torch.onnx.export(
-            wrapper(head, model).eval(), (ids, mask), onnx_path,
-            input_names=["input_ids", "attention_mask"], output_names=names, dynamic_axes=axes,
-            opset_version=opset, do_constant_folding=True, dynamo=False,
-        )
-    import onnx
-
-    onnx.checker.check_model(onnx_path)
+    module = wrapper(head, model)
+    weights.trace(module, (ids, mask), onnx_path, input_names=["input_ids", "attention_mask"],
+                  output_names=names, dynamic_axes=axes, opset_version=opset)
+    n = export_rm.shrink_causal_constants(onnx_path)
+    if verbose and n:
+        print(f"replaced {n} constant causal mask(s) by Trilu nodes")
+    return weights.attach(onnx_path, weights.tensors_of(module), external, verbose=verbose)
 
 
 def verify(head, model, onnx_path, pad_id, tol=1e-4, verbose=True):
