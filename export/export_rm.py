@@ -14,7 +14,9 @@ eager graph (for CUDA and TensorRT); `rewardbench --device` picks between them. 
 A plain (eager) DIR/model.onnx has inputs `input_ids`, `attention_mask` (int64 [batch, seq], both axes
 dynamic) and output `logits` (float32 [batch, num_labels]); copies the tokenizer files and
 config.json into DIR; then checks ONNX Runtime against PyTorch on left-padded, right-padded and
-unpadded batches of very different lengths, and exits non-zero if max |diff| > tolerance.
+unpadded batches of very different lengths, and exits non-zero if max |diff| > tolerance. Each
+graph is written with one copy of the weights in memory (export/weights.py), and PyTorch's
+outputs are computed before the model is freed and ONNX Runtime loads the graphs.
 
 The pooling that transformers does inside the model (rightmost token whose id != pad_token_id)
 is traced into the graph, so `config.pad_token_id` is set first, the way RewardBench does it:
@@ -37,7 +39,6 @@ The check compares every position (padding included) with PyTorch's head output.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import shutil
@@ -587,11 +588,12 @@ def export_and_verify(hf_dir: str, out_dir: str, opset: int = 17, tol: float = D
                   f"attention={kind}{', per token' if per_token else ''}) -> {onnx_path}")
         export_onnx(model, onnx_path, opset, kind, per_token, external, verbose)
     refs = references(model, pad_id, per_token, packed=any(kind == "gqa" for _, kind in graphs))
-    # PyTorch's weights go before ONNX Runtime loads its own copy
+    # PyTorch's weights go before ONNX Runtime loads its own copy, and each session before the next
     del model
-    gc.collect()
+    weights.release_memory()
     for rel, _kind in graphs:
         worst = max(worst, verify(refs, os.path.join(out_dir, rel), tol, verbose, per_token))
+        weights.release_memory()
     return worst
 
 

@@ -348,7 +348,8 @@ def export(head, model, onnx_path, opset=17, external="auto", verbose=True):
     axes.update({n: {0: "batch", 1: "sequence"} for n in names})
     module = wrapper(head, model)
     weights.trace(module, (ids, mask), onnx_path, input_names=["input_ids", "attention_mask"],
-                  output_names=names, dynamic_axes=axes, opset_version=opset)
+                  output_names=names, dynamic_axes=axes, opset_version=opset,
+                  shape_inference=head == "armo")  # its ConcatFromSequence is typed by it
     n = export_rm.shrink_causal_constants(onnx_path)
     if verbose and n:
         print(f"replaced {n} constant causal mask(s) by Trilu nodes")

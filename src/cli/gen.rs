@@ -81,6 +81,10 @@ pub struct GenArgs {
     /// Discard the answer store ({name}.judge-cache.jsonl) and ask again.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
     pub overwrite: bool,
+    /// Print the plan (rows, judge calls, what the answer store already holds, prompt size)
+    /// and exit: nothing is asked, no file or folder is written.
+    #[arg(long = "dry_run", alias = "dry-run", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub dry_run: bool,
     /// No progress lines.
     #[arg(long, short, num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
     pub quiet: bool,
@@ -345,7 +349,9 @@ pub fn run_with(a: &GenArgs, merging: Option<Merging>) -> anyhow::Result<Vec<Pat
         },
         seed: a.seed,
     };
-    rewardbench::report::check_writable(&out)?;
+    if !a.dry_run {
+        rewardbench::report::check_writable(&out)?;
+    }
     // Shards: each row's key (subset, id, content), balanced by characters.
     let keys: Vec<String> = dataset
         .rows
@@ -368,6 +374,23 @@ pub fn run_with(a: &GenArgs, merging: Option<Merging>) -> anyhow::Result<Vec<Pat
         Some(sh) => rewardbench::shard::shard_file(&out, &info.name, sh, ".judge-cache.jsonl"),
         None => out.join(format!("{}.judge-cache.jsonl", info.name)),
     };
+    let settings = JudgeSettings {
+        ratings: a.score_w_ratings,
+        seed: a.seed,
+        both_orders: a.both_orders && !rb2,
+        threads: a.num_threads.max(1),
+        rows: mine.clone(),
+        answers_only: merging.is_some(),
+    };
+    if a.dry_run && merging.is_none() {
+        let answered = match a.overwrite {
+            true => Default::default(),
+            false => AnswerStore::answered_keys(&store_path)?,
+        };
+        let plan = judging::plan(&dataset, &judges, &settings, |k| answered.contains(k))?;
+        print!("{}", plan_text(&plan, &judges, a, &store_path));
+        return Ok(Vec::new());
+    }
     if a.overwrite {
         let _ = std::fs::remove_file(&store_path);
     }
@@ -391,14 +414,6 @@ pub fn run_with(a: &GenArgs, merging: Option<Merging>) -> anyhow::Result<Vec<Pat
         seed: a.seed,
         ..ClientConfig::default()
     })?;
-    let settings = JudgeSettings {
-        ratings: a.score_w_ratings,
-        seed: a.seed,
-        both_orders: a.both_orders && !rb2,
-        threads: a.num_threads.max(1),
-        rows: mine.clone(),
-        answers_only: merging.is_some(),
-    };
     let verdicts = judging::judge(&dataset, &judges, &settings, &client, &store, a.quiet)?;
     if let (Some(sh), Some(mine)) = (a.shard, &mine) {
         let rows: Vec<_> = dataset
@@ -470,6 +485,52 @@ pub fn run_with(a: &GenArgs, merging: Option<Merging>) -> anyhow::Result<Vec<Pat
         super::publish::after_run(p, &out, written.first().map(|p| p.as_path()))?;
     }
     Ok(written)
+}
+
+/// `--dry_run`'s lines: what would be asked, and the one bound on time a client can know.
+fn plan_text(
+    plan: &judging::CallPlan,
+    judges: &[Judge],
+    a: &GenArgs,
+    store: &std::path::Path,
+) -> String {
+    let todo = plan.calls - plan.answered;
+    let per_judge = if judges.len() > 1 {
+        let each: Vec<String> = judges
+            .iter()
+            .zip(&plan.per_judge)
+            .map(|(j, n)| format!("{} {n}", j.model))
+            .collect();
+        format!(" ({})", each.join(", "))
+    } else {
+        String::new()
+    };
+    let mut out = format!(
+        "plan: {} rows, {} judge calls{per_judge}; {} already answered in {}, {todo} to ask\n",
+        plan.rows,
+        plan.calls,
+        plan.answered,
+        store.display()
+    );
+    if todo > 0 {
+        out += &format!(
+            "prompts to send: {} characters (about {} tokens at 4 characters a token; the judge's tokenizer decides)\n",
+            plan.prompt_chars,
+            plan.prompt_chars.div_ceil(4)
+        );
+        out += &match a.max_rps.filter(|r| *r > 0.0) {
+            Some(rps) => format!(
+                "estimate: at least {:.0} s at --max_rps {rps} ({todo} calls, {} at a time); the server's speed decides the rest\n",
+                todo as f64 / rps,
+                a.num_threads.max(1)
+            ),
+            None => format!(
+                "estimate: none before a call is made: the time is the server's ({todo} calls, {} at a time)\n",
+                a.num_threads.max(1)
+            ),
+        };
+    }
+    out + "dry run: nothing asked, no file written\n"
 }
 
 #[cfg(test)]

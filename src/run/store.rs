@@ -88,6 +88,39 @@ pub struct Cache {
     pub dropped_partial_line: bool,
 }
 
+/// Opens an append-only record file (a cache or a score store): its folder made (a hub
+/// model's `org/name` puts it in a subfolder), a matching file's records read by `read`
+/// (unless there is none or `overwrite`), and the file opened for appending after them, with
+/// `header` when new. With `read_only` nothing is created or changed and no file is returned.
+/// Also returns whether a damaged last line (a write cut off by a kill) was dropped.
+fn open_records(
+    path: &Path,
+    header: &Value,
+    overwrite: bool,
+    read_only: bool,
+    read: impl FnOnce() -> Result<(u64, bool), CacheError>,
+) -> Result<(Option<File>, bool), CacheError> {
+    if let Some(parent) = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty() && !read_only)
+    {
+        std::fs::create_dir_all(parent).map_err(|source| CacheError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    }
+    let (keep, dropped) = if path.exists() && !overwrite {
+        read()?
+    } else {
+        (0, false)
+    };
+    let file = match read_only {
+        true => None,
+        false => Some(open_append(path, keep, header)?),
+    };
+    Ok((file, dropped))
+}
+
 impl Cache {
     /// Opens `path` for `fingerprint`: reuses a matching cache, starts a new one when there
     /// is none (or `overwrite`), refuses a cache of another run.
@@ -103,20 +136,9 @@ impl Cache {
         overwrite: bool,
         read_only: bool,
     ) -> Result<Self, CacheError> {
-        let io = |source| CacheError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        // A hub model's name (`org/name`) puts the cache in a subfolder of the output folder.
-        if let Some(parent) = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty() && !read_only)
-        {
-            std::fs::create_dir_all(parent).map_err(io)?;
-        }
         let mut done = BTreeMap::new();
-        let exists = path.exists();
-        let (keep_bytes, dropped) = if exists && !overwrite {
+        let header = json!({"rewardbench_cache": VERSION, "fingerprint": fingerprint});
+        let (file, dropped) = open_records(path, &header, overwrite, read_only, || {
             read_records(
                 path,
                 |h| {
@@ -127,18 +149,8 @@ impl Cache {
                 |(call, scores)| {
                     done.insert(call, scores);
                 },
-            )?
-        } else {
-            (0, false)
-        };
-        let file = match read_only {
-            true => None,
-            false => Some(open_append(
-                path,
-                keep_bytes,
-                &json!({"rewardbench_cache": VERSION, "fingerprint": fingerprint}),
-            )?),
-        };
+            )
+        })?;
         Ok(Self {
             path: path.to_path_buf(),
             file,
@@ -308,30 +320,11 @@ impl ScoreStore {
         overwrite: bool,
         read_only: bool,
     ) -> Result<Self, CacheError> {
-        let io = |source| CacheError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        if let Some(parent) = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty() && !read_only)
-        {
-            std::fs::create_dir_all(parent).map_err(io)?;
-        }
         let mut known = std::collections::HashMap::new();
-        let (keep, dropped) = if path.exists() && !overwrite {
-            read_store(path, fingerprint, &mut known)?
-        } else {
-            (0, false)
-        };
-        let file = match read_only {
-            true => None,
-            false => Some(open_append(
-                path,
-                keep,
-                &json!({"rewardbench_store": STORE_VERSION, "fingerprint": fingerprint}),
-            )?),
-        };
+        let header = json!({"rewardbench_store": STORE_VERSION, "fingerprint": fingerprint});
+        let (file, dropped) = open_records(path, &header, overwrite, read_only, || {
+            read_store(path, fingerprint, &mut known)
+        })?;
         Ok(Self {
             path: path.to_path_buf(),
             file,

@@ -633,3 +633,84 @@ fn judge_shards_merge_into_the_single_run_without_asking_again() {
         assert!(e.contains("judge-cache.jsonl"), "{e}");
     }
 }
+
+/// `--dry_run` plans without asking: rows, distinct calls (both orders double them), what the
+/// answer store already holds and the size of the prompts still to send; no request is made
+/// and no file or folder is written or changed.
+#[test]
+fn dry_run_plans_the_calls_and_asks_nothing() {
+    let srv = JudgeServer::start(judge);
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("v1.jsonl");
+    write_rows(&data, &v1_rows());
+    let out = tmp.path().join("out");
+    let store = out.join("openai/gpt-4o-2024-08-06.judge-cache.jsonl");
+    let said = |o: &Output| {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let plan = said(&gen(&srv, &out, &data, &["--dry_run", "--max_rps", "2"]));
+    let head = format!(
+        "plan: 6 rows, 6 judge calls; 0 already answered in {}, 6 to ask",
+        store.display()
+    );
+    assert!(plan.contains(&head), "{plan}");
+    assert!(
+        plan.contains("estimate: at least 3 s at --max_rps 2 (6 calls, 4 at a time)"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("dry run: nothing asked, no file written"),
+        "{plan}"
+    );
+    assert!(srv.requests().is_empty(), "a dry run asked the server");
+    assert!(!out.exists(), "a dry run made the output folder");
+    let both = said(&gen(&srv, &out, &data, &["--dry_run", "--both_orders"]));
+    assert!(
+        both.contains("plan: 6 rows, 12 judge calls; 0 already answered"),
+        "{both}"
+    );
+
+    // The planned prompt size is what the run then sends (each distinct prompt once).
+    let chars: usize = plan
+        .lines()
+        .find_map(|l| l.strip_prefix("prompts to send: "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no prompt size in {plan}"));
+    assert!(gen(&srv, &out, &data, &[]).status.success());
+    let mut sent: Vec<(Option<String>, String)> = srv
+        .requests()
+        .into_iter()
+        .map(|r| (r.system, r.user))
+        .collect();
+    sent.sort();
+    sent.dedup();
+    let sent_chars: usize = sent
+        .iter()
+        .map(|(s, u)| u.chars().count() + s.as_ref().map_or(0, |s| s.chars().count()))
+        .sum();
+    assert_eq!(chars, sent_chars, "planned vs sent prompt characters");
+
+    // After the run: everything answered, nothing to send; the store is left as it was.
+    let asked = srv.requests().len();
+    let bytes = std::fs::read(&store).unwrap();
+    let after = said(&gen(&srv, &out, &data, &["--dry_run"]));
+    assert!(after.contains("6 already answered in"), "{after}");
+    assert!(
+        after.contains(", 0 to ask") && !after.contains("prompts to send"),
+        "{after}"
+    );
+    // --overwrite plans every call again, and a dry run still leaves the store alone.
+    let over = said(&gen(&srv, &out, &data, &["--dry_run", "--overwrite"]));
+    assert!(
+        over.contains("0 already answered in") && over.contains("6 to ask"),
+        "{over}"
+    );
+    assert_eq!(srv.requests().len(), asked, "a dry run asked the server");
+    assert_eq!(
+        std::fs::read(&store).unwrap(),
+        bytes,
+        "a dry run changed the store"
+    );
+}

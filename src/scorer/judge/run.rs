@@ -338,15 +338,57 @@ fn execute(
     Ok(answers)
 }
 
-/// Judges every row of `dataset`; rows in dataset order.
-pub fn judge(
+/// What a run would ask (`rewardbench gen --dry_run`), worked out without sending anything.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallPlan {
+    /// Rows judged (a shard's rows alone).
+    pub rows: usize,
+    /// Distinct judge calls (a call asked twice is asked once).
+    pub calls: usize,
+    /// Calls per judge, in `--model` order.
+    pub per_judge: Vec<usize>,
+    /// Calls the answer store already answers.
+    pub answered: usize,
+    /// Characters of the prompts still to ask (the system and user messages sent).
+    pub prompt_chars: usize,
+}
+
+/// Plans the calls `judge` would make; `answered(key)` says whether the store holds a call.
+pub fn plan(
+    dataset: &Dataset,
+    judges: &[Judge],
+    run: &JudgeSettings,
+    answered: impl Fn(&str) -> bool,
+) -> Result<CallPlan, JudgeError> {
+    let (plans, calls) = plan_calls(dataset, judges, run)?;
+    let mut per_judge = vec![0; judges.len()];
+    let (mut done, mut chars) = (0, 0);
+    for c in &calls {
+        per_judge[c.judge] += 1;
+        if answered(&c.key) {
+            done += 1;
+        } else {
+            // what `execute` sends: an empty or unsupported system prompt is none
+            let st = settings(&judges[c.judge], c.ratings);
+            let system = c.ask.system.as_ref().filter(|s| st.system && !s.is_empty());
+            chars += c.ask.user.chars().count() + system.map_or(0, |s| s.chars().count());
+        }
+    }
+    Ok(CallPlan {
+        rows: plans.len(),
+        calls: calls.len(),
+        per_judge,
+        answered: done,
+        prompt_chars: chars,
+    })
+}
+
+/// Every row's plan (the rows `settings` selects, in dataset order) and the distinct calls.
+fn plan_calls(
     dataset: &Dataset,
     judges: &[Judge],
     settings: &JudgeSettings,
-    client: &Client,
-    store: &AnswerStore,
-    quiet: bool,
-) -> Result<Vec<RowVerdict>, JudgeError> {
+) -> Result<(Vec<Plan>, Vec<Call>), JudgeError> {
     if judges.len() > 1 && judges.len() % 2 == 0 {
         return Err(JudgeError::Unsupported(format!(
             "an ensemble needs an odd number of judges for a majority; {} given",
@@ -373,7 +415,19 @@ pub fn judge(
         })?;
         plans.push(plan);
     }
-    let calls = planner.calls;
+    Ok((plans, planner.calls))
+}
+
+/// Judges every row of `dataset`; rows in dataset order.
+pub fn judge(
+    dataset: &Dataset,
+    judges: &[Judge],
+    settings: &JudgeSettings,
+    client: &Client,
+    store: &AnswerStore,
+    quiet: bool,
+) -> Result<Vec<RowVerdict>, JudgeError> {
+    let (plans, calls) = plan_calls(dataset, judges, settings)?;
     if settings.answers_only {
         let missing = calls.iter().filter(|c| store.get(&c.key).is_none()).count();
         if missing > 0 {

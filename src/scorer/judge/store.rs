@@ -77,6 +77,19 @@ impl AnswerStore {
         })
     }
 
+    /// The keys of the answers a store at `path` holds, read without creating or changing
+    /// anything (`--dry_run`); none when there is no file.
+    pub fn answered_keys(path: &Path) -> Result<std::collections::HashSet<String>, StoreError> {
+        match std::fs::read(path) {
+            Ok(bytes) => Ok(read_lines(&bytes).0.into_iter().map(|(k, _)| k).collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
+            Err(source) => Err(StoreError::Io {
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+
     /// Adds the answers of the store at `other` that this one lacks (a shard's, for a
     /// merge), in `other`'s order; returns how many were added.
     pub fn absorb(&mut self, other: &Path) -> Result<usize, StoreError> {
