@@ -81,6 +81,22 @@ def _read(t, base_dir):
         return fh.read(int(n)) if n is not None else fh.read()
 
 
+def place(out, t, data) -> None:
+    """Appends `data` (bytes or a buffer) to the open data file `out`, ALIGN-aligned, and makes
+    TensorProto `t` reference it there (its inline data cleared)."""
+    from onnx import TensorProto
+
+    out.write(b"\0" * (-out.tell() % ALIGN))
+    offset = out.tell()
+    out.write(data)
+    t.ClearField("raw_data")
+    t.data_location = TensorProto.EXTERNAL
+    del t.external_data[:]
+    for k, v in (("location", LOCATION), ("offset", str(offset)), ("length", str(out.tell() - offset))):
+        e = t.external_data.add()
+        e.key, e.value = k, v
+
+
 def save(m, onnx_path, external=None):
     """Writes `m` (loaded with load_external_data=False) to `onnx_path`. external: True for
     graph + model.onnx_data, False for one file, None to keep what the graph has (external
@@ -110,17 +126,8 @@ def save(m, onnx_path, external=None):
                     data = t.raw_data
                 else:
                     continue
-                offset = out.tell()
-                pad = -offset % ALIGN
-                out.write(b"\0" * pad)
-                out.write(data)
+                place(out, t, data)
                 del data
-                t.ClearField("raw_data")
-                t.data_location = TensorProto.EXTERNAL
-                del t.external_data[:]
-                for k, v in (("location", LOCATION), ("offset", str(offset + pad)), ("length", str(out.tell() - offset - pad))):
-                    e = t.external_data.add()
-                    e.key, e.value = k, v
         os.replace(tmp, os.path.join(base_dir, LOCATION))
         onnx.save(m, onnx_path)
     after = set(locations(m))

@@ -71,20 +71,16 @@ def tied_name(module, tensor) -> str | None:
 def _consumers(graph):
     """name -> the top-level nodes that read it; a node whose subgraph (a Loop's body) reads an
     outer name counts as reading it."""
-    def names(g):
-        for n in g.node:
-            yield from n.input
-            for a in n.attribute:
-                for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
-                    yield from names(sub)
+    def reads(n):
+        yield from n.input
+        for a in n.attribute:
+            for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                for inner in sub.node:
+                    yield from reads(inner)
 
     uses = {}
     for n in graph.node:
-        read = list(n.input)
-        for a in n.attribute:
-            for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
-                read.extend(names(sub))
-        for i in dict.fromkeys(read):
+        for i in dict.fromkeys(reads(n)):
             uses.setdefault(i, []).append(n)
     return uses
 
@@ -155,14 +151,7 @@ def attach(onnx_path: str, weights: dict, mode: str = "auto", user_inputs=("inpu
         with open(tmp, "wb") as out:
             for init, arr in arrays():
                 if arr.nbytes >= external_data.THRESHOLD:
-                    out.write(b"\0" * (-out.tell() % external_data.ALIGN))
-                    offset = out.tell()
-                    out.write(_bytes(arr))
-                    init.data_location = TensorProto.EXTERNAL
-                    for k, v in (("location", external_data.LOCATION), ("offset", str(offset)),
-                                 ("length", str(arr.nbytes))):
-                        e = init.external_data.add()
-                        e.key, e.value = k, v
+                    external_data.place(out, init, _bytes(arr))
                 else:
                     init.raw_data = arr.tobytes()
                 g.initializer.append(init)
@@ -225,14 +214,15 @@ def _save_inline(m, metas, arrays, onnx_path: str) -> None:
         sizes.append(len(head) + len(_RAW_DATA) + len(_varint(n)) + n)
     total = len(graph) + sum(len(_INITIALIZER) + len(_varint(k)) + k for k in sizes)
     tmp = onnx_path + ".tmp"
+    head_bytes = rest.SerializeToString()
     with open(tmp, "wb") as out:
-        out.write(rest.SerializeToString())
+        out.write(head_bytes)
         out.write(_GRAPH + _varint(total) + graph)
         for (init, arr), head, size in zip(arrays, heads, sizes, strict=True):
             if init.SerializeToString() != head:
                 raise AssertionError(f"{init.name}: the tensor does not match its planned header")
             out.write(_INITIALIZER + _varint(size) + head + _RAW_DATA + _varint(arr.nbytes))
             out.write(_bytes(arr))
-        if out.tell() != len(rest.SerializeToString()) + len(_GRAPH) + len(_varint(total)) + total:
+        if out.tell() != len(head_bytes) + len(_GRAPH) + len(_varint(total)) + total:
             raise AssertionError(f"{onnx_path}: wrote {out.tell()} bytes, planned otherwise")
     os.replace(tmp, onnx_path)
