@@ -467,25 +467,39 @@ impl ModelFiles {
         self.config.as_ref()?.get("pad_token_id")?.as_i64()
     }
 
-    /// Name used for result files: the run's chosen name, else the folder's base name, or
-    /// `org/name` for a hub-cache snapshot (the `/` makes a subfolder, as in RewardBench).
+    /// Name used for result files: the run's chosen name, else [`base_name_of`] the folder.
     pub fn name(&self) -> String {
-        if let Some(s) = &self.stem {
-            return s.clone();
+        match &self.stem {
+            Some(s) => s.clone(),
+            None => self.base_name(),
         }
-        self.base_name()
     }
 
-    /// The folder's base name, or `org/name` for a hub-cache snapshot.
+    /// The folder's [`base_name_of`].
     pub fn base_name(&self) -> String {
-        if let Some((RepoKind::Model, id)) = hub::repo_of_cache_path(&self.dir) {
-            return id;
-        }
-        let canonical = std::fs::canonicalize(&self.dir).unwrap_or_else(|_| self.dir.clone());
-        canonical
-            .file_name()
-            .map_or_else(|| "model".to_string(), |n| n.to_string_lossy().into_owned())
+        base_name_of(&self.dir)
     }
+}
+
+/// A model folder's base name, or `org/name` for a hub-cache snapshot (the `/` makes a
+/// subfolder of the output, as in RewardBench).
+pub fn base_name_of(dir: &Path) -> String {
+    if let Some((RepoKind::Model, id)) = hub::repo_of_cache_path(dir) {
+        return id;
+    }
+    let canonical = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    canonical
+        .file_name()
+        .map_or_else(|| "model".to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// The name of a run's result files, as [`ModelFiles::name`] of [`ModelFiles::for_run`] gives
+/// it, without looking for the graph: `--name`, else the model folder's base name.
+pub fn run_model_name(cfg: &crate::config::RunConfig) -> String {
+    cfg.output
+        .name
+        .clone()
+        .unwrap_or_else(|| base_name_of(&cfg.model.dir))
 }
 
 #[cfg(test)]

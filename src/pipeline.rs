@@ -91,15 +91,9 @@ fn list_store(cfg: &RunConfig, done: &mut Finished) {
     if cfg.output.dry_run || cfg.output.shard.is_some() {
         return;
     }
-    let Ok(model) = crate::model::ModelFiles::for_run(cfg) else {
-        return;
-    };
     let stores = match cfg.model.scorer {
-        ScorerKind::Pairwise(kind) => vec![pairwise::store_path(cfg, &model, kind)],
-        _ => vec![
-            eval::store_path(cfg, &model),
-            crate::scorer::cache_path(cfg, &model),
-        ],
+        ScorerKind::Pairwise(kind) => vec![pairwise::store_path(cfg, kind)],
+        _ => vec![eval::store_path(cfg), crate::scorer::cache_path(cfg)],
     };
     for p in stores.into_iter().flatten() {
         if p.is_file() && !done.written.contains(&p) {
@@ -170,8 +164,8 @@ pub struct Merged<'a> {
 /// Refuses to replace another run's results (`{output}/{model}.json` of another dataset,
 /// reference or debug setting).
 fn check_replaces(cfg: &RunConfig, info: &RunInfo) -> Result<(), PipelineError> {
-    let model = crate::model::ModelFiles::for_run(cfg).map_err(EvalError::from)?;
-    let summary = cfg.output.dir.join(format!("{}.json", model.name()));
+    let name = crate::model::run_model_name(cfg);
+    let summary = cfg.output.dir.join(format!("{name}.json"));
     report::check_replaces(&summary, &info.identity(), cfg.output.overwrite)?;
     Ok(())
 }
@@ -259,11 +253,10 @@ fn finish_shard(
     ev: &Evaluation,
     shard: crate::shard::Shard,
 ) -> Result<Finished, PipelineError> {
-    let name = eval::run_name(cfg, &ev.prepared.model);
+    let name = eval::run_name(cfg);
     let (needed, mine) = eval::shard_sequences(&ev.prepared, shard);
     let rows = mine.iter().filter(|m| **m).count();
-    let store = eval::store_path(cfg, &ev.prepared.model).unwrap_or_default();
-    let manifest_path = crate::shard::shard_file(&cfg.output.dir, &name, shard, ".json");
+    let store = eval::store_path(cfg).unwrap_or_default();
     // The shard's rows as the single run's outputs list them (a partial view; merge writes
     // the run's files).
     let outputs = crate::shard::shard_file(&cfg.output.dir, &name, shard, "_outputs.jsonl");
@@ -272,28 +265,21 @@ fn finish_shard(
         report::outputs_jsonl_of(ev, Some(&mine)).as_bytes(),
     )?;
     let m = crate::shard::Manifest {
-        rewardbench_shard: crate::shard::MANIFEST_VERSION,
-        name: name.clone(),
-        shard: shard.index,
-        shards: shard.count,
         fingerprint: ev.store_fingerprint.clone().unwrap_or_default(),
         dataset: eval::dataset_digest(&ev.prepared),
         samples: rows,
         texts: needed.iter().filter(|n| **n).count(),
-        store: store
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        args: crate::shard::without_shard(&info.argv),
-        cwd: std::env::current_dir()
-            .map(|d| d.display().to_string())
-            .unwrap_or_default(),
         execution_provider: ev.device.to_string(),
         onnxruntime_version: ev.onnxruntime_version.clone(),
         onnxruntime_library: ev.onnxruntime_library.display().to_string(),
-        env: Default::default(),
+        ..crate::shard::Manifest::new(
+            &name,
+            shard,
+            &store,
+            crate::shard::without_shard(&info.argv),
+        )
     };
-    let text = serde_json::to_string_pretty(&m).unwrap_or_default() + "\n";
+    let (manifest_path, text) = m.file(&cfg.output.dir);
     report::write_file(&manifest_path, text.as_bytes())?;
     Ok(Finished {
         table: format!(
@@ -363,10 +349,7 @@ fn run_dpo(
     let done = finish_pairs(cfg, info, &ev, obs)?;
     // The results are written: the resume store has done its job. DPO runs with another
     // reference into this folder would otherwise find it and refuse it.
-    let stores = [
-        crate::scorer::cache_path(cfg, &ev.prepared.model),
-        eval::store_path(cfg, &ev.prepared.model),
-    ];
+    let stores = [crate::scorer::cache_path(cfg), eval::store_path(cfg)];
     for f in stores.into_iter().flatten() {
         let _ = std::fs::remove_file(f);
     }

@@ -134,6 +134,45 @@ pub struct Manifest {
     pub env: std::collections::BTreeMap<String, String>,
 }
 
+impl Manifest {
+    /// Shard `shard` of run `name`, whose score store is `store` (its file name is kept),
+    /// started with `args` from the current folder; the caller fills in what it scored.
+    pub fn new(name: &str, shard: Shard, store: &Path, args: Vec<String>) -> Self {
+        Self {
+            rewardbench_shard: MANIFEST_VERSION,
+            name: name.to_string(),
+            shard: shard.index,
+            shards: shard.count,
+            fingerprint: String::new(),
+            dataset: String::new(),
+            samples: 0,
+            texts: 0,
+            store: store
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            args,
+            cwd: std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
+            execution_provider: String::new(),
+            onnxruntime_version: String::new(),
+            onnxruntime_library: String::new(),
+            env: Default::default(),
+        }
+    }
+
+    /// Its place under the output folder `dir` and its text (pretty JSON and a newline).
+    pub fn file(&self, dir: &Path) -> (PathBuf, String) {
+        let shard = Shard {
+            index: self.shard,
+            count: self.shards,
+        };
+        let text = serde_json::to_string_pretty(self).unwrap_or_default() + "\n";
+        (shard_file(dir, &self.name, shard, ".json"), text)
+    }
+}
+
 /// `{dir}/shards/{name}.{label}` plus `ext`.
 pub fn shard_file(dir: &Path, name: &str, shard: Shard, ext: &str) -> PathBuf {
     dir.join("shards")

@@ -433,32 +433,18 @@ pub fn run_with(a: &GenArgs, merging: Option<Merging>) -> anyhow::Result<Vec<Pat
             report::outputs_jsonl(&part, &verdicts).as_bytes(),
         )?;
         let manifest = rewardbench::shard::Manifest {
-            rewardbench_shard: rewardbench::shard::MANIFEST_VERSION,
-            name: info.name.clone(),
-            shard: sh.index,
-            shards: sh.count,
             fingerprint: fingerprint(&judges, &info, a),
             dataset: digest,
             samples: part.rows.len(),
             texts: store.len(),
-            store: store_path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            args: gen_argv(),
-            cwd: std::env::current_dir()
-                .map(|d| d.display().to_string())
-                .unwrap_or_default(),
             execution_provider: "api".into(),
-            onnxruntime_version: String::new(),
-            onnxruntime_library: String::new(),
             env: ROUTE_VARS
                 .iter()
                 .filter_map(|k| Some((k.to_string(), std::env::var(k).ok()?)))
                 .collect(),
+            ..rewardbench::shard::Manifest::new(&info.name, sh, &store_path, gen_argv())
         };
-        let path = rewardbench::shard::shard_file(&out, &info.name, sh, ".json");
-        let text = serde_json::to_string_pretty(&manifest).unwrap_or_default() + "\n";
+        let (path, text) = manifest.file(&out);
         rewardbench::report::write_file(&path, text.as_bytes())?;
         println!(
             "{}: {} done: {} of {} rows judged (answers {}); once all {} shards are done: rewardbench merge {}",

@@ -495,7 +495,7 @@ pub fn evaluate_dataset(
             &rt.version,
             device,
         )?;
-        if let Some(p) = super::rm::store_path(cfg, &prepared.model) {
+        if let Some(p) = super::rm::store_path(cfg) {
             let s = ScoreStore::open_mode(&p, &fp, cfg.output.overwrite, cfg.output.dry_run)?;
             for (i, r) in reduced.iter_mut().enumerate() {
                 if needed[i] {
@@ -521,7 +521,7 @@ pub fn evaluate_dataset(
             .collect();
         plan_calls(todo, seqs, cfg, limits)
     } else {
-        if let Some(p) = super::cache_path(cfg, &prepared.model) {
+        if let Some(p) = super::cache_path(cfg) {
             let all: Vec<&Vec<i64>> = seqs.iter().map(|s| &s.ids).collect();
             let per_row: Vec<Vec<usize>> = prepared
                 .seq_of

@@ -322,13 +322,14 @@ pub fn setup(cfg: &RunConfig, rule: Tokenization) -> Result<Setup, SetupError> {
     })
 }
 
-/// The resume cache of `model`'s run, when the run keeps one: `{output}/{name}.cache.jsonl`
+/// The run's resume cache, when it keeps one: `{output}/{name}.cache.jsonl`
 /// (`{name}.v2.cache.jsonl` for `rewardbench v2`, so a v1 and a v2 run can share a folder).
-pub fn cache_path(cfg: &RunConfig, model: &ModelFiles) -> Option<PathBuf> {
+pub fn cache_path(cfg: &RunConfig) -> Option<PathBuf> {
     let kind = if cfg.scoring.best_of_n { ".v2" } else { "" };
     cfg.output.cache.then(|| {
-        cfg.output
-            .dir
-            .join(format!("{}{kind}.cache.jsonl", model.name()))
+        cfg.output.dir.join(format!(
+            "{}{kind}.cache.jsonl",
+            crate::model::run_model_name(cfg)
+        ))
     })
 }

@@ -498,8 +498,8 @@ fn keyed(cfg: &RunConfig, packed: bool) -> bool {
 
 /// The score store of a keyed run: the shard's, or `{output}/{name}.store.jsonl` (`.v2` for
 /// `rewardbench v2`) when the run keeps one.
-pub fn store_path(cfg: &RunConfig, model: &ModelFiles) -> Option<PathBuf> {
-    let name = run_name(cfg, model);
+pub fn store_path(cfg: &RunConfig) -> Option<PathBuf> {
+    let name = run_name(cfg);
     match cfg.output.shard {
         Some(sh) => Some(crate::shard::shard_file(
             &cfg.output.dir,
@@ -515,7 +515,7 @@ pub fn store_path(cfg: &RunConfig, model: &ModelFiles) -> Option<PathBuf> {
 }
 
 /// The run's name: the model's, `.v2` for `rewardbench v2`, `.dpo` for DPO rewards.
-pub fn run_name(cfg: &RunConfig, model: &ModelFiles) -> String {
+pub fn run_name(cfg: &RunConfig) -> String {
     let kind = if cfg.scoring.best_of_n {
         ".v2"
     } else if matches!(cfg.model.scorer, crate::config::ScorerKind::Dpo(_)) {
@@ -523,7 +523,7 @@ pub fn run_name(cfg: &RunConfig, model: &ModelFiles) -> String {
     } else {
         ""
     };
-    format!("{}{kind}", model.name())
+    format!("{}{kind}", crate::model::run_model_name(cfg))
 }
 
 /// The rows of `plans` whose sequences `keep` selects, batched again as sorted batching does
@@ -624,7 +624,7 @@ fn execute(
             &rt.version,
             backend::device_name(session.device),
         )?;
-        let mut store = match store_path(cfg, &prepared.model) {
+        let mut store = match store_path(cfg) {
             Some(p) if !save_tokens => Some(ScoreStore::open_mode(
                 &p,
                 &fp,
@@ -683,7 +683,7 @@ fn execute(
             Some(fp),
         )
     } else {
-        let cache_file = cache_path(cfg, &prepared.model).filter(|_| !save_tokens);
+        let cache_file = cache_path(cfg).filter(|_| !save_tokens);
         let mut cache = match &cache_file {
             Some(path) => Some(Cache::open_mode(
                 path,

@@ -638,7 +638,7 @@ pub fn run(p: PairsPrepared, cfg: &RunConfig) -> Result<Scored, PairwiseError> {
         cfg,
     )?;
     let keys: Vec<String> = seqs.iter().map(seq_key).collect();
-    let mut store = match store_path(cfg, &prepared.model, kind) {
+    let mut store = match store_path(cfg, kind) {
         Some(p) => Some(ScoreStore::open_mode(
             &p,
             &fp,
@@ -739,11 +739,12 @@ pub fn run(p: PairsPrepared, cfg: &RunConfig) -> Result<Scored, PairwiseError> {
 }
 
 /// The score store: `{output_dir}/{name}.{kind}.store.jsonl`, when the run keeps one.
-pub fn store_path(cfg: &RunConfig, model: &ModelFiles, kind: PairwiseKind) -> Option<PathBuf> {
+pub fn store_path(cfg: &RunConfig, kind: PairwiseKind) -> Option<PathBuf> {
+    let name = crate::model::run_model_name(cfg);
     cfg.output.cache.then(|| {
         cfg.output
             .dir
-            .join(format!("{}.{}.store.jsonl", model.name(), kind.label()))
+            .join(format!("{name}.{}.store.jsonl", kind.label()))
     })
 }
 
