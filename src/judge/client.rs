@@ -18,11 +18,13 @@
 
 use std::fmt;
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
+pub use super::retry_after::{parse_http_date, parse_retry_after, retry_after};
 use super::route::Endpoint;
+pub use super::wire::{parse_answer, request_body};
 
 /// The Anthropic API version sent as `anthropic-version`.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -544,164 +546,6 @@ fn transport_kind(e: &ureq::Error) -> TransportKind {
     }
 }
 
-/// The JSON body of `req` in `api`'s wire format.
-pub fn request_body(api: Api, req: &ChatRequest) -> Result<Value, CallError> {
-    if let Some(t) = req.temperature {
-        if !t.is_finite() {
-            return Err(CallError::Invalid(format!("temperature {t}")));
-        }
-    }
-    let system = req.system.as_deref().filter(|s| !s.is_empty());
-    let mut body = Map::new();
-    body.insert("model".into(), json!(req.model));
-    match api {
-        Api::OpenAi => {
-            let mut messages = Vec::new();
-            if let Some(s) = system {
-                messages.push(json!({"role": "system", "content": s}));
-            }
-            messages.push(json!({"role": "user", "content": req.user}));
-            body.insert("messages".into(), Value::Array(messages));
-            if let Some(t) = req.temperature {
-                body.insert("temperature".into(), json!(t));
-            }
-            if let Some(n) = req.max_tokens {
-                body.insert("max_tokens".into(), json!(n));
-            }
-            if !req.stop.is_empty() {
-                body.insert("stop".into(), json!(req.stop));
-            }
-            if let Some(seed) = req.seed {
-                body.insert("seed".into(), json!(seed));
-            }
-        }
-        Api::Anthropic => {
-            let Some(n) = req.max_tokens else {
-                return Err(CallError::Invalid(format!(
-                    "the Anthropic API needs max_tokens (model {})",
-                    req.model
-                )));
-            };
-            body.insert("max_tokens".into(), json!(n));
-            if let Some(s) = system {
-                body.insert("system".into(), json!(s));
-            }
-            body.insert(
-                "messages".into(),
-                json!([{"role": "user", "content": req.user}]),
-            );
-            if let Some(t) = req.temperature {
-                body.insert("temperature".into(), json!(t));
-            }
-            if !req.stop.is_empty() {
-                body.insert("stop_sequences".into(), json!(req.stop));
-            }
-        }
-    }
-    Ok(Value::Object(body))
-}
-
-/// The answer in a 2xx body, or (missing field, what was there).
-pub fn parse_answer(api: Api, v: &Value) -> Result<ChatAnswer, (String, String)> {
-    let model = v.get("model").and_then(Value::as_str).map(str::to_string);
-    let (text, finish_reason, usage) = match api {
-        Api::OpenAi => {
-            let field = "choices[0].message.content";
-            let missing = |detail: String| (field.to_string(), detail);
-            let Some(choices) = v.get("choices").and_then(Value::as_array) else {
-                let detail = match v.get("error") {
-                    Some(e) => format!("error: {}", short(&e.to_string())),
-                    None => "no choices array".to_string(),
-                };
-                return Err(missing(detail));
-            };
-            let Some(choice) = choices.first() else {
-                return Err(missing("choices is empty".into()));
-            };
-            let message = choice.get("message");
-            let content = message.and_then(|m| m.get("content"));
-            let text = match content {
-                Some(Value::String(s)) => s.clone(),
-                _ => {
-                    let refusal = message
-                        .and_then(|m| m.get("refusal"))
-                        .and_then(Value::as_str);
-                    let detail = match (refusal, content) {
-                        (Some(r), _) => format!("refusal: {}", short(r)),
-                        (None, None) => "no content".into(),
-                        (None, Some(c)) => format!("content is {}", json_type(c)),
-                    };
-                    return Err(missing(detail));
-                }
-            };
-            let finish = choice
-                .get("finish_reason")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            let usage = v.get("usage").and_then(|u| {
-                Some(Usage {
-                    input_tokens: u.get("prompt_tokens")?.as_u64()?,
-                    output_tokens: u.get("completion_tokens")?.as_u64()?,
-                })
-            });
-            (text, finish, usage)
-        }
-        Api::Anthropic => {
-            let Some(blocks) = v.get("content").and_then(Value::as_array) else {
-                let detail = match v.get("error") {
-                    Some(e) => format!("error: {}", short(&e.to_string())),
-                    None => "no content array".to_string(),
-                };
-                return Err(("content".into(), detail));
-            };
-            let mut text = String::new();
-            for (i, block) in blocks.iter().enumerate() {
-                if block.get("type").and_then(Value::as_str) != Some("text") {
-                    continue;
-                }
-                match block.get("text").and_then(Value::as_str) {
-                    Some(t) => text.push_str(t),
-                    None => {
-                        return Err((
-                            format!("content[{i}].text"),
-                            "a text block without text".into(),
-                        ))
-                    }
-                }
-            }
-            let finish = v
-                .get("stop_reason")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            let usage = v.get("usage").and_then(|u| {
-                Some(Usage {
-                    input_tokens: u.get("input_tokens")?.as_u64()?,
-                    output_tokens: u.get("output_tokens")?.as_u64()?,
-                })
-            });
-            (text, finish, usage)
-        }
-    };
-    Ok(ChatAnswer {
-        text,
-        attempts: 0,
-        model,
-        finish_reason,
-        usage,
-    })
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// An error body's message, `type: message` / `code: message` as both APIs send it
 /// (`{"error": {"message", "type", "code"}}`, `{"type": "error", "error": {"type", "message"}}`),
 /// else the start of the body; and the error code (`insufficient_quota`, ...). Key cut out.
@@ -732,7 +576,7 @@ fn excerpt(text: &str, key: Option<&Secret>) -> String {
     short(&redact(text, key))
 }
 
-fn short(text: &str) -> String {
+pub(super) fn short(text: &str) -> String {
     let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
     match flat.char_indices().nth(EXCERPT_CHARS) {
         Some((i, _)) => format!("{}...", &flat[..i]),
@@ -758,95 +602,6 @@ pub(crate) fn shown_url(url: &str) -> String {
         }
         None => url.to_string(),
     }
-}
-
-/// How long a `retry-after-ms` (OpenAI) or `Retry-After` (seconds or an HTTP date) header
-/// says to wait, seen at `now`.
-pub fn retry_after(headers: &ureq::http::HeaderMap, now: SystemTime) -> Option<Duration> {
-    let get = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-    };
-    if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
-        if ms.is_finite() && ms >= 0.0 {
-            return Some(Duration::from_secs_f64(ms / 1000.0));
-        }
-    }
-    parse_retry_after(get("retry-after")?, now)
-}
-
-/// A `Retry-After` value: delay seconds (fractions accepted) or an HTTP date (a past date is
-/// no wait).
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
-    }
-    let at = parse_http_date(value)?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-/// An HTTP date (RFC 9110 §5.6.7): IMF-fixdate `Sun, 06 Nov 1994 08:49:37 GMT`, and the
-/// obsolete RFC 850 `Sunday, 06-Nov-94 08:49:37 GMT` and asctime `Sun Nov  6 08:49:37 1994`.
-pub fn parse_http_date(s: &str) -> Option<SystemTime> {
-    const MONTHS: [&str; 12] = [
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ];
-    let month = |m: &str| {
-        MONTHS
-            .iter()
-            .position(|x| x.eq_ignore_ascii_case(m))
-            .map(|i| i as u32 + 1)
-    };
-    let parts: Vec<&str> = s.split_whitespace().collect();
-    let (day, mon, year, time) = match parts.as_slice() {
-        // IMF-fixdate
-        [_, d, m, y, t, "GMT"] => (d.parse().ok()?, month(m)?, y.parse().ok()?, *t),
-        // RFC 850
-        [_, dmy, t, "GMT"] => {
-            let mut it = dmy.split('-');
-            let (d, m, y) = (it.next()?, it.next()?, it.next()?);
-            let y: i64 = y.parse().ok()?;
-            // Two-digit years: 70-99 are 19xx (RFC 9110 asks to treat > 50 years ahead as past).
-            let y = if y < 100 {
-                if y >= 70 {
-                    1900 + y
-                } else {
-                    2000 + y
-                }
-            } else {
-                y
-            };
-            (d.parse().ok()?, month(m)?, y, *t)
-        }
-        // asctime
-        [_, m, d, t, y] => (d.parse().ok()?, month(m)?, y.parse().ok()?, *t),
-        _ => return None,
-    };
-    let mut hms = time.split(':');
-    let h: u64 = hms.next()?.parse().ok()?;
-    let mi: u64 = hms.next()?.parse().ok()?;
-    let se: u64 = hms.next()?.parse().ok()?;
-    if hms.next().is_some() || h > 23 || mi > 59 || se > 60 || !(1..=31).contains(&day) {
-        return None;
-    }
-    let days = days_from_civil(year, mon, day);
-    let secs = days.checked_mul(86_400)? + (h * 3600 + mi * 60 + se) as i64;
-    let secs = u64::try_from(secs).ok()?;
-    UNIX_EPOCH.checked_add(Duration::from_secs(secs))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 fn fnv1a(h: &mut u64, bytes: &[u8]) {
@@ -886,18 +641,6 @@ fn unit(seed: u64, key: u64, retry: u32) -> f64 {
 mod tests {
     use super::*;
 
-    fn req() -> ChatRequest {
-        ChatRequest {
-            model: "m".into(),
-            system: Some("sys".into()),
-            user: "hi".into(),
-            temperature: Some(0.0),
-            max_tokens: Some(7),
-            stop: vec!["\n\nHuman:".into()],
-            seed: Some(3),
-        }
-    }
-
     #[test]
     fn secret_prints_stars() {
         let s = Secret::new("sk-very-secret");
@@ -916,48 +659,6 @@ mod tests {
     }
 
     #[test]
-    fn openai_body() {
-        let b = request_body(Api::OpenAi, &req()).unwrap();
-        assert_eq!(
-            b.to_string(),
-            r#"{"model":"m","messages":[{"role":"system","content":"sys"},{"role":"user","content":"hi"}],"temperature":0.0,"max_tokens":7,"stop":["\n\nHuman:"],"seed":3}"#
-        );
-        let bare = ChatRequest {
-            model: "m".into(),
-            system: Some(String::new()),
-            user: "hi".into(),
-            ..Default::default()
-        };
-        assert_eq!(
-            request_body(Api::OpenAi, &bare).unwrap().to_string(),
-            r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#
-        );
-    }
-
-    #[test]
-    fn anthropic_body() {
-        let b = request_body(Api::Anthropic, &req()).unwrap();
-        assert_eq!(
-            b.to_string(),
-            r#"{"model":"m","max_tokens":7,"system":"sys","messages":[{"role":"user","content":"hi"}],"temperature":0.0,"stop_sequences":["\n\nHuman:"]}"#
-        );
-        let no_max = ChatRequest {
-            max_tokens: None,
-            ..req()
-        };
-        let e = request_body(Api::Anthropic, &no_max).unwrap_err();
-        assert!(e.to_string().contains("max_tokens"), "{e}");
-        let nan = ChatRequest {
-            temperature: Some(f64::NAN),
-            ..req()
-        };
-        assert!(matches!(
-            request_body(Api::OpenAi, &nan),
-            Err(CallError::Invalid(_))
-        ));
-    }
-
-    #[test]
     fn urls() {
         assert_eq!(
             Api::OpenAi.url("https://api.openai.com/v1/"),
@@ -972,67 +673,6 @@ mod tests {
             "https://host:8/v1/chat/completions"
         );
         assert_eq!(shown_url("http://h"), "http://h");
-    }
-
-    #[test]
-    fn parses_openai_answers() {
-        let v: Value = serde_json::from_str(
-            r#"{"id":"chatcmpl-1","object":"chat.completion","model":"gpt-4o-2024-08-06",
-            "choices":[{"index":0,"message":{"role":"assistant","content":"[[A]]","refusal":null},
-            "finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}"#,
-        )
-        .unwrap();
-        let a = parse_answer(Api::OpenAi, &v).unwrap();
-        assert_eq!(a.text, "[[A]]");
-        assert_eq!(a.model.as_deref(), Some("gpt-4o-2024-08-06"));
-        assert_eq!(a.finish_reason.as_deref(), Some("stop"));
-        assert_eq!(
-            a.usage,
-            Some(Usage {
-                input_tokens: 5,
-                output_tokens: 2
-            })
-        );
-        for (body, detail) in [
-            (r#"{"choices":[]}"#, "choices is empty"),
-            (r#"{"object":"x"}"#, "no choices array"),
-            (
-                r#"{"choices":[{"message":{"content":null}}]}"#,
-                "content is null",
-            ),
-            (
-                r#"{"choices":[{"message":{"content":null,"refusal":"no"}}]}"#,
-                "refusal: no",
-            ),
-            (r#"{"error":{"message":"boom"}}"#, "error: "),
-        ] {
-            let (field, d) =
-                parse_answer(Api::OpenAi, &serde_json::from_str(body).unwrap()).unwrap_err();
-            assert_eq!(field, "choices[0].message.content");
-            assert!(d.starts_with(detail), "{body}: {d}");
-        }
-    }
-
-    #[test]
-    fn parses_anthropic_answers() {
-        let v: Value = serde_json::from_str(
-            r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-3-5-sonnet-20240620",
-            "content":[{"type":"thinking","thinking":"hmm"},{"type":"text","text":"The answer "},
-            {"type":"text","text":"is [[B]]"}],"stop_reason":"end_turn","stop_sequence":null,
-            "usage":{"input_tokens":9,"output_tokens":4}}"#,
-        )
-        .unwrap();
-        let a = parse_answer(Api::Anthropic, &v).unwrap();
-        assert_eq!(a.text, "The answer is [[B]]");
-        assert_eq!(a.finish_reason.as_deref(), Some("end_turn"));
-        assert_eq!(a.usage.unwrap().output_tokens, 4);
-        let empty = parse_answer(Api::Anthropic, &json!({"content": []})).unwrap();
-        assert_eq!(empty.text, "");
-        let (field, _) = parse_answer(Api::Anthropic, &json!({"type": "message"})).unwrap_err();
-        assert_eq!(field, "content");
-        let (field, _) =
-            parse_answer(Api::Anthropic, &json!({"content": [{"type": "text"}]})).unwrap_err();
-        assert_eq!(field, "content[0].text");
     }
 
     #[test]
@@ -1054,48 +694,6 @@ mod tests {
         assert_eq!(m.chars().count(), EXCERPT_CHARS + 3);
         let (m, _) = error_message(r#"{"error":"model not loaded"}"#, None);
         assert_eq!(m, "model not loaded");
-    }
-
-    #[test]
-    fn retry_after_values() {
-        let now = UNIX_EPOCH + Duration::from_secs(784_111_770); // Sun, 06 Nov 1994 08:49:30 GMT
-        assert_eq!(parse_retry_after("1", now), Some(Duration::from_secs(1)));
-        assert_eq!(
-            parse_retry_after(" 0.25 ", now),
-            Some(Duration::from_millis(250))
-        );
-        assert_eq!(parse_retry_after("-1", now), None);
-        assert_eq!(parse_retry_after("soon", now), None);
-        for date in [
-            "Sun, 06 Nov 1994 08:49:37 GMT",
-            "Sunday, 06-Nov-94 08:49:37 GMT",
-            "Sun Nov  6 08:49:37 1994",
-        ] {
-            assert_eq!(
-                parse_retry_after(date, now),
-                Some(Duration::from_secs(7)),
-                "{date}"
-            );
-        }
-        assert_eq!(
-            parse_retry_after("Sat, 05 Nov 1994 08:49:37 GMT", now),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(
-            parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"),
-            Some(UNIX_EPOCH)
-        );
-        assert_eq!(
-            parse_http_date("Tue, 29 Feb 2000 12:00:00 GMT"),
-            Some(UNIX_EPOCH + Duration::from_secs(951_825_600))
-        );
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 25:49:37 GMT"), None);
-
-        let mut h = ureq::http::HeaderMap::new();
-        h.insert("retry-after", "3".parse().unwrap());
-        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(3)));
-        h.insert("retry-after-ms", "20".parse().unwrap());
-        assert_eq!(retry_after(&h, now), Some(Duration::from_millis(20)));
     }
 
     #[test]
