@@ -332,8 +332,9 @@ def main(argv=None) -> int:
                          "PyTorch in float16 (tolerance 5e-2 per log-probability unless --tol); for --device cuda; "
                          "bfloat16: refused with the reason")
     ap.add_argument("--external_data", "--external-data", choices=("auto", "always", "never"), default="auto",
-                    help="auto (default): graph + model.onnx_data when the weights pass 1.8 GB (protobuf's 2 GB "
-                         "limit), else one file; always: graph + model.onnx_data; never: one file")
+                    help="auto (default): graph + model.onnx_data when the weights pass 512 MiB (ONNX Runtime "
+                         "loads that with less memory than one file), else one file; always: graph + "
+                         "model.onnx_data; never: one file (an error past protobuf's 2 GB limit)")
     a = ap.parse_args(argv)
     torch.manual_seed(0)
     export_and_verify(a.model, a.out, a.form, a.opset, a.tol, a.chunk_elems, external=a.external_data, dtype=a.dtype)

@@ -626,8 +626,9 @@ def main(argv=None) -> int:
                          "PyTorch in float16 (tolerance 2e-2 unless --tol); for --device cuda (slower than "
                          "float32 on CPUs without AVX-512 FP16); bfloat16: refused with the reason")
     ap.add_argument("--external_data", "--external-data", choices=external_data.MODES, default="auto",
-                    help="auto (default): graph + model.onnx_data when the weights pass 1.8 GB (protobuf's 2 GB "
-                         "limit), else one file; always: graph + model.onnx_data; never: one file (an error past the limit)")
+                    help="auto (default): graph + model.onnx_data when the weights pass 512 MiB (ONNX Runtime "
+                         "loads that with less memory than one file), else one file; always: graph + "
+                         "model.onnx_data; never: one file (an error past protobuf's 2 GB limit)")
     a = ap.parse_args(argv)
     torch.manual_seed(0)
     export_and_verify(a.model, a.out, a.opset, a.tol, attention=a.attention, per_token=a.per_token,

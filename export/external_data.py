@@ -11,9 +11,13 @@ tensors one at a time too: about one tensor of memory, not a copy of the weights
 import os
 
 LOCATION = "model.onnx_data"
-# Past this the graph is written with external data under --external_data auto (the protobuf
-# limit is 2 GiB; the graph's own structure needs some of it).
-AUTO_LIMIT = int(1.8e9)
+# Past this the weights do not fit one file (protobuf's limit is 2 GiB; the graph's own
+# structure needs some of it).
+SINGLE_FILE_LIMIT = int(1.8e9)
+# Past this --external_data auto writes graph + model.onnx_data: ONNX Runtime copies inline
+# weights while it parses a single file, not an external data file (a 1.27 GB Llama: evaluator
+# peak 2.35 GB from one file, 1.67 GB with external data).
+AUTO_LIMIT = 512 * 2**20
 THRESHOLD = 1024
 ALIGN = 64
 MODES = ("auto", "always", "never")

@@ -131,11 +131,10 @@ def attach(onnx_path: str, weights: dict, mode: str = "auto", user_inputs=("inpu
     g.input.extend(keep_inputs)
 
     total = sum(weights[src].numel() * weights[src].element_size() for _, src, _ in written)
-    need = total > external_data.AUTO_LIMIT
-    if mode == "never" and need:
+    if mode == "never" and total > external_data.SINGLE_FILE_LIMIT:
         raise SystemExit(f"{onnx_path}: {total / 1e9:.2f} GB of weights do not fit one ONNX file "
                          "(protobuf's 2 GB limit); use --external_data auto")
-    external = mode == "always" or (mode == "auto" and need)
+    external = mode == "always" or (mode == "auto" and total > external_data.AUTO_LIMIT)
     base_dir = os.path.dirname(os.path.abspath(onnx_path))
     data_path = os.path.join(base_dir, external_data.LOCATION)
 

@@ -333,7 +333,10 @@ fn resolve_for(
     if let Some(note) = &files.note {
         obs.note(note);
     }
-    if let Some(note) = files.precision_note(device) {
+    for note in [files.precision_note(device), files.memory_note()]
+        .into_iter()
+        .flatten()
+    {
         obs.note(&note);
     }
     // So is a model the registry refuses (as named by its config.json); DPO models have no
