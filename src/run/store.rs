@@ -17,7 +17,8 @@ use serde_json::{json, Value};
 /// Cache format version; bump when the line layout changes (2: outputs are f64 vectors, so
 /// DPO's sums are kept exactly).
 const VERSION: u64 = 2;
-/// Files larger than this are fingerprinted by size, head and tail instead of every byte.
+/// Files larger than this are fingerprinted by the hub's SHA-256 when they are a hub-cache
+/// blob, else by size, head and tail instead of every byte.
 const FULL_HASH_LIMIT: u64 = 512 << 20;
 const EDGE_BYTES: u64 = 16 << 20;
 
@@ -49,7 +50,9 @@ pub enum CacheError {
 pub use crate::digest::Digest as Fingerprint;
 
 impl Fingerprint {
-    /// A file's contents (size, head and tail for very large files); a missing file counts as absent.
+    /// A file's contents; a missing file counts as absent. Past [`FULL_HASH_LIMIT`]: a link
+    /// to a hub-cache blob named by its SHA-256 (how the hub names large files) counts by that
+    /// hash, any other file by its size, head and tail.
     pub fn file(&mut self, label: &str, path: &Path) -> Result<&mut Self, CacheError> {
         let io = |source| CacheError::Io {
             path: path.to_path_buf(),
@@ -61,7 +64,12 @@ impl Fingerprint {
         let size = f.metadata().map_err(io)?.len();
         self.field(label, &size.to_le_bytes());
         let mut buf = Vec::new();
-        if size <= FULL_HASH_LIMIT {
+        if let Some(sha) = (size > FULL_HASH_LIMIT)
+            .then(|| hub_blob_sha256(path))
+            .flatten()
+        {
+            self.field("sha256", sha.as_bytes());
+        } else if size <= FULL_HASH_LIMIT {
             f.read_to_end(&mut buf).map_err(io)?;
             self.bytes(&buf);
         } else {
@@ -75,6 +83,16 @@ impl Fingerprint {
         }
         Ok(self)
     }
+}
+
+/// The SHA-256 a hub-cache link names: `path` links to `.../blobs/{64 hex digits}` (the hub's
+/// LFS object id, which `huggingface_hub` and this tool name the blob by).
+fn hub_blob_sha256(path: &Path) -> Option<String> {
+    let target = std::fs::read_link(path).ok()?;
+    let parent = target.parent()?.file_name()?;
+    let name = target.file_name()?.to_str()?;
+    let hex = name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit());
+    (parent == "blobs" && hex).then(|| name.to_ascii_lowercase())
 }
 
 /// An open cache: finished calls read back, and the file to append new ones to.
@@ -450,6 +468,51 @@ mod tests {
         let path = dir.path().join("org/name.cache.jsonl");
         Cache::open(&path, "fp", false).unwrap();
         assert!(path.is_file());
+    }
+
+    #[test]
+    fn large_hub_blobs_count_by_their_sha256_and_other_large_files_by_their_edges() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = dir.path().join("blobs");
+        std::fs::create_dir_all(&blobs).unwrap();
+        let snap = dir.path().join("snapshots/c");
+        std::fs::create_dir_all(&snap).unwrap();
+        let sha = |c: char| c.to_string().repeat(64);
+        let blob = |name: &str, byte: u8| {
+            let f = File::create(blobs.join(name)).unwrap();
+            f.set_len(FULL_HASH_LIMIT + 1).unwrap(); // sparse
+            (&f).write_all(&[byte]).unwrap();
+        };
+        let link = |name: &str, to: &str| {
+            let p = snap.join(name);
+            std::os::unix::fs::symlink(format!("../../blobs/{to}"), &p).unwrap();
+            p
+        };
+        let fp = |p: &Path| Fingerprint::default().file("f", p).unwrap().hex();
+        blob(&sha('a'), 1);
+        blob(&sha('b'), 1);
+        blob(&sha('c'), 2);
+        blob("not-a-sha", 1);
+        let (a, b, c) = (
+            link("a", &sha('a')),
+            link("b", &sha('b')),
+            link("c", &sha('c')),
+        );
+        // The same bytes under two hashes differ; the hash alone decides.
+        let before = fp(&a);
+        assert_ne!(before, fp(&b));
+        blob(&sha('a'), 2);
+        assert_eq!(fp(&a), before, "the blob's bytes are not read");
+        // A link to a blob not named by a SHA-256 counts by its contents, as the file does.
+        let other = link("o", "not-a-sha");
+        assert_eq!(fp(&other), fp(&blobs.join("not-a-sha")));
+        assert_ne!(fp(&other), fp(&c));
+        // Small files always count by every byte.
+        let small = dir.path().join("small");
+        std::fs::write(&small, b"x").unwrap();
+        let small_link = snap.join("s");
+        std::os::unix::fs::symlink(&small, &small_link).unwrap();
+        assert_eq!(fp(&small), fp(&small_link));
     }
 
     #[test]
