@@ -7,6 +7,8 @@
 
 mod util;
 
+#[path = "integration/architectures.rs"]
+mod architectures;
 #[path = "integration/bad_input.rs"]
 mod bad_input;
 #[path = "integration/cli.rs"]

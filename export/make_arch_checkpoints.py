@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Tiny random reward models of every architecture the exporter is checked on, with PyTorch's
+scores done RewardBench's way, for tests/integration/architectures.rs (export venv only).
+
+    export/.venv/bin/python export/make_arch_checkpoints.py OUT [--rows N]
+
+Writes OUT/{arch}/: a Hugging Face checkpoint (config.json, model.safetensors, the tokenizer of
+fixtures/models/tiny-llama-rm) and OUT/{arch}/reference.jsonl: `score_chosen` and
+`score_rejected` of the first N rows of fixtures/data/llmbar.jsonl, each text scored alone
+(batch 1, eager attention, float32), as RewardBench's pipeline does (export/reference.py).
+Nothing is committed: the checkpoints take seconds to build and the test builds them afresh.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+ROOT = os.path.dirname(HERE)
+TOKENIZER = os.path.join(ROOT, "fixtures", "models", "tiny-llama-rm")
+DATA = os.path.join(ROOT, "fixtures", "data", "llmbar.jsonl")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+
+# Name -> (config class, model class, settings beyond the shared ones), in transformers' names.
+ARCHS = {
+    "llama": ("LlamaConfig", "LlamaForSequenceClassification", {}),
+    "mistral": ("MistralConfig", "MistralForSequenceClassification", {}),
+    "qwen2": ("Qwen2Config", "Qwen2ForSequenceClassification", {}),
+    "qwen3": ("Qwen3Config", "Qwen3ForSequenceClassification", {"head_dim": 16}),
+    "gemma": ("GemmaConfig", "GemmaForSequenceClassification", {"head_dim": 16}),
+    "gemma2": ("Gemma2Config", "Gemma2ForSequenceClassification", {"head_dim": 16}),
+    "phi3": ("Phi3Config", "Phi3ForSequenceClassification", {}),
+}
+
+
+def build(arch: str, out: str) -> None:
+    import torch
+    import transformers
+
+    config_cls, model_cls, extra = ARCHS[arch]
+    with open(os.path.join(TOKENIZER, "config.json")) as fh:
+        tok_cfg = json.load(fh)
+    cfg = getattr(transformers, config_cls)(
+        vocab_size=tok_cfg["vocab_size"], hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+        pad_token_id=tok_cfg["pad_token_id"], bos_token_id=tok_cfg["bos_token_id"],
+        eos_token_id=tok_cfg["eos_token_id"], num_labels=1, **extra)
+    torch.manual_seed(0)
+    model = getattr(transformers, model_cls)(cfg).eval()
+    # Random scale-0.02 heads give scores too close to tell apart; spread them.
+    with torch.no_grad():
+        model.score.weight.mul_(50.0)
+    model.save_pretrained(out, safe_serialization=True)
+    for f in TOKENIZER_FILES:
+        shutil.copy(os.path.join(TOKENIZER, f), os.path.join(out, f))
+
+
+def references(model_dir: str, rows: int) -> list[dict]:
+    from reference import load_rm, read_jsonl, render_row, score_texts
+
+    model, tok = load_rm(model_dir)
+    rendered = [render_row(r, tok) for r in read_jsonl(DATA)[:rows]]
+    chosen = score_texts(model, tok, [r[1] for r in rendered], 1)
+    rejected = score_texts(model, tok, [r[2] for r in rendered], 1)
+    return [{"score_chosen": c, "score_rejected": r} for c, r in zip(chosen, rejected)]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out", help="folder to write OUT/{arch}/ into")
+    ap.add_argument("--rows", type=int, default=8, help="rows of fixtures/data/llmbar.jsonl to score (default 8)")
+    ap.add_argument("--arch", action="append", choices=sorted(ARCHS), help="only these (default: all)")
+    a = ap.parse_args(argv)
+    for arch in a.arch or ARCHS:
+        d = os.path.join(a.out, arch)
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        build(arch, d)
+        with open(os.path.join(d, "reference.jsonl"), "w") as fh:
+            for r in references(d, a.rows):
+                fh.write(json.dumps(r) + "\n")
+        print(f"{arch}: {d}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
