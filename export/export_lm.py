@@ -77,7 +77,9 @@ class _Hidden(torch.nn.Module):
 
     def __init__(self, model):
         super().__init__()
-        self.base = getattr(model, model.base_model_prefix)
+        # get_decoder(): Gemma 3's base_model_prefix names no attribute of its causal LM
+        get = getattr(model, "get_decoder", None)
+        self.base = get() if callable(get) else getattr(model, model.base_model_prefix)
 
     def forward(self, input_ids, attention_mask):
         h = self.base(input_ids=input_ids, attention_mask=attention_mask, use_cache=False,
@@ -86,17 +88,32 @@ class _Hidden(torch.nn.Module):
         return h if h.dtype == torch.float32 else h.float()
 
 
-def lm_head(model):
-    """The output projection (weight [vocab, d], optional bias) as PyTorch tensors; refuses heads
-    that do more."""
+# What a config field does to the logits after the projection, as the models' forwards do it:
+# Gemma 2/3 cap them (c * tanh(x / c)), Cohere multiplies, Granite divides. verify() checks it.
+LOGIT_STEPS = {
+    "final_logit_softcapping": lambda c: [("Div", c), ("Tanh", None), ("Mul", c)],
+    "logit_scale": lambda c: [("Mul", c)],
+    "logits_scaling": lambda c: [("Div", c)],
+}
+
+
+def lm_head(model, steps_ok: bool = False):
+    """The output projection (weight [vocab, d], optional bias) as PyTorch tensors and the steps
+    that follow it ([(op, constant)], LOGIT_STEPS; any step is refused unless `steps_ok`);
+    refuses heads that do more."""
     head = model.get_output_embeddings()
     if not isinstance(head, torch.nn.Linear):
         raise SystemExit(f"{type(model).__name__}: the LM head is {type(head).__name__}, not a Linear layer; "
                          "export with --form logits")
-    for k in ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale"):
-        if getattr(model.config, k, None) not in (None, 1, 1.0):
+    steps = []
+    for k in (*LOGIT_STEPS, "output_multiplier_scale"):
+        v = getattr(model.config, k, None)
+        if v in (None, 1, 1.0):
+            continue
+        if not steps_ok or k not in LOGIT_STEPS or not isinstance(v, (int, float)):
             raise SystemExit(f"{type(model).__name__}: config.{k} post-processes the logits; export with --form logits")
-    return head.weight.detach(), None if head.bias is None else head.bias.detach()
+        steps += LOGIT_STEPS[k](float(v))
+    return head.weight.detach(), None if head.bias is None else head.bias.detach(), steps
 
 
 def _trace(module, model, onnx_path, output, out_axes, opset):
@@ -110,12 +127,13 @@ def _trace(module, model, onnx_path, output, out_axes, opset):
                                 "attention_mask": {0: "batch", 1: "sequence"}, output: out_axes})
 
 
-def add_logprob_head(onnx_path: str, w_name: str, b_name, vocab: int, d: int, chunk_elems: int) -> int:
+def add_logprob_head(onnx_path: str, w_name: str, b_name, vocab: int, d: int, chunk_elems: int,
+                     steps=()) -> int:
     """Replace the graph output `hidden_states` by `token_logprobs` [batch, seq-1], computed by a
     Loop over chunks of `rows` flattened positions: Gemm with the LM head (the float32 weights
     named `w_name`, [vocab, d], and `b_name` [vocab] or None, graph inputs until
-    weights.attach writes them) -> LogSoftmax -> GatherElements at the next token. Returns the
-    rows per chunk."""
+    weights.attach writes them) -> `steps` (lm_head's) -> LogSoftmax -> GatherElements at the
+    next token. Returns the rows per chunk."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -163,8 +181,19 @@ def add_logprob_head(onnx_path: str, w_name: str, b_name, vocab: int, d: int, ch
         helper.make_node("Add", ["lp_start", "lp_rows"], ["lp_end"]),
         helper.make_node("Slice", ["lp_hp", "lp_start", "lp_end", "lp_c0"], ["lp_hc"]),
         helper.make_node("Slice", ["lp_tp", "lp_start", "lp_end", "lp_c0"], ["lp_tc"]),
-        helper.make_node("Gemm", gemm_in, ["lp_logits"], transB=1),
-        helper.make_node("LogSoftmax", ["lp_logits"], ["lp_ls"], axis=-1),
+        helper.make_node("Gemm", gemm_in, ["lp_logits0"], transB=1),
+    ]
+    x = "lp_logits0"
+    for i, (op, c) in enumerate(steps):
+        y = f"lp_logits{i + 1}"
+        if c is None:
+            body_nodes.append(helper.make_node(op, [x], [y]))
+        else:
+            nodes.append(const(f"lp_k{i}", c, np.float32))
+            body_nodes.append(helper.make_node(op, [x, f"lp_k{i}"], [y]))
+        x = y
+    body_nodes += [
+        helper.make_node("LogSoftmax", [x], ["lp_ls"], axis=-1),
         helper.make_node("Unsqueeze", ["lp_tc", "lp_c1"], ["lp_tc2"]),
         helper.make_node("GatherElements", ["lp_ls", "lp_tc2"], ["lp_g"], axis=1),
         helper.make_node("Squeeze", ["lp_g", "lp_c1"], ["lp_chunk"]),
@@ -204,7 +233,7 @@ def export_onnx(model, onnx_path: str, form: str, opset: int = 17, chunk_elems: 
         module = _Hidden(model)
         _trace(module, model, onnx_path, "hidden_states", {0: "batch", 1: "sequence"}, opset)
         tensors = weights.tensors_of(module)
-        weight, bias = lm_head(model)
+        weight, bias, steps = lm_head(model, steps_ok=True)
         # the head runs in float32; a float32 head tied to the embedding table is written once
         w_name = weights.tied_name(module, weight) if weight.dtype == torch.float32 else None
         if w_name is None:
@@ -215,9 +244,10 @@ def export_onnx(model, onnx_path: str, form: str, opset: int = 17, chunk_elems: 
             b_name = "lm_head.bias"
             tensors[b_name] = bias.float()
         vocab, d = weight.shape
-        rows = add_logprob_head(onnx_path, w_name, b_name, vocab, d, chunk_elems)
+        rows = add_logprob_head(onnx_path, w_name, b_name, vocab, d, chunk_elems, steps)
         if verbose:
-            print(f"  LM head: Loop over chunks of {rows} positions ({rows * vocab} logits per chunk)")
+            print(f"  LM head: Loop over chunks of {rows} positions ({rows * vocab} logits per chunk)"
+                  + "".join(f", then {op}" + ("" if c is None else f" {c:g}") for op, c in steps))
     n = shrink_causal_constants(onnx_path)
     if verbose and n:
         print(f"  replaced {n} constant causal mask(s) by Trilu nodes")
