@@ -123,6 +123,27 @@ class _Masks:
     seqlens_k = total_len = bias = pos = cos = sin = None
 
 
+def packed_mask(input_ids, attention_mask, segment_ids, lengths: bool = True):
+    """The packed contract's attention (export/packing.py), for this export and fused_gpt2.py:
+    `allowed` [B, S, S] bool, and with `lengths` GroupQueryAttention's `seqlens_k` [B] and
+    `total_len` (int32; every row S tokens long, the bias carries padding and the tree), else
+    None for both. Returns (allowed, seqlens_k, total_len)."""
+    B, S = input_ids.shape[0], input_ids.shape[1]
+    seqlens_k = total = None
+    if lengths:
+        if torch.jit.is_tracing():
+            total = torch.onnx.operators.shape_as_tensor(input_ids)[1].to(torch.int32)
+        else:
+            total = torch.tensor(S, dtype=torch.int32)
+        seqlens_k = (torch.zeros(B, dtype=torch.int32) + total - 1).to(torch.int32)
+    # query i may see key j: j <= i, key not masked, key in the prefix or in i's own segment
+    idx = torch.arange(S)
+    causal = idx[None, :, None] >= idx[None, None, :]
+    seg_k = segment_ids[:, None, :]
+    allowed = causal & (attention_mask != 0)[:, None, :] & ((seg_k == 0) | (seg_k == segment_ids[:, :, None]))
+    return allowed, seqlens_k, total
+
+
 def _attention_forward(self, hidden_states, position_embeddings=None, attention_mask=None, **_kw):
     H = self.config.num_attention_heads
     KVH = self.config.num_key_value_heads
@@ -154,18 +175,7 @@ class GQAWrapper(torch.nn.Module):
             del layer.self_attn.forward
 
     def forward(self, input_ids, attention_mask, position_ids, segment_ids, pool_index):
-        B, S = input_ids.shape[0], input_ids.shape[1]
-        if torch.jit.is_tracing():
-            total = torch.onnx.operators.shape_as_tensor(input_ids)[1].to(torch.int32)
-        else:
-            total = torch.tensor(S, dtype=torch.int32)
-        _Masks.total_len = total
-        _Masks.seqlens_k = (torch.zeros(B, dtype=torch.int32) + total - 1).to(torch.int32)
-        # query i may see key j: j <= i, key not masked, key in the prefix or in i's own segment
-        idx = torch.arange(S)
-        causal = (idx[None, :, None] >= idx[None, None, :])
-        seg_k = segment_ids[:, None, :]
-        allowed = causal & (attention_mask != 0)[:, None, :] & ((seg_k == 0) | (seg_k == segment_ids[:, :, None]))
+        allowed, _Masks.seqlens_k, _Masks.total_len = packed_mask(input_ids, attention_mask, segment_ids)
         window = getattr(self.model.config, "sliding_window", None)
         if window:  # transformers 4.51's mask for mistral/qwen2 (eager, sdpa): keys within `window` positions
             allowed = allowed & ((position_ids[:, :, None] - position_ids[:, None, :]) < window)

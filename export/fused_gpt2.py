@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import torch
 
-from fused_attention import NEG, _absent
+from fused_attention import NEG, _absent, packed_mask
 
 OPS = ("attention", "mha", "gqa", "plain")
 OP = "attention"  # one of OPS; see the module docstring and export/README.md
@@ -189,19 +189,8 @@ class GPT2PackedWrapper(torch.nn.Module):
         """Nothing to put back: the model's modules are called, never patched."""
 
     def forward(self, input_ids, attention_mask, position_ids, segment_ids, pool_index):
-        B, S = input_ids.shape[0], input_ids.shape[1]
-        if self.op == "gqa":
-            if torch.jit.is_tracing():
-                total = torch.onnx.operators.shape_as_tensor(input_ids)[1].to(torch.int32)
-            else:
-                total = torch.tensor(S, dtype=torch.int32)
-            _Lens.total_len = total
-            _Lens.seqlens_k = (torch.zeros(B, dtype=torch.int32) + total - 1).to(torch.int32)
-        # query i may see key j: j <= i, key not masked, key in the prefix or in i's own segment
-        idx = torch.arange(S)
-        causal = idx[None, :, None] >= idx[None, None, :]
-        seg_k = segment_ids[:, None, :]
-        allowed = causal & (attention_mask != 0)[:, None, :] & ((seg_k == 0) | (seg_k == segment_ids[:, :, None]))
+        allowed, _Lens.seqlens_k, _Lens.total_len = packed_mask(input_ids, attention_mask, segment_ids,
+                                                                lengths=self.op == "gqa")
         bias = torch.zeros(allowed.shape, dtype=torch.float32).masked_fill(~allowed, NEG)[:, None]
 
         t = self.model.transformer

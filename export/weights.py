@@ -73,16 +73,30 @@ def _consumers(graph):
     outer name counts as reading it."""
     def reads(n):
         yield from n.input
-        for a in n.attribute:
-            for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
-                for inner in sub.node:
-                    yield from reads(inner)
+        for sub in _subgraphs(n):
+            for inner in sub.node:
+                yield from reads(inner)
 
     uses = {}
     for n in graph.node:
         for i in dict.fromkeys(reads(n)):
             uses.setdefault(i, []).append(n)
     return uses
+
+
+def _subgraphs(node):
+    for a in node.attribute:
+        yield from ([a.g] if a.HasField("g") else []) + list(a.graphs)
+
+
+def _rename(graph, names) -> None:
+    """Points every reader of a name in `names` (subgraphs included) at its replacement."""
+    for n in graph.node:
+        for i, x in enumerate(n.input):
+            if x in names:
+                n.input[i] = names[x]
+        for sub in _subgraphs(n):
+            _rename(sub, names)
 
 
 def _perm(node, rank):
@@ -96,7 +110,9 @@ def attach(onnx_path: str, weights: dict, mode: str = "auto", user_inputs=("inpu
            verbose: bool = True) -> bool:
     """Turns every graph input named in `weights` (name -> torch tensor) into an initializer
     written from that tensor, one at a time; a weight read only by `Transpose` nodes is written
-    transposed under each one's output name, and those nodes leave the graph. `mode` is
+    transposed under each one's output name (once per permutation: a Linear called twice, as
+    DeBERTa's shared attention keys, has two Transposes of its weight), and those nodes leave
+    the graph. `mode` is
     external_data's: auto (external data past AUTO_LIMIT), always, never. Any other input than
     `user_inputs` is an error. Returns True when the data is external."""
     import onnx
@@ -111,14 +127,21 @@ def attach(onnx_path: str, weights: dict, mode: str = "auto", user_inputs=("inpu
         raise SystemExit(f"{onnx_path}: graph inputs {unknown} are neither the model's inputs nor its weights")
     uses = _consumers(g)
     written = []  # (initializer name, source name, perm or None)
-    folded = set()
+    folded, shared = set(), {}  # shared: a duplicate Transpose's output -> the one written
     for inp in g.input:
         if inp.name not in weights:
             continue
         readers = uses.get(inp.name, [])
         transposes = [n for n in readers if n.op_type == "Transpose"]
+        first = {}
         for n in transposes:
-            written.append((n.output[0], inp.name, _perm(n, weights[inp.name].dim())))
+            perm = _perm(n, weights[inp.name].dim())
+            key = tuple(perm)
+            if key in first:
+                shared[n.output[0]] = first[key]
+            else:
+                first[key] = n.output[0]
+                written.append((n.output[0], inp.name, perm))
             folded.add(id(n))
         if len(transposes) < len(readers):
             written.append((inp.name, inp.name, None))
@@ -126,6 +149,8 @@ def attach(onnx_path: str, weights: dict, mode: str = "auto", user_inputs=("inpu
         keep = [n for n in g.node if id(n) not in folded]
         del g.node[:]
         g.node.extend(keep)
+    if shared:
+        _rename(g, shared)
     keep_inputs = [i for i in g.input if i.name not in weights]
     del g.input[:]
     g.input.extend(keep_inputs)
@@ -164,8 +189,9 @@ def attach(onnx_path: str, weights: dict, mode: str = "auto", user_inputs=("inpu
             os.remove(data_path)  # an earlier export's data: this graph does not reference it
     if verbose:
         where = f"external data {data_path}" if external else "inline"
-        print(f"  weights: {len(written)} tensors, {total / 1e6:.1f} MB, {where}"
-              + (f" ({len(folded)} written transposed)" if folded else ""))
+        note = f" ({len(folded) - len(shared)} written transposed" + (
+            f", read by {len(folded)} Transposes" if shared else "") + ")"
+        print(f"  weights: {len(written)} tensors, {total / 1e6:.1f} MB, {where}" + (note if folded else ""))
     return external
 
 

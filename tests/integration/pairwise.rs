@@ -16,7 +16,7 @@ use rewardbench::config::{PairwiseKind, RunConfig, ScorerKind};
 use rewardbench::scorer::pairwise;
 use serde_json::Value;
 
-use crate::util::{ints, jsonl, rewardbench, root, stderr};
+use crate::util::{ints, jsonl, rewardbench, root, run_exporter, stderr};
 
 const TOL: f64 = 1e-4;
 
@@ -63,9 +63,9 @@ fn init_runtime() {
     rewardbench::backend::runtime(None, false).expect("ONNX Runtime (run `make setup`)");
 }
 
-fn config(kind: PairwiseKind, name: &str, batch_size: usize) -> RunConfig {
+fn config_at(kind: PairwiseKind, dir: &Path, batch_size: usize) -> RunConfig {
     init_runtime();
-    let mut c = RunConfig::local(model(name), data());
+    let mut c = RunConfig::local(dir, data());
     c.model.scorer = ScorerKind::Pairwise(kind);
     c.batch.batch_size = batch_size;
     c.batch.max_batch_tokens = 4096;
@@ -86,7 +86,11 @@ struct Row {
 }
 
 fn score(kind: PairwiseKind, name: &str, batch_size: usize) -> Vec<Row> {
-    let cfg = config(kind, name, batch_size);
+    score_at(kind, &model(name), batch_size)
+}
+
+fn score_at(kind: PairwiseKind, dir: &Path, batch_size: usize) -> Vec<Row> {
+    let cfg = config_at(kind, dir, batch_size);
     let dataset = rewardbench::data::Dataset::load(&data()).unwrap();
     let prepared = pairwise::prepare(&cfg, kind, dataset).unwrap();
     let p = &prepared.prepared;
@@ -224,6 +228,31 @@ fn steamshp_matches_pytorch() {
 
 /// Right padding does not change an input's output: batch size 1 gives the batch-8 scores
 /// (to float32 rounding of T5's logits, which reach ~140 here) and the same verdicts.
+/// export_pairwise.py (through export/weights.py) on each fixture's committed checkpoint: the
+/// new graph scores every row as the committed one does, to the bit. Needs the export venv.
+#[test]
+fn the_exporter_rewrites_each_fixture_to_the_same_scores() {
+    let dir = tempfile::tempdir().unwrap();
+    for (case, cli) in [(0, "pairrm"), (2, "slic"), (3, "steamshp")] {
+        let (kind, name, _) = CASES[case];
+        let out = dir.path().join(name);
+        let extra = ["--kind", cli];
+        if run_exporter("pairwise", "export_pairwise.py", &model(name), &out, &extra).is_none() {
+            return;
+        }
+        let ours = score_at(kind, &out, 8);
+        for (i, (a, b)) in ours.iter().zip(scored(case)).enumerate() {
+            assert_eq!(a.ab, b.ab, "{name} row {i}: ids");
+            assert_eq!(
+                (a.chosen.to_bits(), a.rejected.to_bits(), a.correct),
+                (b.chosen.to_bits(), b.rejected.to_bits(), b.correct),
+                "{name} row {i}: re-exported vs committed graph"
+            );
+        }
+        assert_eq!(ours.len(), scored(case).len(), "{name}");
+    }
+}
+
 #[test]
 fn scores_do_not_depend_on_the_batch() {
     let (kind, name, _) = CASES[3];
