@@ -13,7 +13,7 @@ use rewardbench::config::RunConfig;
 use rewardbench::dpo::{self, DpoMode};
 use rewardbench::eval;
 
-use crate::util::{jsonl, root, run_exporter, stderr};
+use crate::util::{export_python, jsonl, root, run_exporter, stderr};
 
 /// PyTorch's batch-1 scores against ours at batch 8 (sorted batching), float32. The scores are
 /// of order 1 to 5 (the heads are scaled up); measured differences reach 6.7e-6.
@@ -22,19 +22,6 @@ const PARITY_TOL: f64 = 2e-5;
 /// the sums reach thousands, so PyTorch's float32 sums are off by up to 2^-10 (measured 9.8e-4).
 const DPO_ABS_TOL: f64 = 1e-4;
 const ROWS: usize = 8;
-
-/// The export venv's Python, or None (and a loud line naming `test`) without it.
-fn venv(test: &str) -> Option<PathBuf> {
-    let py = root().join("export/.venv/bin/python");
-    if py.is_file() {
-        return Some(py);
-    }
-    eprintln!(
-        "SKIPPED {test}: {} is missing (`make export-venv` makes it); no architecture was exported",
-        py.display()
-    );
-    None
-}
 
 /// Runs export/make_arch_checkpoints.py into `out` with `extra`; the rows it scored, written
 /// to `out/rows.jsonl`.
@@ -67,7 +54,10 @@ fn config(model: &Path, data: &Path) -> RunConfig {
 
 #[test]
 fn every_checked_architecture_exports_and_scores_as_pytorch() {
-    let Some(py) = venv("architectures (reward models)") else {
+    let Some(py) = export_python(
+        "architectures (reward models)",
+        "no architecture was exported",
+    ) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -105,7 +95,7 @@ fn every_checked_architecture_exports_and_scores_as_pytorch() {
 
 #[test]
 fn every_checked_causal_lm_exports_and_gives_dpo_rewards_as_pytorch() {
-    let Some(py) = venv("architectures (DPO)") else {
+    let Some(py) = export_python("architectures (DPO)", "no architecture was exported") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -12,7 +12,7 @@ use rewardbench::config::RunConfig;
 use rewardbench::eval;
 use serde_json::Value;
 
-use crate::util::{llama, rewardbench, root, stderr};
+use crate::util::{export_python, llama, rewardbench, root, stderr};
 
 const PARITY_TOL: f64 = 1e-4;
 const SIDE: [&str; 4] = [
@@ -166,19 +166,6 @@ fn gpu_devices_name_the_gpu_graph() {
     assert_eq!(files.onnx, m.join("gpu/model.onnx"));
 }
 
-/// The export venv's Python, or None (and a loud line) when it is not there.
-fn export_python() -> Option<PathBuf> {
-    let py = root().join("export/.venv/bin/python");
-    if py.is_file() {
-        return Some(py);
-    }
-    eprintln!(
-        "SKIPPED fast_export: {} is missing (`make export-venv` makes it); the auto export was NOT tested against PyTorch",
-        py.display()
-    );
-    None
-}
-
 fn export(py: &Path, model: &Path, out: &Path) -> String {
     let o = Command::new(py)
         .arg(root().join("export/export_rm.py"))
@@ -197,7 +184,12 @@ fn export(py: &Path, model: &Path, out: &Path) -> String {
 
 #[test]
 fn auto_export_writes_both_graphs_and_both_match_pytorch() {
-    let Some(py) = export_python() else { return };
+    let Some(py) = export_python(
+        "fast_export",
+        "the auto export was NOT tested against PyTorch",
+    ) else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("llama");
     let said = export(&py, &llama(), &out);

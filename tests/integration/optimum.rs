@@ -28,7 +28,7 @@ use rewardbench::eval::{self, Evaluation};
 use rewardbench::model::ModelFiles;
 use serde_json::Value;
 
-use crate::util::{jsonl, rewardbench, root, stderr};
+use crate::util::{export_python, jsonl, rewardbench, root, stderr};
 
 const RM_TOL: f64 = 1e-4;
 /// DPO rewards: 1e-4 plus dpo.rs's float32 term (1e-6 x the log-prob sums).
@@ -307,15 +307,10 @@ fn optimum_legacy_decoders_match_pytorch_dpo() {
 /// The export venv's Python when it has Optimum; None (and a loud line) when the venv is
 /// missing, or, outside CI, when it lacks Optimum.
 fn optimum_python() -> Option<PathBuf> {
-    let py = root().join("export/.venv/bin/python");
-    if !py.is_file() {
-        eprintln!(
-            "SKIPPED optimum::optimum_cli_exports_match_pytorch: {} is missing (`make export-venv optimum-venv` makes it); \
-             Optimum was NOT run (the committed Optimum fixtures were still checked)",
-            py.display()
-        );
-        return None;
-    }
+    let py = export_python(
+        "optimum::optimum_cli_exports_match_pytorch",
+        "Optimum was NOT run (the committed Optimum fixtures were still checked)",
+    )?;
     let has = Command::new(&py)
         .args(["-c", "import optimum.exporters.onnx"])
         .output()

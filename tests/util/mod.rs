@@ -72,6 +72,20 @@ pub fn jsonl(p: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// The export venv's Python, or None and a loud `SKIPPED {test}: ... {missed}` line on stderr
+/// when `export/.venv` is missing (`missed`: what was therefore not checked).
+pub fn export_python(test: &str, missed: &str) -> Option<PathBuf> {
+    let py = root().join("export/.venv/bin/python");
+    if py.is_file() {
+        return Some(py);
+    }
+    eprintln!(
+        "SKIPPED {test}: {} is missing (`make export-venv` makes it); {missed}",
+        py.display()
+    );
+    None
+}
+
 /// Runs `export/SCRIPT --model MODEL --out OUT EXTRA...` with the export venv's Python and
 /// asserts it succeeded; None (and a loud SKIPPED line naming `test`) without the venv.
 pub fn run_exporter(
@@ -81,14 +95,7 @@ pub fn run_exporter(
     out: &Path,
     extra: &[&str],
 ) -> Option<()> {
-    let py = root().join("export/.venv/bin/python");
-    if !py.is_file() {
-        eprintln!(
-            "SKIPPED {test}: {} is missing (`make export-venv` makes it); export/{script} was NOT run",
-            py.display()
-        );
-        return None;
-    }
+    let py = export_python(test, &format!("export/{script} was NOT run"))?;
     let o = Command::new(&py)
         .arg(root().join("export").join(script))
         .arg("--model")
