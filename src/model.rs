@@ -491,12 +491,9 @@ impl ModelFiles {
         self.config.as_ref()?.get("pad_token_id")?.as_i64()
     }
 
-    /// Name used for result files: the run's chosen name, else [`base_name_of`] the folder.
+    /// Name used for result files: [`result_name`] of its chosen name and folder.
     pub fn name(&self) -> String {
-        match &self.stem {
-            Some(s) => s.clone(),
-            None => self.base_name(),
-        }
+        result_name(self.stem.as_deref(), &self.dir)
     }
 
     /// The folder's [`base_name_of`].
@@ -517,13 +514,15 @@ pub fn base_name_of(dir: &Path) -> String {
         .map_or_else(|| "model".to_string(), |n| n.to_string_lossy().into_owned())
 }
 
+/// The result files' name: the chosen one (`--name`), else [`base_name_of`] the model folder.
+pub fn result_name(chosen: Option<&str>, dir: &Path) -> String {
+    chosen.map_or_else(|| base_name_of(dir), str::to_string)
+}
+
 /// The name of a run's result files, as [`ModelFiles::name`] of [`ModelFiles::for_run`] gives
-/// it, without looking for the graph: `--name`, else the model folder's base name.
+/// it, without looking for the graph.
 pub fn run_model_name(cfg: &crate::config::RunConfig) -> String {
-    cfg.output
-        .name
-        .clone()
-        .unwrap_or_else(|| base_name_of(&cfg.model.dir))
+    result_name(cfg.output.name.as_deref(), &cfg.model.dir)
 }
 
 #[cfg(test)]

@@ -64,14 +64,11 @@ impl Fingerprint {
         let size = f.metadata().map_err(io)?.len();
         self.field(label, &size.to_le_bytes());
         let mut buf = Vec::new();
-        if let Some(sha) = (size > FULL_HASH_LIMIT)
-            .then(|| hub_blob_sha256(path))
-            .flatten()
-        {
-            self.field("sha256", sha.as_bytes());
-        } else if size <= FULL_HASH_LIMIT {
+        if size <= FULL_HASH_LIMIT {
             f.read_to_end(&mut buf).map_err(io)?;
             self.bytes(&buf);
+        } else if let Some(sha) = hub_blob_sha256(path) {
+            self.field("sha256", sha.as_bytes());
         } else {
             (&mut f)
                 .take(EDGE_BYTES)

@@ -740,11 +740,12 @@ pub fn run(p: PairsPrepared, cfg: &RunConfig) -> Result<Scored, PairwiseError> {
 
 /// The score store: `{output_dir}/{name}.{kind}.store.jsonl`, when the run keeps one.
 pub fn store_path(cfg: &RunConfig, kind: PairwiseKind) -> Option<PathBuf> {
-    let name = crate::model::run_model_name(cfg);
     cfg.output.cache.then(|| {
-        cfg.output
-            .dir
-            .join(format!("{name}.{}.store.jsonl", kind.label()))
+        cfg.output.dir.join(format!(
+            "{}.{}.store.jsonl",
+            crate::model::run_model_name(cfg),
+            kind.label()
+        ))
     })
 }
 
